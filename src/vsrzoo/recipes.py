@@ -1,0 +1,161 @@
+"""Recipes: OmegaConf YAML with ``_base_`` inheritance, ``key=value`` overrides and a schema.
+
+A recipe names a method and its constructor arguments (``model``), the data (``data``), the
+optimizer (``optim``) and the Lightning Trainer (``trainer``). Unknown keys and wrong types are
+user errors that name the key, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException, ValidationError
+
+from vsrzoo.errors import UserError, closest
+
+
+@dataclass
+class ModelConfig:
+    name: str = "bicubic"
+    variant: str = "tiny"
+    pretrained: Optional[str] = None
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class DataConfig:
+    dataset: str = "sample"
+    root: Optional[str] = None
+    lr_dir: Optional[str] = None
+    degradation: Optional[str] = None
+    degradation_kwargs: dict[str, Any] = field(default_factory=dict)
+    scale: int = 4
+    num_frames: int = 5
+    crop_size: int = 64
+    batch_size: int = 2
+    num_workers: int = 0
+    pin_memory: bool = False
+    augment: bool = True
+    train_clips: Optional[list[str]] = None
+    val_dataset: Optional[str] = None
+    val_clips: Optional[list[str]] = None
+    val_max_frames: Optional[int] = None
+    seed: int = 0
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    warmup_steps: int = 0
+    schedule: str = "constant"
+    ema_decay: Optional[float] = None
+    disc_lr: Optional[float] = None
+
+
+@dataclass
+class TrainerConfig:
+    max_steps: int = 100
+    precision: str = "32-true"
+    accelerator: str = "auto"
+    devices: Any = 1
+    num_nodes: int = 1
+    strategy: str = "auto"
+    log_every_n_steps: int = 10
+    val_check_interval: Optional[int] = None
+    check_val_every_n_epoch: Optional[int] = None
+    limit_val_batches: Optional[float] = None
+    accumulate_grad_batches: int = 1
+    gradient_clip_val: Optional[float] = None
+    gradient_checkpointing: bool = False
+    enable_progress_bar: bool = True
+
+
+@dataclass
+class Recipe:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    seed: int = 0
+    output_dir: str = "runs/${model.name}-${model.variant}"
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+_FREE_FORM = {"model.kwargs", "data.degradation_kwargs", "notes"}
+
+
+def _load_yaml(path: Path, chain: tuple[Path, ...]) -> DictConfig:
+    """Load ``path`` and merge it over its ``_base_`` recipes (paths relative to it)."""
+    path = path.resolve()
+    if path in chain:
+        cycle = " -> ".join(p.name for p in (*chain, path))
+        raise UserError(f"recipe _base_ cycle: {cycle}")
+    if not path.is_file():
+        raise UserError(f"recipe not found: {path}")
+    try:
+        cfg = OmegaConf.load(path)
+    except Exception as exc:  # yaml.YAMLError and friends
+        first = str(exc).strip().splitlines()[0]
+        raise UserError(f"cannot parse recipe {path}: {first}") from exc
+    if not isinstance(cfg, DictConfig):
+        raise UserError(f"recipe {path} must be a mapping, not a {type(cfg).__name__}")
+    bases = cfg.pop("_base_", None) or []
+    bases = [bases] if isinstance(bases, str) else list(bases)
+    merged = OmegaConf.create()
+    for base in bases:
+        merged = OmegaConf.merge(merged, _load_yaml(path.parent / base, (*chain, path)))
+    return OmegaConf.merge(merged, cfg)
+
+
+def _check_keys(cfg: Any, schema: type, prefix: str = "") -> None:
+    """Raise a UserError for the first key of ``cfg`` that ``schema`` does not have."""
+    if not isinstance(cfg, DictConfig):
+        return
+    fields = {f.name: f for f in dataclasses.fields(schema)}
+    for key in cfg.keys():
+        full = f"{prefix}{key}"
+        if key not in fields:
+            hint = closest(str(key), fields)
+            extra = f" (did you mean '{prefix}{hint}'?)" if hint else ""
+            raise UserError(f"unknown recipe key '{full}'{extra}")
+        ftype = fields[key].default_factory if fields[key].default_factory is not dataclasses.MISSING else None
+        if full not in _FREE_FORM and dataclasses.is_dataclass(ftype):
+            _check_keys(cfg[key], ftype, prefix=f"{full}.")
+
+
+def _parse_overrides(overrides: list[str]) -> DictConfig:
+    for item in overrides:
+        if "=" not in item or item.startswith("="):
+            raise UserError(f"override '{item}' must look like key=value")
+    try:
+        return OmegaConf.from_dotlist(list(overrides))
+    except OmegaConfBaseException as exc:
+        raise UserError(f"bad override: {exc.msg if hasattr(exc, 'msg') else exc}") from exc
+
+
+def load_recipe(path: str | Path | None = None, overrides: list[str] | None = None) -> DictConfig:
+    """Load, merge, override, validate and resolve a recipe; return a typed DictConfig."""
+    user = _load_yaml(Path(path), ()) if path is not None else OmegaConf.create()
+    user = OmegaConf.merge(user, _parse_overrides(overrides or []))
+    _check_keys(user, Recipe)
+    try:
+        cfg = OmegaConf.merge(OmegaConf.structured(Recipe), user)
+        OmegaConf.resolve(cfg)
+    except ValidationError as exc:
+        raise UserError(f"recipe key '{exc.full_key}': {exc.msg.splitlines()[0]}") from exc
+    except OmegaConfBaseException as exc:
+        key = getattr(exc, "full_key", None)
+        where = f"recipe key '{key}': " if key else "recipe: "
+        raise UserError(where + str(getattr(exc, "msg", exc)).splitlines()[0]) from exc
+    return cfg
+
+
+def to_yaml(cfg: DictConfig) -> str:
+    """The resolved recipe as YAML text (what ``--print-config`` shows)."""
+    return OmegaConf.to_yaml(cfg, resolve=True)
