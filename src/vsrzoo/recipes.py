@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException, ValidationError
@@ -22,16 +22,16 @@ from vsrzoo.errors import UserError, closest
 class ModelConfig:
     name: str = "bicubic"
     variant: str = "tiny"
-    pretrained: Optional[str] = None
+    pretrained: str | None = None
     kwargs: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
 class DataConfig:
     dataset: str = "sample"
-    root: Optional[str] = None
-    lr_dir: Optional[str] = None
-    degradation: Optional[str] = None
+    root: str | None = None
+    lr_dir: str | None = None
+    degradation: str | None = None
     degradation_kwargs: dict[str, Any] = field(default_factory=dict)
     scale: int = 4
     num_frames: int = 5
@@ -40,10 +40,10 @@ class DataConfig:
     num_workers: int = 0
     pin_memory: bool = False
     augment: bool = True
-    train_clips: Optional[list[str]] = None
-    val_dataset: Optional[str] = None
-    val_clips: Optional[list[str]] = None
-    val_max_frames: Optional[int] = None
+    train_clips: list[str] | None = None
+    val_dataset: str | None = None
+    val_clips: list[str] | None = None
+    val_max_frames: int | None = None
     seed: int = 0
 
 
@@ -54,8 +54,8 @@ class OptimConfig:
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     warmup_steps: int = 0
     schedule: str = "constant"
-    ema_decay: Optional[float] = None
-    disc_lr: Optional[float] = None
+    ema_decay: float | None = None
+    disc_lr: float | None = None
 
 
 @dataclass
@@ -67,11 +67,11 @@ class TrainerConfig:
     num_nodes: int = 1
     strategy: str = "auto"
     log_every_n_steps: int = 10
-    val_check_interval: Optional[int] = None
-    check_val_every_n_epoch: Optional[int] = None
-    limit_val_batches: Optional[float] = None
+    val_check_interval: int | None = None
+    check_val_every_n_epoch: int | None = None
+    limit_val_batches: float | None = None
     accumulate_grad_batches: int = 1
-    gradient_clip_val: Optional[float] = None
+    gradient_clip_val: float | None = None
     gradient_checkpointing: bool = False
     enable_progress_bar: bool = True
 
@@ -124,7 +124,9 @@ def _check_keys(cfg: Any, schema: type, prefix: str = "") -> None:
             hint = closest(str(key), fields)
             extra = f" (did you mean '{prefix}{hint}'?)" if hint else ""
             raise UserError(f"unknown recipe key '{full}'{extra}")
-        ftype = fields[key].default_factory if fields[key].default_factory is not dataclasses.MISSING else None
+        ftype = (
+            fields[key].default_factory if fields[key].default_factory is not dataclasses.MISSING else None
+        )
         if full not in _FREE_FORM and dataclasses.is_dataclass(ftype):
             _check_keys(cfg[key], ftype, prefix=f"{full}.")
 

@@ -1,0 +1,1 @@
+"""Data: video I/O, datasets, degradations, the training DataModule and the built-in samples."""

@@ -1,0 +1,71 @@
+"""``vsrzoo models``: registered methods, their variants, scales, papers and parameter counts."""
+
+from __future__ import annotations
+
+import argparse
+
+from vsrzoo.registry import VARIANTS, count_parameters, create_model, get_method_info, list_models
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("names", nargs="*", metavar="METHOD", help="methods to show (default: all)")
+    parser.add_argument(
+        "--params",
+        action="store_true",
+        help="count total / trainable / frozen parameters of every variant (full size on the meta device)",
+    )
+
+
+def _fmt(n: int) -> str:
+    return f"{n / 1e6:.1f}M" if n >= 1e5 else f"{n / 1e3:.1f}K" if n >= 1e3 else str(n)
+
+
+def param_rows(name: str) -> list[list[str]]:
+    """One row per variant: counts taken on the meta device, so full size costs no memory."""
+    info = get_method_info(name)
+    rows = []
+    for variant in VARIANTS:
+        if variant not in info.variants:
+            continue
+        counts = count_parameters(create_model(name, variant=variant, device="meta"))
+        share = counts["trainable"] / counts["total"] * 100 if counts["total"] else 0.0
+        rows.append(
+            [
+                name,
+                variant,
+                _fmt(counts["total"]),
+                _fmt(counts["trainable"]),
+                _fmt(counts["frozen"]),
+                f"{share:.2f}%",
+            ]
+        )
+    return rows
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    """A GitHub-markdown table with aligned columns."""
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    fmt = "| " + " | ".join(f"{{:<{w}}}" for w in widths) + " |"
+    lines = [fmt.format(*header), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    lines += [fmt.format(*map(str, r)) for r in rows]
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    names = args.names or list_models()
+    infos = [get_method_info(n) for n in names]
+    if args.params:
+        rows = [row for info in infos for row in param_rows(info.name)]
+        print(markdown_table(["method", "variant", "total", "trainable", "frozen", "trainable share"], rows))
+        return 0
+    rows = [
+        [
+            i.name,
+            ",".join(v for v in VARIANTS if v in i.variants),
+            ",".join(f"x{s}" for s in i.scales),
+            i.paper,
+        ]
+        for i in infos
+    ]
+    print(markdown_table(["method", "variants", "scales", "paper"], rows))
+    return 0
