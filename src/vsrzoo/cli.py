@@ -16,6 +16,7 @@ from vsrzoo.errors import UserError
 
 # subcommand -> (module with add_arguments/run, one-line help)
 COMMANDS = {
+    "fit": ("vsrzoo.methods.train", "train a method from a YAML recipe"),
     "models": ("vsrzoo.models_cli", "list registered methods, variants and parameter counts"),
 }
 

@@ -1,19 +1,31 @@
 """The contract every vsrzoo method follows (a LightningModule).
 
 A method maps an LR segment ``(B, T, 3, h, w)`` in [0, 1] to its SR segment
-``(B, T, 3, s*h, s*w)``; :meth:`VSRMethod.upscale` streams any number of frames through it,
-``segment_length`` frames at a time, so memory does not grow with video length.
+``(B, T, 3, s*h, s*w)``. The base class supplies what all methods share: streaming
+inference (:meth:`VSRMethod.upscale`), validation PSNR, optimizers from the recipe, and
+``save_pretrained`` / ``from_pretrained`` (safetensors + JSON config). Subclasses call
+``self.save_hyperparameters()`` so their constructor arguments are their config, and
+implement ``forward`` and ``training_loss``.
 """
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Iterable, Iterator
+from importlib import resources
+from pathlib import Path
+from typing import Any
 
 import lightning as L
 import numpy as np
 import torch
+from safetensors.torch import load_file, save_file
 
-from vsrzoo.errors import UserError
+from vsrzoo.errors import MissingWeightsError, UserError
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
 
 
 def frames_to_tensor(frames: list[np.ndarray], device=None, dtype=torch.float32) -> torch.Tensor:
@@ -28,8 +40,25 @@ def tensor_to_frames(x: torch.Tensor) -> list[np.ndarray]:
     return [f.permute(1, 2, 0).cpu().numpy() for f in x]
 
 
+def lr_lambda(step: int, warmup: int, total: int, schedule: str) -> float:
+    """Learning-rate factor: linear warm-up, then constant or cosine decay to zero."""
+    if warmup > 0 and step < warmup:
+        return (step + 1) / warmup
+    if schedule == "constant":
+        return 1.0
+    if schedule == "cosine":
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+    raise UserError(f"unknown optim.schedule '{schedule}'; valid: constant, cosine")
+
+
+def builtin_dir() -> Path:
+    """Where the trained tiny checkpoints shipped with the package live."""
+    return Path(str(resources.files("vsrzoo") / "weights"))
+
+
 class VSRMethod(L.LightningModule):
-    """Base class: streaming inference over time; subclasses implement :meth:`forward`."""
+    """Base class of every method: streaming inference, validation, optimizers, save/load."""
 
     method_name = "base"
     segment_length: int = 1
@@ -43,15 +72,22 @@ class VSRMethod(L.LightningModule):
                 + ", ".join(map(str, self.supported_scales))
             )
         self.scale = scale
+        self.optim_cfg: dict[str, Any] = {}
 
+    # ----------------------------------------------------------------- inference
     def reset_state(self) -> None:
         """Forget any state carried between segments (called at the start of each video)."""
+
+    @property
+    def device_dtype(self) -> tuple[torch.device, torch.dtype]:
+        p = next(iter(self.parameters()), None)
+        return (p.device, p.dtype) if p is not None else (torch.device("cpu"), torch.float32)
 
     @torch.no_grad()
     def upscale(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         """Upscale a stream of uint8 RGB frames, yielding SR frames as soon as they are final."""
         self.reset_state()
-        device = next(iter(self.parameters()), torch.empty(0)).device
+        device, _ = self.device_dtype
         buf: list[np.ndarray] = []
         for frame in frames:
             buf.append(frame)
@@ -60,3 +96,111 @@ class VSRMethod(L.LightningModule):
                 buf = []
         if buf:
             yield from tensor_to_frames(self(frames_to_tensor(buf, device)))
+
+    def upscale_clip(self, lr: torch.Tensor) -> torch.Tensor:
+        """Upscale a whole (1, T, 3, h, w) clip segment by segment (validation)."""
+        self.reset_state()
+        parts = [self(lr[:, t : t + self.segment_length]) for t in range(0, lr.shape[1], self.segment_length)]
+        return torch.cat(parts, dim=1)
+
+    # ------------------------------------------------------------------ training
+    def training_loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Losses for one batch; ``loss`` is optimised, the others are logged."""
+        raise UserError(f"method '{self.method_name}' has no trainable parameters and cannot be fitted")
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        losses = self.training_loss(batch)
+        self.log_dict(
+            {f"train/{k}": v.detach() for k, v in losses.items()},
+            prog_bar=True,
+            batch_size=batch["lr"].shape[0],
+        )
+        return losses["loss"]
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        sr = self.upscale_clip(batch["lr"]).float().clamp(0, 1)
+        sr8, gt8 = (sr * 255).round(), (batch["gt"].float() * 255).round()
+        mse = ((sr8 - gt8) ** 2).mean(dim=(2, 3, 4)).clamp_min(1e-10)
+        psnr = (10 * torch.log10(255.0**2 / mse)).mean()
+        self.log("val/psnr", psnr, prog_bar=True, batch_size=1, sync_dist=True)
+        return psnr
+
+    def configure_training(self, optim_cfg: dict[str, Any]) -> None:
+        """Take the recipe's ``optim`` section (lr, weight decay, betas, warm-up, schedule)."""
+        self.optim_cfg = dict(optim_cfg)
+
+    def make_optimizer(self, params: Iterable[torch.nn.Parameter], lr: float | None = None):
+        cfg = self.optim_cfg
+        return torch.optim.AdamW(
+            [p for p in params if p.requires_grad],
+            lr=lr or cfg.get("lr", 1e-4),
+            betas=tuple(cfg.get("betas", (0.9, 0.999))),
+            weight_decay=cfg.get("weight_decay", 0.0),
+        )
+
+    def make_scheduler(self, optimizer) -> dict[str, Any]:
+        cfg = self.optim_cfg
+        total = self.trainer.max_steps if self._trainer is not None and self.trainer.max_steps > 0 else 1
+        warmup, schedule = cfg.get("warmup_steps", 0), cfg.get("schedule", "constant")
+        sched = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_lambda(s, warmup, total, schedule))
+        return {"scheduler": sched, "interval": "step"}
+
+    def configure_optimizers(self):
+        params = [p for p in self.parameters() if p.requires_grad]
+        if not params:
+            raise UserError(f"method '{self.method_name}' has no trainable parameters and cannot be fitted")
+        optimizer = self.make_optimizer(params)
+        return {"optimizer": optimizer, "lr_scheduler": self.make_scheduler(optimizer)}
+
+    # --------------------------------------------------------------- save / load
+    def config(self) -> dict[str, Any]:
+        """The constructor arguments that rebuild this model (JSON-serialisable)."""
+        return json.loads(json.dumps(dict(self.hparams), default=str))
+
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """Write ``config.json`` and ``model.safetensors`` to ``directory``."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        meta = {
+            "method": self.method_name,
+            "variant": getattr(self, "variant", None),
+            "config": self.config(),
+        }
+        (directory / CONFIG_NAME).write_text(json.dumps(meta, indent=2))
+        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        save_file(state, str(directory / WEIGHTS_NAME))
+        return directory
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, variant: str | None = None, device=None, **overrides: Any):
+        """Load from a ``save_pretrained`` directory, a Lightning ``.ckpt``, or ``"builtin"``."""
+        if str(path) == "builtin":
+            path = builtin_dir() / f"{cls.method_name}-{variant or 'tiny'}"
+            if not path.is_dir():
+                raise MissingWeightsError(
+                    f"no built-in weights for {cls.method_name} variant '{variant or 'tiny'}' (expected {path}); "
+                    f"train them with `vsrzoo fit recipes/{cls.method_name}-tiny.yaml`"
+                )
+        path = Path(path)
+        if path.is_file() and path.suffix == ".ckpt":
+            return cls._from_lightning_ckpt(path, device, **overrides)
+        if not (path / CONFIG_NAME).is_file() or not (path / WEIGHTS_NAME).is_file():
+            raise MissingWeightsError(
+                f"no {cls.method_name} checkpoint at {path} (expected {CONFIG_NAME} and {WEIGHTS_NAME} "
+                "written by save_pretrained, or a Lightning .ckpt)"
+            )
+        meta = json.loads((path / CONFIG_NAME).read_text())
+        if meta.get("method") != cls.method_name:
+            raise UserError(f"{path} holds a '{meta.get('method')}' checkpoint, not '{cls.method_name}'")
+        model = cls(**{**meta["config"], **overrides})
+        model.variant = meta.get("variant")
+        model.load_state_dict(load_file(str(path / WEIGHTS_NAME)))
+        return model.to(device) if device is not None else model
+
+    @classmethod
+    def _from_lightning_ckpt(cls, path: Path, device=None, **overrides: Any):
+        ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
+        hparams = dict(ckpt.get("hyper_parameters", {}))
+        model = cls(**{**hparams, **overrides})
+        model.load_state_dict(ckpt["state_dict"])
+        return model.to(device) if device is not None else model

@@ -27,6 +27,7 @@ class Bicubic(VSRMethod):
 
     def __init__(self, scale: int = 4):
         super().__init__(scale=scale)
+        self.save_hyperparameters()
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
         return imresize(lr, scale=self.scale).clamp(0, 1)
