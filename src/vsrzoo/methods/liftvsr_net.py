@@ -1,0 +1,173 @@
+"""LiftVSR's denoiser: PixArt-alpha spatial blocks lifted to video (arXiv 2506.08529).
+
+Paper: the pretrained PixArt-alpha DiT (arXiv 2310.00426) keeps its spatial blocks, tuned with
+LoRA; after each spatial block a new temporal branch runs Dynamic Temporal Attention (DTA,
+:class:`~vsrzoo.blocks.TokenFlowAttention`) within the current segment and reads the Attention
+Memory Cache (AMC, :class:`~vsrzoo.blocks.AttentionMemoryCache`) of earlier segments; its output
+passes a zero-initialised linear layer and is added back, so at initialisation the network is the
+image prior applied frame by frame.
+
+reconstruction (DESIGN.md section 2): the LR latent is concatenated with the noisy latent on
+channels (the patch embedding widened, new weights zero-initialised); a learned null caption
+embedding replaces the T5 text encoder (``caption_tokens`` tokens initialised like PixArt's
+``y_embedding``, N(0, 1/width), or from a file of precomputed empty-prompt embeddings); the cache is updated with the DTA+AMC fused tokens of a segment only when
+``write_cache=True`` (the caller decides which pass writes it); LoRA sits on the attention
+projections of the spatial blocks (``lora_rank=None`` trains them fully instead, used by the
+tiny variant whose backbone has no pretrained weights).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from vsrzoo.backbones.common import (
+    add_lora,
+    freeze,
+    get_blocks,
+    insert_after,
+    unfreeze,
+    widen_input_channels,
+    wrap_block,
+)
+from vsrzoo.backbones.pixart import build_pixart
+from vsrzoo.backbones.text import CaptionEmbedding
+from vsrzoo.blocks import AttentionMemoryCache, TokenFlowAttention
+
+__all__ = ["LiftVSRTransformer", "TemporalLayer"]
+
+
+def _checkpointed(forward, *args, **kwargs):
+    if torch.is_grad_enabled():
+        return checkpoint(forward, *args, use_reentrant=False, **kwargs)
+    return forward(*args, **kwargs)
+
+
+class TemporalLayer(nn.Module):
+    """DTA within the segment, fused with an AMC read; the residual is exactly zero at init."""
+
+    def __init__(
+        self, dim: int, num_heads: int, flow_hidden: int = 32, mlp_ratio: float = 4.0, cache_tokens: int = 64
+    ):
+        super().__init__()
+        self.dta = TokenFlowAttention(dim, num_heads, flow_hidden=flow_hidden, mlp_ratio=mlp_ratio)
+        self.amc = AttentionMemoryCache(dim, num_heads, num_tokens=cache_tokens)
+        self.gradient_checkpointing = False
+
+    def forward(self, h: torch.Tensor, grid: tuple[int, int, int, int], write_cache: bool) -> torch.Tensor:
+        """``h`` (B*T, H*W, C) frame tokens of ``grid = (B, T, H, W)`` -> the same shape."""
+        b, t, gh, gw = grid
+        x = h.view(b, t, gh, gw, h.shape[-1])
+        run = _checkpointed if self.gradient_checkpointing else (lambda f, *a: f(*a))
+        y = run(self.dta.attend, x)  # every frame is the reference in turn: (B, T, H, W, C)
+        y = self.amc.read(y)
+        if write_cache:
+            self.amc.update(y)
+        return h + run(self.dta.finish, y).reshape_as(h)
+
+
+class _TemporalHook:
+    """Runs temporal layer ``index`` of ``net`` on the tokens leaving spatial block ``index``."""
+
+    def __init__(self, net: LiftVSRTransformer, index: int):
+        self.net = net
+        self.index = index
+
+    def __call__(self, h: torch.Tensor) -> torch.Tensor:
+        grid, write = self.net._segment
+        return self.net.temporal[self.index](h, grid, write)
+
+
+class LiftVSRTransformer(nn.Module):
+    """PixArt-alpha with a temporal branch after every block, conditioned on an LR latent.
+
+    Args:
+        pixart_variant: size of :func:`~vsrzoo.backbones.pixart.build_pixart` (``full`` = XL/2).
+        pixart_pretrained: hub id or local diffusers directory of PixArt-alpha weights (None: random).
+        pixart_overrides: constructor overrides of the PixArt config (e.g. ``in_channels``).
+        lora_rank, lora_alpha, lora_targets: LoRA on the spatial blocks; ``lora_rank=None`` trains
+            the spatial blocks fully instead of freezing them.
+        temporal_heads, flow_hidden, temporal_mlp_ratio, cache_tokens: sizes of the temporal branch.
+        caption_tokens: length of the learned null caption; caption_file: start it from precomputed
+            T5 embeddings of the empty prompt instead (:func:`vsrzoo.backbones.text.save_prompt_embeddings`).
+
+    ``forward(x, lr_latent, timestep, write_cache=False)``: noisy latent and LR latent
+    (B, T, C, H, W), timestep (B,) -> PixArt's output (B, T, 2C, H, W): epsilon, then the
+    learned-variance interpolation.
+    """
+
+    def __init__(
+        self,
+        pixart_variant: str = "tiny",
+        pixart_pretrained: str | None = None,
+        pixart_overrides: dict[str, Any] | None = None,
+        lora_rank: int | None = 64,
+        lora_alpha: float | None = None,
+        lora_targets: tuple[str, ...] = ("to_q", "to_k", "to_v", "to_out.0"),
+        temporal_heads: int | None = None,
+        flow_hidden: int = 32,
+        temporal_mlp_ratio: float = 4.0,
+        cache_tokens: int = 64,
+        caption_tokens: int = 1,
+        caption_file: str | None = None,
+    ):
+        super().__init__()
+        overrides = dict(pixart_overrides or {})
+        self.pixart = build_pixart(pixart_variant, pretrained=pixart_pretrained, **overrides)
+        cfg = self.pixart.config
+        self.latent_channels = cfg.in_channels
+        self.patch_size = cfg.patch_size
+        dim = cfg.num_attention_heads * cfg.attention_head_dim
+        if lora_rank is not None:
+            freeze(self.pixart)
+            add_lora(self.pixart, rank=lora_rank, alpha=lora_alpha, targets=lora_targets)
+        widen_input_channels(self.pixart, 2 * self.latent_channels)  # LR latent, new weights zero
+        unfreeze(self.pixart.pos_embed.proj)
+        heads = temporal_heads or cfg.num_attention_heads
+        blocks = get_blocks(self.pixart)
+        self.temporal = nn.ModuleList(
+            TemporalLayer(dim, heads, flow_hidden, temporal_mlp_ratio, cache_tokens) for _ in blocks
+        )
+        for i in range(len(blocks)):
+            insert_after(self.pixart, i, _TemporalHook(self, i))
+        width = cfg.caption_channels
+        if caption_file is not None:
+            self.caption = CaptionEmbedding.from_file(caption_file, dim=width, learned=True)
+        else:
+            self.caption = CaptionEmbedding(width, caption_tokens, learned=True, init_std=width**-0.5)
+        self._segment: tuple[tuple[int, int, int, int], bool] = ((0, 0, 0, 0), False)
+
+    def reset_cache(self) -> None:
+        """Forget earlier segments (start of a video or of a training sample)."""
+        for layer in self.temporal:
+            layer.amc.reset()
+
+    def cache_tensors(self) -> list[torch.Tensor]:
+        """The cache of every temporal layer (empty list before the first write)."""
+        return [layer.amc.cache for layer in self.temporal if layer.amc.cache is not None]
+
+    def enable_gradient_checkpointing(self) -> None:
+        """Recompute spatial blocks and DTA in backward; cache reads/writes run once."""
+        for i in range(len(self.temporal)):
+            wrap_block(self.pixart, i, _checkpointed)
+            self.temporal[i].gradient_checkpointing = True
+
+    def forward(
+        self, x: torch.Tensor, lr_latent: torch.Tensor, timestep: torch.Tensor, write_cache: bool = False
+    ) -> torch.Tensor:
+        b, t, _, h, w = x.shape
+        p = self.patch_size
+        inp = torch.cat([x, lr_latent.to(x.dtype)], dim=2).flatten(0, 1)
+        caption, caption_mask = self.caption(b * t, dtype=inp.dtype)
+        self._segment = ((b, t, h // p, w // p), write_cache)
+        out = self.pixart(
+            inp,
+            encoder_hidden_states=caption,
+            encoder_attention_mask=caption_mask,
+            timestep=timestep.repeat_interleave(t),
+            return_dict=False,
+        )[0]
+        return out.unflatten(0, (b, t))
