@@ -1,1 +1,42 @@
-"""vsrzoo.blocks"""
+"""Shared building blocks of the vsrzoo methods: plain nn.Modules, no Lightning, no I/O.
+
+- :class:`TokenFlowAttention`: LiftVSR's Dynamic Temporal Attention (arXiv 2506.08529).
+- :class:`AttentionMemoryCache`: LiftVSR's Attention Memory Cache (arXiv 2506.08529).
+- :class:`FlowMatchingAdapter`: LiteVSR's State-Aware Adapter and injection layers (arXiv 2606.09250).
+- :class:`SparseLocalAttention`, :func:`sparse_local_attention`, :func:`interleaved_temporal_windows`:
+  SimpleGVR's block-sparse local attention and temporal units (arXiv 2506.19838).
+- :class:`FlowGuidedRegularizer`: InstaVSR's flow-guided temporal regulariser (arXiv 2603.26134).
+- :func:`flow_warp`, :func:`occlusion_mask`: backward warping and Lai et al.'s occlusion test.
+"""
+
+from vsrzoo.blocks.adapter import FlowMatchingAdapter, LowRankLinear, timestep_embedding
+from vsrzoo.blocks.memory_cache import AttentionMemoryCache
+from vsrzoo.blocks.regularizer import FlowGuidedRegularizer
+from vsrzoo.blocks.sparse_attention import (
+    SparseLocalAttention,
+    dense_local_attention,
+    interleaved_temporal_windows,
+    select_blocks,
+    sparse_local_attention,
+)
+from vsrzoo.blocks.token_flow import TokenFlowAttention
+from vsrzoo.blocks.warp import flow_warp, in_frame_mask, motion_boundary_mask, occlusion_mask, sampling_grid
+
+__all__ = [
+    "AttentionMemoryCache",
+    "FlowGuidedRegularizer",
+    "FlowMatchingAdapter",
+    "LowRankLinear",
+    "SparseLocalAttention",
+    "TokenFlowAttention",
+    "dense_local_attention",
+    "flow_warp",
+    "in_frame_mask",
+    "interleaved_temporal_windows",
+    "motion_boundary_mask",
+    "occlusion_mask",
+    "sampling_grid",
+    "select_blocks",
+    "sparse_local_attention",
+    "timestep_embedding",
+]

@@ -1,0 +1,187 @@
+"""Token-flow attention: the Dynamic Temporal Attention (DTA) of LiftVSR (arXiv 2506.08529).
+
+Paper: within a short segment (8 frames) a reference frame provides the queries of every head,
+all frames provide keys and values. A flow estimation network reads the reference queries
+concatenated with each frame's keys and predicts a 2-D token flow per head, per frame and per
+token; keys and values are warped along it, and attention runs along time over the aligned
+tokens at each position, followed by an FFN. The temporal branch's output passes a
+zero-initialised linear layer, so a wrapped image DiT equals its prior at initialisation.
+
+reconstruction: the flow network of each head is a 1x1 layer on the concatenated query and key
+(evaluated as a query part plus a key part), then two 3x3 convolutions (grouped by head, the last
+zero-initialised, so the initial flow is zero and DTA starts as plain temporal attention);
+flows are in token units and unbounded; warping is bilinear with border padding; every frame of
+the segment serves as reference in turn when ``ref_index`` is None; the layer is pre-norm
+(LayerNorm) with a residual to the reference tokens before the FFN.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vsrzoo.blocks.warp import flow_warp
+from vsrzoo.errors import UserError
+
+__all__ = ["TokenFlowAttention"]
+
+
+class FeedForward(nn.Module):
+    """Two-layer GELU MLP."""
+
+    def __init__(self, dim: int, hidden: int):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(F.gelu(self.fc1(x), approximate="tanh"))
+
+
+class TokenFlowAttention(nn.Module):
+    """Flow-aligned temporal attention over a segment of token frames.
+
+    Args:
+        dim: token width C; num_heads: heads, each with its own flow.
+        flow_hidden: channels per head inside the flow network; flow_kernel: its conv size.
+        mlp_ratio: FFN width relative to ``dim``.
+
+    ``forward(x, ref_index=None, flow=None, memory=None)``: ``x`` (B, T, H, W, C).
+    ``ref_index`` an int returns the residual of that frame (B, H, W, C); a sequence of R
+    indices, or None for every frame, returns (B, R, H, W, C). ``flow`` overrides the predicted
+    token flow: (B, R, T, 2, H, W) shared by the heads or (B, R, T, heads, 2, H, W), channel 0
+    along W; frame t is sampled at ``p + flow`` to align it with the reference at ``p``.
+    ``memory`` is an optional :class:`~vsrzoo.blocks.AttentionMemoryCache` read between the
+    attention and the FFN (LiftVSR's AMC fusion). The residual is exactly zero at init.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        flow_hidden: int = 16,
+        flow_kernel: int = 3,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = True,
+    ):
+        super().__init__()
+        if dim % num_heads:
+            raise UserError(f"dim {dim} must be divisible by num_heads {num_heads}")
+        self.num_heads = num_heads
+        self.head_dim = dim // num_heads
+        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
+        self.to_q = nn.Linear(dim, dim, bias=qkv_bias)
+        self.to_k = nn.Linear(dim, dim, bias=qkv_bias)
+        self.to_v = nn.Linear(dim, dim, bias=qkv_bias)
+        pad = flow_kernel // 2
+        hidden = num_heads * flow_hidden
+        # A 1x1 layer on [q_ref, k_t] splits into a q part and a k part: computed once per frame,
+        # added per (reference, frame) pair, so the pair cost is only the small convolutions below.
+        self.flow_q = nn.Conv2d(dim, hidden, 1, groups=num_heads)
+        self.flow_k = nn.Conv2d(dim, hidden, 1, groups=num_heads, bias=False)
+        self.flow_net = nn.Sequential(
+            nn.GELU(),
+            nn.Conv2d(hidden, hidden, flow_kernel, padding=pad, groups=num_heads),
+            nn.GELU(),
+            nn.Conv2d(hidden, num_heads * 2, flow_kernel, padding=pad, groups=num_heads),
+        )
+        self.attn_proj = nn.Linear(dim, dim)
+        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
+        self.ffn = FeedForward(dim, int(dim * mlp_ratio))
+        self.out_proj = nn.Linear(dim, dim)
+        for layer in (self.flow_net[-1], self.out_proj):
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
+
+    def _split(self, x: torch.Tensor) -> torch.Tensor:
+        return x.unflatten(-1, (self.num_heads, self.head_dim))
+
+    @staticmethod
+    def reference_indices(ref_index: int | Sequence[int] | None, num_frames: int) -> list[int]:
+        if ref_index is None:
+            return list(range(num_frames))
+        refs = [int(ref_index)] if isinstance(ref_index, int) else [int(r) for r in ref_index]
+        if not refs or any(not -num_frames <= r < num_frames for r in refs):
+            raise UserError(
+                f"reference frame index {ref_index} is out of range for a {num_frames}-frame segment"
+            )
+        return [r % num_frames for r in refs]
+
+    def predict_flow(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        """Token flow per head (B, R, T, heads, 2, H, W) from q (B, R, H, W, h, d) and k (B, T, H, W, h, d)."""
+        b, r, h, w, nh, d = q.shape
+        t = k.shape[1]
+        fq = self.flow_q(q.reshape(b * r, h, w, nh * d).permute(0, 3, 1, 2)).view(b, r, 1, -1, h, w)
+        fk = self.flow_k(k.reshape(b * t, h, w, nh * d).permute(0, 3, 1, 2)).view(b, 1, t, -1, h, w)
+        pair = (fq + fk).view(b * r * t, -1, h, w)
+        return self.flow_net(pair).view(b, r, t, nh, 2, h, w)
+
+    def warp_tokens(self, tokens: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+        """Align (B, T, H, W, h, d) to each reference along flow (B, R, T, h, 2, H, W) -> (B, R, T, h, d, H, W)."""
+        b, t, h, w, nh, d = tokens.shape
+        r = flow.shape[1]
+        frames = tokens.permute(0, 1, 4, 5, 2, 3).unsqueeze(1).expand(b, r, t, nh, d, h, w)
+        warped = flow_warp(frames.reshape(-1, d, h, w), flow.reshape(-1, 2, h, w).to(tokens.dtype))
+        return warped.view(b, r, t, nh, d, h, w)
+
+    def _expand_flow(self, flow: torch.Tensor, shape: tuple) -> torch.Tensor:
+        b, r, t, h, w = shape
+        if flow.dim() == 6:
+            flow = flow.unsqueeze(3).expand(-1, -1, -1, self.num_heads, -1, -1, -1)
+        if tuple(flow.shape) != (b, r, t, self.num_heads, 2, h, w):
+            raise UserError(
+                f"flow must be (B, R, T, 2, H, W) or (B, R, T, heads, 2, H, W) = {(b, r, t, self.num_heads, 2, h, w)}, "
+                f"got {tuple(flow.shape)}"
+            )
+        return flow
+
+    def align(
+        self, x: torch.Tensor, ref_index: int | Sequence[int] | None = None, flow: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Reference queries and aligned keys/values of every frame.
+
+        Returns q (B, R, H, W, h, d), k and v aligned (B, R, T, h, d, H, W), and the flow used.
+        """
+        if x.dim() != 5:
+            raise UserError(f"TokenFlowAttention expects tokens (B, T, H, W, C), got {tuple(x.shape)}")
+        b, t, h, w, _ = x.shape
+        refs = self.reference_indices(ref_index, t)
+        normed = self.norm1(x)
+        q = self._split(self.to_q(normed[:, refs]))
+        k, v = self._split(self.to_k(normed)), self._split(self.to_v(normed))
+        flow = self.predict_flow(q, k) if flow is None else self._expand_flow(flow, (b, len(refs), t, h, w))
+        k, v = self.warp_tokens(torch.cat([k, v], dim=-1), flow).chunk(2, dim=4)  # one warp for both
+        return q, k, v, flow
+
+    def attend(
+        self, x: torch.Tensor, ref_index: int | Sequence[int] | None = None, flow: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Reference tokens plus flow-aligned temporal attention, (B, R, H, W, C)."""
+        refs = self.reference_indices(ref_index, x.shape[1])
+        q, k, v, _ = self.align(x, refs, flow)
+        b, r, t, nh, d, h, w = k.shape
+        q = q.reshape(b * r * h * w * nh, 1, 1, d)
+        k, v = (z.permute(0, 1, 5, 6, 3, 2, 4).reshape(b * r * h * w * nh, 1, t, d) for z in (k, v))
+        out = F.scaled_dot_product_attention(q, k, v).view(b, r, h, w, nh * d)
+        return x[:, refs] + self.attn_proj(out)
+
+    def finish(self, y: torch.Tensor) -> torch.Tensor:
+        """FFN and the zero-initialised output projection: the residual to add to the backbone."""
+        y = y + self.ffn(self.norm2(y))
+        return self.out_proj(y)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        ref_index: int | Sequence[int] | None = None,
+        flow: torch.Tensor | None = None,
+        memory: nn.Module | None = None,
+    ) -> torch.Tensor:
+        y = self.attend(x, ref_index, flow)
+        if memory is not None:
+            y = memory.read(y)
+        out = self.finish(y)
+        return out[:, 0] if isinstance(ref_index, int) else out

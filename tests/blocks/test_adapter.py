@@ -1,0 +1,77 @@
+import pytest
+import torch
+
+from vsrzoo.blocks import FlowMatchingAdapter
+from vsrzoo.errors import UserError
+
+TINY = dict(latent_channels=4, hidden=32, num_heads=4, depth=2, window=(1, 4, 4), num_blocks=3)
+
+
+def make_adapter(**kwargs):
+    torch.manual_seed(0)
+    return FlowMatchingAdapter(**{**TINY, **kwargs})
+
+
+@pytest.mark.parametrize("shape", [(3, 13, 11), (1, 9, 7), (5, 8, 8), (2, 1, 3)])
+def test_odd_latent_sizes(shape):
+    adapter = make_adapter()
+    lr = torch.randn(2, 4, *shape)
+    out = adapter(lr, torch.randn_like(lr), torch.tensor([0.9, 0.1]))
+    grid = adapter.token_grid(lr.shape)
+    assert grid == tuple(-(-s // p) for s, p in zip(shape, (1, 2, 2)))
+    assert out.shape == (2, grid[0] * grid[1] * grid[2], 32)
+    assert torch.isfinite(out).all()
+
+
+def test_prototypes_are_tiled_window_locally_and_modulated_by_time():
+    adapter = make_adapter()
+    lr = torch.randn(1, 4, 1, 16, 16)  # token grid 8x8 = four 4x4 windows
+    clean = torch.randn_like(lr)
+    base = adapter(lr, clean, 0.5).view(8, 8, 32)
+    changed = lr.clone()
+    changed[..., :8, :8] += 1.0  # the top-left window only
+    moved = adapter(changed, clean, 0.5).view(8, 8, 32)
+    assert not torch.allclose(moved[:4, :4], base[:4, :4])
+    torch.testing.assert_close(moved[4:], base[4:])
+    torch.testing.assert_close(moved[:4, 4:], base[:4, 4:])
+    assert not torch.allclose(adapter(lr, clean, 0.9), adapter(lr, clean, 0.1))
+    # both streams are read
+    assert not torch.allclose(adapter(lr, clean + 1.0, 0.5).view(8, 8, 32), base)
+
+
+@pytest.mark.parametrize("rank", [None, 3])
+def test_injection_is_zero_at_init_and_trainable(rank):
+    adapter = make_adapter(injection_rank=rank)
+    cond = torch.randn(2, 10, 32)
+    for i in range(3):
+        assert torch.equal(adapter.inject(i, cond), torch.zeros(2, 10, 32))
+    adapter.inject(0, cond).sum().backward()
+    last = adapter.injections[0].up if rank else adapter.injections[0]
+    assert last.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("rank", [None, 1, 5])
+def test_trainable_parameters_match_closed_form(rank):
+    adapter = make_adapter(injection_rank=rank)
+    count = adapter.expected_parameter_count()
+    assert sum(p.numel() for p in adapter.parameters() if p.requires_grad) == count["total"]
+    assert sum(p.numel() for p in adapter.injections.parameters()) == count["injection"]
+    per_block = 32 * 32 + 32 if rank is None else 2 * 32 * rank
+    assert count["injection"] == 3 * per_block
+
+
+def test_full_size_matches_the_paper_on_meta():
+    with torch.device("meta"):
+        adapter = FlowMatchingAdapter()
+    count = adapter.expected_parameter_count()
+    assert sum(p.numel() for p in adapter.parameters()) == count["total"]
+    assert count["injection"] == 30 * (3072 * 3072 + 3072)  # ~283M
+    assert abs(count["total"] / 634e6 - 1) < 0.01
+    backbone = 5.0e9  # Wan2.2 TI2V-5B
+    assert abs(count["total"] / (backbone + count["total"]) - 0.1125) < 0.001
+
+
+def test_mismatched_streams_are_a_user_error():
+    adapter = make_adapter()
+    with pytest.raises(UserError):
+        adapter(torch.randn(1, 4, 2, 8, 8), torch.randn(1, 4, 2, 8, 6), 0.5)

@@ -1,0 +1,102 @@
+import pytest
+import torch
+from torch import nn
+
+from vsrzoo.blocks import AttentionMemoryCache, TokenFlowAttention
+from vsrzoo.errors import UserError
+
+
+def make_block(dim=16, heads=2):
+    torch.manual_seed(0)
+    return TokenFlowAttention(dim, heads, flow_hidden=8)
+
+
+def open_output(block):
+    """Give the zero-initialised layers values, as after some training."""
+    with torch.no_grad():
+        block.out_proj.weight.normal_(0, 0.1)
+        block.flow_net[-1].weight.normal_(0, 0.05)
+
+
+def test_contribution_is_exactly_zero_at_init():
+    block = make_block()
+    spatial = nn.Linear(16, 16)  # stands in for a pretrained image block
+    x = torch.randn(2, 4, 5, 6, 16)
+    prior = spatial(x)
+    lifted = prior + block(prior)
+    assert torch.equal(lifted, prior)
+    assert torch.equal(block(x, ref_index=1), torch.zeros(2, 5, 6, 16))
+
+
+def test_output_shapes_and_reference_choice():
+    block = make_block()
+    open_output(block)
+    x = torch.randn(1, 3, 4, 5, 16)
+    assert block(x).shape == (1, 3, 4, 5, 16)
+    assert block(x, ref_index=2).shape == (1, 4, 5, 16)
+    both = block(x, ref_index=[0, 2])
+    torch.testing.assert_close(both[:, 1], block(x, ref_index=2), atol=1e-5, rtol=1e-5)
+    assert block.predict_flow(*[torch.randn(1, 2, 4, 5, 2, 8), torch.randn(1, 3, 4, 5, 2, 8)]).shape == (
+        1,
+        2,
+        3,
+        2,
+        2,
+        4,
+        5,
+    )
+    with pytest.raises(UserError):
+        block(x, ref_index=3)
+
+
+def test_true_token_flow_aligns_keys_and_values_to_the_reference():
+    block = make_block()
+    ref, shifts = 1, [(1, -2), (0, 0), (-1, 1), (2, 3)]  # (dy, dx) of each frame relative to the reference
+    base = torch.randn(2, 10, 12, 16)
+    x = torch.stack([torch.roll(base, s, dims=(1, 2)) for s in shifts], dim=1)
+    flow = torch.zeros(2, 1, 4, 2, 10, 12)
+    for t, (dy, dx) in enumerate(shifts):
+        flow[:, 0, t, 0], flow[:, 0, t, 1] = dx, dy
+    q, k, v, _ = block.align(x, ref, flow)
+    _, k_ref, v_ref, _ = block.align(x, ref, torch.zeros_like(flow))
+    for t, (dy, dx) in enumerate(shifts):
+        ys = slice(max(0, -dy), 10 - max(0, dy))
+        xs = slice(max(0, -dx), 12 - max(0, dx))
+        for aligned, reference in ((k, k_ref), (v, v_ref)):
+            got = aligned[:, 0, t, :, :, ys, xs]
+            want = reference[:, 0, ref, :, :, ys, xs]
+            torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    # with zero flow the shifted frames do not line up
+    assert (k_ref[:, 0, 0] - k_ref[:, 0, ref]).abs().mean() > 0.1
+
+
+def test_each_head_uses_its_own_flow():
+    block = make_block()
+    x = torch.randn(1, 2, 6, 6, 16)
+    flow = torch.zeros(1, 1, 2, 2, 2, 6, 6)
+    flow[:, :, 1, 1, 0] = 1.0  # only head 1 of frame 1 moves
+    _, k, _, _ = block.align(x, 0, flow)
+    _, k0, _, _ = block.align(x, 0, torch.zeros_like(flow))
+    torch.testing.assert_close(k[:, :, :, 0], k0[:, :, :, 0])
+    assert not torch.allclose(k[:, 0, 1, 1], k0[:, 0, 1, 1])
+
+
+def test_gradients_reach_the_flow_network():
+    block = make_block()
+    open_output(block)
+    x = torch.randn(1, 3, 6, 7, 16)
+    block(x).square().mean().backward()
+    for layer in (block.flow_q, block.flow_k, block.flow_net[1], block.flow_net[-1]):
+        assert layer.weight.grad is not None and layer.weight.grad.abs().sum() > 0
+
+
+def test_memory_read_sits_between_attention_and_ffn():
+    block = make_block()
+    open_output(block)
+    memory = AttentionMemoryCache(16, 2, num_tokens=4)
+    x = torch.randn(1, 3, 4, 4, 16)
+    memory.update(x)
+    assert torch.equal(block(x, memory=memory), block(x))  # read gate closed at init
+    with torch.no_grad():
+        memory.read_gate.fill_(1.0)
+    assert not torch.allclose(block(x, memory=memory), block(x))
