@@ -2,5 +2,6 @@
 
 from vsrzoo.methods.base import VSRMethod
 from vsrzoo.methods.bicubic import Bicubic
+from vsrzoo.methods.simplegvr import SimpleGVR  # noqa: F401
 
 __all__ = ["Bicubic", "VSRMethod"]

@@ -1,0 +1,330 @@
+"""SimpleGVR (Xie et al., arXiv 2506.19838, ICLR 2026): latent-cascaded generative video super-resolution.
+
+Paper: the second stage of a text-to-video cascade maps the base model's LR latent to the HR
+latent directly (512p -> 1080p latents, about 2.8x, no decode / re-encode). A DiT initialised
+from a 1B text-to-video model is trained in full with the rectified-flow loss only; the LR latent
+goes through a latent upsampler (3D conv blocks -> bilinear to the HR latent size -> 3D conv
+blocks) and is concatenated with the noisy HR latent; it is noise-augmented with a strength
+drawn from [0.3, 0.6] in training and a fixed level at inference; training timesteps come from
+a detail-aware sampler; self-attention is restricted to interleaved temporal units of 5 latent
+frames (shifted by half on alternate layers) and made block-sparse (12x9 token blocks, top-k =
+1); training pairs carry flow-based degradations that imitate T2V artifacts (data degradation
+``simplegvr_flow``); 10% of the prompts are dropped to the null prompt; 50 sampling steps;
+16x H800, batch 32, AdamW 5e-5.
+
+Reconstruction (each a constructor argument, DESIGN.md section 2):
+
+* The paper's internal 1B T2V DiT and its 3D VAE are not public: ``full`` uses the open
+  Wan2.1-T2V-1.3B DiT (``backbones.wan``) and the Wan2.1 VAE (16 channels, 8x spatial, 4x
+  temporal: 17 frames -> 5 latent frames) instead. ``pretrained`` loads both from a diffusers
+  Wan2.1 checkpoint; the patch embedding is widened for the condition channels, zero-initialised.
+* No text encoder: the null prompt is a zero caption embedding; batches may carry
+  ``text_embeds`` (B, L, text_dim), of which ``null_prompt_prob`` are replaced by the null prompt.
+* LR noise augmentation follows the flow path, ``(1 - s) z + s eps`` (``diffusion.LatentNoiseAugment``);
+  the level is not fed to the DiT; inference level 0.3.
+* The LR latent is the codec's encoding of the LR frames (for VSR benchmarks) or, through
+  :meth:`SimpleGVR.upsample_latent`, a base model's latent (the cascade). ``scale`` gives the
+  benchmark factor (x4); ``output_size`` gives a fixed output size such as 1080p (the paper's
+  512p -> 1080p, about 2.8x).
+* ``predict_residual`` (used by ``tiny``): the flow runs on ``latent_scale * (z_HR - z_bicubic)``,
+  the HR latent relative to the codec's encoding of the MATLAB-bicubic upsampled LR, so a small
+  CPU-trained model refines bicubic instead of generating from scratch.
+* ``tiny``: a 2-block Wan DiT (hidden 128) with the parameter-free ``PixelUnshuffleCodec``
+  (factor 4, no temporal compression), trainable on CPU in minutes; 2 sampling steps.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from vsrzoo.backbones.common import enable_gradient_checkpointing, freeze, widen_input_channels
+from vsrzoo.backbones.vae import build_pixel_unshuffle, build_wan21_vae
+from vsrzoo.backbones.wan import build_wan21
+from vsrzoo.data.resize import imresize
+from vsrzoo.diffusion import (
+    LatentNoiseAugment,
+    RectifiedFlow,
+    euler_flow_sample,
+    flow_interpolate,
+    make_timestep_sampler,
+)
+from vsrzoo.errors import UserError, unknown
+from vsrzoo.methods.base import VSRMethod
+from vsrzoo.methods.simplegvr_net import SimpleGVRNet
+from vsrzoo.registry import register_method
+
+CODECS = ("pixel_unshuffle", "wan2.1_vae")
+
+_TINY = dict(
+    dit_variant="tiny",
+    dit_config=dict(num_attention_heads=2, attention_head_dim=64, ffn_dim=256, num_layers=2),
+    codec="pixel_unshuffle",
+    codec_factor=4,
+    upsampler_hidden=64,
+    upsampler_blocks=[1, 1],
+    num_inference_steps=2,
+    predict_residual=True,
+    latent_scale=8.0,
+    segment_length=10,
+)
+_SMALL = dict(
+    dit_variant="small",
+    codec="wan2.1_vae",
+    codec_variant="small",
+    upsampler_hidden=128,
+    upsampler_blocks=[2, 2],
+    num_inference_steps=20,
+    segment_length=17,
+)
+_FULL = dict(
+    dit_variant="full",
+    codec="wan2.1_vae",
+    codec_variant="full",
+    upsampler_hidden=256,
+    upsampler_blocks=[2, 2],
+    num_inference_steps=50,
+    segment_length=17,
+)
+
+
+def _pad_last(x: torch.Tensor, multiple: int, dim: int) -> torch.Tensor:
+    """Repeat the last entry along ``dim`` until its size is a multiple of ``multiple``."""
+    extra = -x.shape[dim] % multiple
+    if not extra:
+        return x
+    last = x.narrow(dim, x.shape[dim] - 1, 1)
+    return torch.cat([x, last.expand(*[extra if d == dim % x.ndim else -1 for d in range(x.ndim)])], dim)
+
+
+@register_method(
+    "simplegvr",
+    variants={"tiny": _TINY, "small": _SMALL, "full": _FULL},
+    paper="SimpleGVR, Xie et al., arXiv 2506.19838 (ICLR 2026)",
+    summary="Latent-cascaded generative VSR: fully trained Wan-class DiT, latent upsampler, sparse local attention.",
+    scales=(2, 3, 4),
+)
+class SimpleGVR(VSRMethod):
+    """SimpleGVR as a LightningModule: rectified-flow training and Euler sampling on the HR latent.
+
+    Args (see the module docstring for which are the paper's):
+        scale: pixel upscaling factor for benchmark use; output_size: fixed (H, W) output instead.
+        dit_variant, dit_config: Wan2.1 DiT size ('tiny' / 'small' / 'full') and config overrides.
+        pretrained: diffusers Wan2.1 checkpoint (hub id or directory) for the DiT; vae_pretrained
+            for the VAE (defaults to ``pretrained``).
+        codec: 'wan2.1_vae' (paper-scale) or 'pixel_unshuffle' (tiny); codec_variant, codec_factor.
+        cond_channels, upsampler_hidden, upsampler_blocks: the latent upsampler.
+        lr_noise_range, lr_noise_inference: LR latent noise augmentation (paper: [0.3, 0.6]).
+        temporal_window, shifted_windows, sparse_attention, block_size, top_k: the attention.
+        timestep_sampler, timestep_kwargs: training timesteps (paper: detail-aware).
+        num_inference_steps, sample_shift: Euler sampler (paper: 50 steps).
+        null_prompt_prob: share of captions replaced by the null prompt (paper: 10%).
+        predict_residual, latent_scale: flow on ``latent_scale * (z_HR - z_bicubic)`` (reconstruction).
+        segment_length: frames per inference segment.
+    """
+
+    supported_scales = (2, 3, 4)
+
+    def __init__(
+        self,
+        scale: int = 4,
+        output_size: list[int] | None = None,
+        dit_variant: str = "tiny",
+        dit_config: dict[str, Any] | None = None,
+        pretrained: str | None = None,
+        vae_pretrained: str | None = None,
+        codec: str = "pixel_unshuffle",
+        codec_variant: str = "tiny",
+        codec_factor: int = 4,
+        cond_channels: int | None = None,
+        upsampler_hidden: int = 64,
+        upsampler_blocks: list[int] = (1, 1),
+        lr_noise_range: list[float] = (0.3, 0.6),
+        lr_noise_inference: float = 0.3,
+        temporal_window: int | None = 5,
+        shifted_windows: bool = True,
+        sparse_attention: bool = True,
+        block_size: list[int] = (9, 12),
+        top_k: int = 1,
+        timestep_sampler: str = "detail_aware",
+        timestep_kwargs: dict[str, Any] | None = None,
+        num_inference_steps: int = 50,
+        sample_shift: float = 1.0,
+        null_prompt_prob: float = 0.1,
+        predict_residual: bool = False,
+        latent_scale: float = 1.0,
+        segment_length: int = 17,
+    ):
+        super().__init__(scale=scale)
+        self.save_hyperparameters()
+        if codec not in CODECS:
+            raise unknown("SimpleGVR codec", codec, CODECS)
+        if num_inference_steps < 1:
+            raise UserError(f"num_inference_steps must be >= 1, got {num_inference_steps}")
+        self.output_size = tuple(output_size) if output_size is not None else None
+        self.segment_length = segment_length
+        self.num_inference_steps = num_inference_steps
+        self.sample_shift = sample_shift
+        self.null_prompt_prob = null_prompt_prob
+        self.predict_residual = predict_residual
+        self.latent_scale = latent_scale
+        self.codec = self._build_codec(codec, codec_variant, codec_factor, vae_pretrained or pretrained)
+        c = self.codec.latent_channels
+        cond_channels = cond_channels or c
+        self.net = SimpleGVRNet(
+            self._build_dit(dit_variant, dit_config or {}, pretrained, c, c + cond_channels),
+            latent_channels=c,
+            cond_channels=cond_channels,
+            upsampler_hidden=upsampler_hidden,
+            upsampler_blocks=tuple(upsampler_blocks),
+            temporal_window=temporal_window,
+            shifted_windows=shifted_windows,
+            sparse_attention=sparse_attention,
+            block_size=tuple(block_size),
+            top_k=top_k,
+        )
+        self.lr_noise = LatentNoiseAugment(tuple(lr_noise_range), lr_noise_inference)
+        with torch.device("cpu"):  # sampler tables are CPU tensors even when the model is built on meta
+            self.timesteps = make_timestep_sampler(timestep_sampler, **(timestep_kwargs or {}))
+        self.flow = RectifiedFlow()
+
+    # ------------------------------------------------------------------ building
+    @staticmethod
+    def _build_codec(codec: str, variant: str, factor: int, pretrained: str | None):
+        if codec == "pixel_unshuffle":
+            module = build_pixel_unshuffle(factor=factor)
+        else:
+            module = build_wan21_vae(variant, pretrained=pretrained)
+        return freeze(module).eval()
+
+    @staticmethod
+    def _build_dit(variant: str, config: dict, pretrained: str | None, out_channels: int, in_channels: int):
+        if pretrained is None:
+            return build_wan21(variant, in_channels=in_channels, out_channels=out_channels, **config)
+        dit = build_wan21(variant, pretrained=pretrained)
+        if dit.config.out_channels != out_channels:
+            raise UserError(
+                f"pretrained DiT has {dit.config.out_channels} latent channels, the codec {out_channels}; "
+                "use codec='wan2.1_vae' with a Wan2.1 checkpoint"
+            )
+        return widen_input_channels(dit, in_channels)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.codec.eval()  # frozen: no dropout/statistics updates
+        return self
+
+    def enable_gradient_checkpointing(self) -> None:
+        enable_gradient_checkpointing(self.net.transformer)
+
+    def set_sparse_attention(self, enabled: bool) -> None:
+        """Switch between the paper's sparse local attention and dense attention (same temporal units)."""
+        h = self.hparams
+        self.net.set_attention(h.temporal_window, h.shifted_windows, enabled, tuple(h.block_size), h.top_k)
+
+    # ------------------------------------------------------------------ latents
+    @property
+    def frame_multiple(self) -> int:
+        return self.codec.temporal_factor
+
+    def encode(self, frames: torch.Tensor) -> torch.Tensor:
+        """(B, T, 3, H, W) in [0, 1] -> latent (B, C, T', H/f, W/f); T = 1 + k * temporal factor."""
+        with torch.no_grad():
+            return self.codec.encode(frames.transpose(1, 2) * 2 - 1)
+
+    def decode(self, latent: torch.Tensor) -> torch.Tensor:
+        """Latent (B, C, T', h, w) -> frames (B, T, 3, H, W) in [0, 1]."""
+        return ((self.codec.decode(latent).transpose(1, 2) + 1) / 2).clamp(0, 1)
+
+    def _pad_frames(self, x: torch.Tensor) -> torch.Tensor:
+        """Repeat the last frame so T = 1 + k * temporal factor (the Wan VAE's clip lengths)."""
+        tf = self.frame_multiple
+        if tf == 1:
+            return x
+        head, tail = x[:, :1], _pad_last(x[:, 1:], tf, 1) if x.shape[1] > 1 else x[:, 1:]
+        return torch.cat([head, tail], 1)
+
+    def _pad_space(self, x: torch.Tensor, multiple: int) -> torch.Tensor:
+        return _pad_last(_pad_last(x, multiple, -1), multiple, -2)
+
+    def base_latent(self, lr: torch.Tensor, hr_size: tuple[int, int]) -> torch.Tensor | None:
+        """Codec latent of the MATLAB-bicubic upsampled LR, the reference of ``predict_residual``."""
+        if not self.predict_residual:
+            return None
+        return self.encode(imresize(lr.float(), size=hr_size).clamp(0, 1).to(lr.dtype))
+
+    def to_flow_space(self, hr_latent: torch.Tensor, base: torch.Tensor | None) -> torch.Tensor:
+        return (hr_latent - base if base is not None else hr_latent) * self.latent_scale
+
+    def from_flow_space(self, z: torch.Tensor, base: torch.Tensor | None) -> torch.Tensor:
+        z = z / self.latent_scale
+        return z + base if base is not None else z
+
+    # ------------------------------------------------------------------ training
+    def _text(self, batch: dict[str, Any], b: int, like: torch.Tensor) -> torch.Tensor | None:
+        """Caption embeddings with ``null_prompt_prob`` of them set to the null prompt (zeros)."""
+        text = batch.get("text_embeds")
+        if text is None:
+            return None
+        keep = (torch.rand(b, device=like.device) >= self.null_prompt_prob).to(text.dtype)
+        return text * keep.view(b, 1, 1)
+
+    def training_loss(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        lr, gt = self._pad_frames(batch["lr"]), self._pad_frames(batch["gt"])
+        f = self.codec.spatial_factor
+        if gt.shape[-1] % f or gt.shape[-2] % f or lr.shape[-1] % f or lr.shape[-2] % f:
+            raise UserError(
+                f"simplegvr: LR and GT crops must be multiples of the codec factor {f}; change data.crop_size"
+            )
+        base = self.base_latent(lr, gt.shape[-2:])
+        z0 = self.to_flow_space(self.encode(gt), base)
+        lr_latent, _ = self.lr_noise(self.encode(lr))
+        b = z0.shape[0]
+        t = self.timesteps(b, device=z0.device)
+        z_t, target, _ = self.flow.training_pair(z0, t.to(z0.dtype))
+        cond = self.net.condition(lr_latent, z0.shape[-2:])
+        pred = self.net(z_t, t, cond, self._text(batch, b, z0))
+        loss = self.flow.loss(pred, target, t)
+        return {"loss": loss, "t_mean": t.mean()}
+
+    # ------------------------------------------------------------------ inference
+    @torch.no_grad()
+    def upsample_latent(
+        self,
+        lr_latent: torch.Tensor,
+        hr_latent_size: tuple[int, int],
+        base: torch.Tensor | None = None,
+        text: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The cascade stage: LR latent (B, C, T, h, w) -> HR latent (B, C, T, H, W), no pixels involved."""
+        noise = torch.randn(lr_latent.shape, dtype=lr_latent.dtype).to(lr_latent.device)
+        lr_latent = flow_interpolate(lr_latent, noise, self.lr_noise.eval_level)
+        cond = self.net.condition(lr_latent, hr_latent_size)
+        b, c, t = lr_latent.shape[:3]
+        noise = torch.randn(b, c, t, *hr_latent_size, dtype=lr_latent.dtype).to(lr_latent.device)
+
+        def velocity(x: torch.Tensor, time: torch.Tensor) -> torch.Tensor:
+            return self.net(x, time, cond, text)
+
+        z = euler_flow_sample(velocity, noise, steps=self.num_inference_steps, shift=self.sample_shift)
+        return self.from_flow_space(z, base)
+
+    def forward(self, lr: torch.Tensor) -> torch.Tensor:
+        b, t, _, h, w = lr.shape
+        f = self.codec.spatial_factor
+        x = self._pad_space(self._pad_frames(lr), f)
+        hr_size = self.output_size or (x.shape[-2] * self.scale, x.shape[-1] * self.scale)
+        if hr_size[0] % f or hr_size[1] % f:
+            raise UserError(
+                f"simplegvr: output_size must be a multiple of the codec factor {f}, got {hr_size}"
+            )
+        base = self.base_latent(x, hr_size)
+        z = self.upsample_latent(self.encode(x), (hr_size[0] // f, hr_size[1] // f), base)
+        out = self.decode(z)[:, :t]
+        if self.output_size is not None:
+            return out
+        return out[..., : h * self.scale, : w * self.scale]
+
+
+__all__ = ["SimpleGVR"]

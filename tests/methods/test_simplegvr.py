@@ -1,0 +1,184 @@
+"""SimpleGVR (arXiv 2506.19838): attention processors, temporal units, latent upsampler, sampler, variants."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import vsrzoo
+from vsrzoo.backbones.common import set_attention_processor
+from vsrzoo.backbones.wan import build_wan21
+from vsrzoo.data.resize import imresize
+from vsrzoo.methods.simplegvr_net import GridContext, SimpleGVRAttnProcessor, SimpleGVRNet, _RecordGrid
+from vsrzoo.registry import count_parameters
+
+
+def tiny_dit(in_channels: int = 8, out_channels: int = 4, layers: int = 2):
+    torch.manual_seed(0)
+    return build_wan21("tiny", in_channels=in_channels, out_channels=out_channels, num_layers=layers).eval()
+
+
+def run_dit(dit, x):
+    text = torch.zeros(x.shape[0], 1, dit.config.text_dim)
+    t = torch.full((x.shape[0],), 500.0)
+    with torch.no_grad():
+        return dit(x, timestep=t, encoder_hidden_states=text, return_dict=False)[0]
+
+
+def install(dit, **kwargs):
+    context = GridContext()
+    dit.register_forward_pre_hook(_RecordGrid(context), with_kwargs=True)
+    set_attention_processor(dit, lambda i, attn: SimpleGVRAttnProcessor(context, **kwargs))
+
+
+def test_dense_processor_without_units_equals_wan_attention():
+    dit = tiny_dit()
+    x = torch.randn(1, 8, 3, 6, 8)
+    reference = run_dit(dit, x)
+    install(dit, temporal_window=None, sparse=False)
+    torch.testing.assert_close(run_dit(dit, x), reference, atol=1e-5, rtol=1e-5)
+
+
+def test_sparse_attention_covering_every_block_equals_dense_within_units():
+    dit = tiny_dit()
+    x = torch.randn(1, 8, 4, 6, 8)  # token grid (4, 3, 4): one block per frame
+    install(dit, temporal_window=2, sparse=False)
+    dense = run_dit(dit, x)
+    install(dit, temporal_window=2, sparse=True, block_size=(9, 12), top_k=3)
+    torch.testing.assert_close(run_dit(dit, x), dense, atol=1e-5, rtol=1e-5)
+    install(dit, temporal_window=None, sparse=False)
+    assert not torch.allclose(run_dit(dit, x), dense, atol=1e-4)
+
+
+def net(shifted: bool) -> SimpleGVRNet:
+    torch.manual_seed(0)
+    return SimpleGVRNet(
+        tiny_dit(8, 4), 4, 4, upsampler_hidden=8, temporal_window=2, shifted_windows=shifted
+    ).eval()
+
+
+def test_temporal_units_isolate_frames_and_shifted_layers_connect_them():
+    x = torch.randn(1, 8, 4, 4, 4)
+    changed = x.clone()
+    changed[:, :, 2:] = torch.randn_like(changed[:, :, 2:])
+    plain = net(shifted=False)
+    a, b = run_dit(plain.transformer, x), run_dit(plain.transformer, changed)
+    torch.testing.assert_close(a[:, :, :2], b[:, :, :2])  # units {0, 1} and {2, 3} never meet
+    shifted = net(shifted=True)
+    a, b = run_dit(shifted.transformer, x), run_dit(shifted.transformer, changed)
+    assert not torch.allclose(a[:, :, 1], b[:, :, 1], atol=1e-5)  # layer 1 unit {1, 2} crosses the border
+    torch.testing.assert_close(a[:, :, 0], b[:, :, 0])  # frame 0 is alone in its shifted unit
+
+
+def test_odd_layers_are_shifted_and_sparse_attention_switches():
+    model = vsrzoo.create_model("simplegvr", variant="tiny")
+    procs = [blk.attn1.processor for blk in model.net.transformer.blocks]
+    assert [p.shifted for p in procs] == [False, True]
+    assert all(
+        p.sparse and p.top_k == 1 and p.block_size == (9, 12) and p.temporal_window == 5 for p in procs
+    )
+    model.set_sparse_attention(False)
+    assert not any(blk.attn1.processor.sparse for blk in model.net.transformer.blocks)
+
+
+def test_latent_upsampler_reaches_the_hr_latent_size():
+    model = vsrzoo.create_model("simplegvr", variant="tiny")
+    cond = model.net.condition(torch.randn(2, 48, 3, 5, 7), (20, 28))
+    assert cond.shape == (2, 48, 3, 20, 28)
+
+
+def test_sampler_runs_the_configured_number_of_steps():
+    model = vsrzoo.create_model("simplegvr", variant="tiny", num_inference_steps=3).eval()
+    calls = {"dit": 0, "upsampler": 0}
+    model.net.transformer.register_forward_hook(lambda *a: calls.__setitem__("dit", calls["dit"] + 1))
+    model.net.upsampler.register_forward_hook(
+        lambda *a: calls.__setitem__("upsampler", calls["upsampler"] + 1)
+    )
+    with torch.no_grad():
+        out = model(torch.rand(1, 4, 3, 8, 8))
+    assert out.shape == (1, 4, 3, 32, 32)
+    assert calls == {"dit": 3, "upsampler": 1}  # the condition is computed once per segment
+
+
+def test_residual_reference_decodes_to_matlab_bicubic():
+    model = vsrzoo.create_model("simplegvr", variant="tiny")
+    lr = torch.rand(1, 2, 3, 8, 12)
+    base = model.base_latent(lr, (32, 48))
+    torch.testing.assert_close(model.decode(base), imresize(lr, 4).clamp(0, 1), atol=1e-6, rtol=0)
+    assert (
+        vsrzoo.create_model("simplegvr", variant="tiny", predict_residual=False).base_latent(lr, (32, 48))
+        is None
+    )
+
+
+def test_inference_lr_noise_level_is_fixed_and_used():
+    torch.manual_seed(0)
+    model = vsrzoo.create_model("simplegvr", variant="tiny").eval()
+    lr = torch.rand(1, 2, 3, 8, 8)
+    outs = []
+    for level in (0.3, 0.3, 0.9):
+        model.lr_noise.eval_level = level
+        torch.manual_seed(1)
+        with torch.no_grad():
+            outs.append(model(lr))
+    torch.testing.assert_close(outs[0], outs[1])
+    assert not torch.equal(outs[0], outs[2])
+    model.lr_noise.train()
+    _, levels = model.lr_noise(torch.zeros(256, 1))
+    assert 0.3 <= levels.min() and levels.max() <= 0.6 and levels.std() > 0.05
+
+
+def test_output_size_mode_targets_a_fixed_resolution():
+    model = vsrzoo.create_model("simplegvr", variant="tiny", output_size=[40, 56]).eval()
+    with torch.no_grad():
+        out = model(torch.rand(1, 2, 3, 12, 16))
+    assert out.shape == (1, 2, 3, 40, 56)
+
+
+def test_null_prompt_dropout_on_caption_embeddings():
+    model = vsrzoo.create_model("simplegvr", variant="tiny")
+    dim = model.net.transformer.config.text_dim
+    batch = {"lr": torch.rand(1, 2, 3, 8, 8), "gt": torch.rand(1, 2, 3, 32, 32), "clip": ["x"]}
+    captioned = {**batch, "text_embeds": torch.randn(1, 7, dim)}
+
+    def loss(b, prob):
+        model.null_prompt_prob = prob
+        torch.manual_seed(5)
+        return model.training_loss(b)["loss"]
+
+    torch.testing.assert_close(loss(captioned, 1.0), loss(batch, 1.0))  # dropped caption == null prompt
+    assert not torch.allclose(loss(captioned, 0.0), loss(batch, 0.0))
+
+
+def test_training_uses_detail_aware_timesteps():
+    model = vsrzoo.create_model("simplegvr", variant="tiny")
+    t = model.timesteps(20000)
+    assert (t > 0.5).float().mean() > 0.6  # mass on mid and high noise
+
+
+def test_wan_vae_codec_pads_frames_to_its_temporal_factor():
+    model = vsrzoo.create_model("simplegvr", variant="tiny", codec="wan2.1_vae", codec_variant="tiny").eval()
+    assert model.codec.temporal_factor == 4 and model.codec.spatial_factor == 8
+    with torch.no_grad():
+        out = model(torch.rand(1, 3, 3, 8, 12))  # 3 frames -> 5 (1 + 4k), 8x12 -> 8x16 before encoding
+    assert out.shape == (1, 3, 3, 32, 48)
+    batch = {"lr": torch.rand(1, 2, 3, 8, 8), "gt": torch.rand(1, 2, 3, 32, 32), "clip": ["x"]}
+    assert torch.isfinite(model.training_loss(batch)["loss"])
+
+
+def test_full_variant_is_a_trainable_wan21_dit_with_a_frozen_vae():
+    model = vsrzoo.create_model("simplegvr", variant="full", device="meta")
+    cfg = model.net.transformer.config
+    assert (cfg.num_layers, cfg.num_attention_heads * cfg.attention_head_dim, cfg.ffn_dim) == (30, 1536, 8960)
+    assert cfg.in_channels == 32 and cfg.out_channels == 16
+    counts = count_parameters(model)
+    vae = sum(p.numel() for p in model.codec.parameters())
+    assert counts["frozen"] == vae and 120e6 < vae < 130e6
+    assert 1.40e9 < counts["trainable"] < 1.45e9
+    assert model.num_inference_steps == 50 and model.segment_length == 17
+
+
+@pytest.mark.parametrize("bad", [{"codec": "sdvae"}, {"num_inference_steps": 0}, {"scale": 8}])
+def test_bad_configuration_is_a_user_error(bad):
+    with pytest.raises(vsrzoo.errors.UserError):
+        vsrzoo.create_model("simplegvr", variant="tiny", **bad)
