@@ -234,7 +234,8 @@ class FlowMatchingAdapter(nn.Module):
         refinement = self.to_windows(self.embed(self.embed_clean, clean_estimate) + self.stream_embed[1])
         kv = self.norm_kv(torch.cat([structure, refinement], dim=2) + self.window_pos.repeat(2, 1))
         valid = self.to_windows(lr_latent.new_ones(1, *grid, 1))[0, :, :, 0] > 0
-        mask = None if bool(valid.all()) else valid.repeat(1, 2)
+        partial = any(g % w for g, w in zip(grid, self.window))
+        mask = valid.repeat(1, 2) if partial else None
         t = torch.as_tensor(t, device=lr_latent.device, dtype=torch.float32).reshape(-1).expand(b)
         temb = self.time_embed(timestep_embedding(t * self.timestep_scale, self.freq_dim).to(kv.dtype))
         q = self.prototypes.to(kv.dtype).expand(b, kv.shape[1], -1, -1)

@@ -169,7 +169,8 @@ def sparse_local_attention(
     keys = _gather_blocks(kb, attended).view(b * nh, nb, -1, d)
     values = _gather_blocks(vb, attended).view(b * nh, nb, -1, d)
     mask = None
-    if not bool(valid.all()) or not bool(picked_ok.all()):
+    partial_blocks = grid[1] % block[0] or grid[2] % block[1]
+    if partial_blocks or block_units is not None:  # decided from shapes: no device sync
         own = valid.expand(b, nh, nb, length).unsqueeze(3)
         others = valid[index] & picked_ok.unsqueeze(-1)
         mask = torch.cat([own, others], dim=3).view(b * nh, nb, 1, -1)
