@@ -85,17 +85,14 @@ class VSRMethod(L.LightningModule):
 
     @torch.no_grad()
     def upscale(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
-        """Upscale a stream of uint8 RGB frames, yielding SR frames as soon as they are final."""
-        self.reset_state()
-        device, _ = self.device_dtype
-        buf: list[np.ndarray] = []
-        for frame in frames:
-            buf.append(frame)
-            if len(buf) == self.segment_length:
-                yield from tensor_to_frames(self(frames_to_tensor(buf, device)))
-                buf = []
-        if buf:
-            yield from tensor_to_frames(self(frames_to_tensor(buf, device)))
+        """Upscale a stream of uint8 RGB frames, yielding SR frames as soon as they are final.
+
+        Delegates to :func:`vsrzoo.inference.stream_upscale`: segments of ``segment_length``
+        frames overlapping by a quarter of a segment and cross-faded, state reset per video.
+        """
+        from vsrzoo.inference.streaming import stream_upscale
+
+        yield from stream_upscale(self, frames)
 
     def upscale_clip(self, lr: torch.Tensor) -> torch.Tensor:
         """Upscale a whole (1, T, 3, h, w) clip segment by segment (validation)."""
