@@ -1,0 +1,327 @@
+"""LiteVSR (arXiv 2606.09250, ICML 2026): a frozen video DiT plus a small state-aware adapter.
+
+Paper: the Wan2.2 TI2V-5B DiT (hidden 3072, 30 blocks, 24 heads, FFN 14336, patch (1, 2, 2),
+48-channel VAE, 16x16 spatial / 4x temporal) stays completely frozen; a State-Aware Adapter
+(:class:`~vsrzoo.blocks.FlowMatchingAdapter`: structure stream from the LR latent, refinement
+stream from the current clean estimate, timestep-modulated query prototypes tiled over any latent
+size) feeds condition tokens through the same frozen blocks as a second batch element, added back
+after every block by zero-initialised 3072x3072 linears (:mod:`vsrzoo.methods.litevsr_net`).
+Rectified flow ``z_t = t eps + (1 - t) z0`` with velocity target ``eps - z0`` and loss weight
+``1 / sigma_t^2``; adaptive unrolling in training: the clean estimate fed to the refinement
+stream starts from the LR latent and is refined ``M(t) = round(1 + s(1-t)/(1+(s-1)(1-t)) (M_max-1))``
+times (``s = 5``), more passes near ``t = 0``; Euler sampling with any number of steps down to
+one. Adapter 634.9M parameters, 11.27% of all (paper: 11.25%). REDS (266 clips, REDS4 held
+out), about 6K iterations, 12 GPU-hours on one A100.
+
+reconstruction (constructor arguments, DESIGN.md section 2):
+
+* ``unroll_max`` (M_max) = 3 (not published). ``M(t)`` counts the denoiser passes of a training
+  step, the last one trained: the trained pass sees the estimate refined ``M(t) - 1`` times,
+  so at ``t = 1`` it sees the LR latent itself, exactly like the first Euler step at inference.
+  The refinement passes run without gradient at the same ``(z_t, t)``.
+* ``loss_weight_min_t``: the ``1 / t^2`` weight is clamped at ``t = 0.05``; training times are
+  uniform after an SD3 shift ``timestep_shift`` (1 = uniform).
+* LR latent = codec(MATLAB-bicubic x4 upsample of the LR frames), so it lies on the HR latent grid.
+* The codec (Wan2.2 VAE at full size, ``codec_pretrained``) is a fixed pre/post-processor kept
+  outside the module tree, like a diffusers pipeline's VAE: it is neither trained, saved nor
+  counted, so the parameter counts are DiT + adapter as in the paper's 11.25%.
+* Null caption (:class:`~vsrzoo.backbones.text.CaptionEmbedding`, zeros or ``caption_path``).
+* Sampling: ``num_steps`` Euler steps on SD3-shifted times (``sample_shift``), starting from
+  ``init_noise_scale * eps`` (1 = the paper's pure noise; 0 = the noise mean, whose one-step
+  result is the conditional-mean estimate). Segments of ``segment_length`` frames.
+* Tiny scale only (no pretrained video prior fits a CPU): ``residual=True`` diffuses the
+  difference between the HR latent and the LR latent, scaled by ``latent_scale``, and
+  ``stage="prior"`` pretrains the tiny DiT unconditionally on those latents (the stand-in for
+  Wan's pretraining; it writes a diffusers ``transformer/`` folder that ``backbone_pretrained``
+  loads and freezes). The paper's setting is ``residual=False``, ``stage="adapter"``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from diffusers import WanTransformer3DModel
+
+from vsrzoo.backbones.common import freeze, unfreeze
+from vsrzoo.backbones.text import CaptionEmbedding
+from vsrzoo.backbones.vae import Codec, PixelUnshuffleCodec, build_wan22_vae
+from vsrzoo.backbones.wan import build_wan
+from vsrzoo.blocks import FlowMatchingAdapter
+from vsrzoo.data.resize import imresize
+from vsrzoo.diffusion.flow import RectifiedFlow, x0_from_velocity
+from vsrzoo.diffusion.samplers import euler_flow_scheduler
+from vsrzoo.diffusion.samplers import sample as run_sampler
+from vsrzoo.diffusion.timesteps import ShiftedTimesteps
+from vsrzoo.errors import UserError, unknown
+from vsrzoo.methods.base import VSRMethod
+from vsrzoo.methods.litevsr_net import LiteVSRTransformer
+from vsrzoo.registry import register_method
+
+CODECS = ("pixel_unshuffle", "wan2.2")
+STAGES = ("adapter", "prior")
+
+TINY_BACKBONE = dict(
+    variant="tiny", num_attention_heads=2, attention_head_dim=64, ffn_dim=256, num_layers=2, text_dim=32
+)
+TINY_ADAPTER = dict(num_heads=2, depth=1, mlp_ratio=2.0, window=(1, 8, 8), freq_dim=64)
+SMALL_BACKBONE = dict(variant="small")
+SMALL_ADAPTER = dict(num_heads=6, depth=2, mlp_ratio=4.0, window=(1, 8, 8))
+
+
+def unroll_count(t: torch.Tensor, unroll_max: int, sharpness: float = 5.0) -> torch.Tensor:
+    """LiteVSR's adaptive unrolling ``M(t) = round(1 + s(1-t) / (1 + (s-1)(1-t)) * (M_max - 1))``."""
+    u = 1 - t.float()
+    return torch.round(1 + sharpness * u / (1 + (sharpness - 1) * u) * (unroll_max - 1)).long()
+
+
+def build_codec(kind: str, scale: int, variant: str, pretrained: str | None) -> Codec:
+    """The pixel <-> latent codec: pixel-unshuffle by ``scale`` (LR grid) or the Wan2.2 VAE."""
+    if kind == "pixel_unshuffle":
+        return PixelUnshuffleCodec(factor=scale)
+    if kind == "wan2.2":
+        return build_wan22_vae(variant, pretrained)
+    raise unknown("LiteVSR codec", kind, CODECS)
+
+
+def backbone_spec(backbone: WanTransformer3DModel, family: str) -> dict[str, Any]:
+    """JSON-able constructor arguments that rebuild ``backbone`` (for checkpoints of a loaded prior)."""
+    names = set(inspect.signature(WanTransformer3DModel.__init__).parameters) - {"self"}
+    cfg = {k: v for k, v in backbone.config.items() if k in names}
+    return {"variant": "full", "family": family, **json.loads(json.dumps(cfg))}
+
+
+@register_method(
+    "litevsr",
+    variants={
+        "tiny": dict(
+            backbone=TINY_BACKBONE,
+            adapter=TINY_ADAPTER,
+            codec="pixel_unshuffle",
+            residual=True,
+            latent_scale=8.0,
+            segment_length=2,
+            num_steps=1,
+            init_noise_scale=0.0,
+        ),
+        "small": dict(backbone=SMALL_BACKBONE, adapter=SMALL_ADAPTER, codec="pixel_unshuffle", residual=True),
+        "full": dict(backbone={"variant": "full"}, adapter={}, codec="wan2.2", codec_variant="full"),
+    },
+    paper="LiteVSR, arXiv 2606.09250 (ICML 2026)",
+    summary="Frozen Wan2.2-5B DiT + state-aware flow-matching adapter (11.25% trainable), 1-N Euler steps.",
+    scales=(4,),
+)
+class LiteVSR(VSRMethod):
+    """LiteVSR as a LightningModule: frozen Wan DiT, trainable adapter, rectified flow, Euler sampling.
+
+    Args (see the module docstring for what is paper and what is reconstruction):
+        backbone: ``build_wan`` arguments: ``variant`` (tiny/small/full), ``family`` (default
+            'wan2.2') and config overrides. backbone_pretrained: hub id or diffusers directory
+            of a Wan transformer (e.g. 'Wan-AI/Wan2.2-TI2V-5B-Diffusers'), loaded then frozen.
+        adapter: :class:`FlowMatchingAdapter` arguments; width, channels, patch and block count
+            come from the backbone.
+        codec / codec_variant / codec_pretrained: 'pixel_unshuffle' (by ``scale``) or 'wan2.2'.
+        caption_length / caption_path: the null caption (zeros, or embeddings from a file).
+        segment_length: frames per forward call. num_steps, sample_shift, init_noise_scale: sampler.
+        unroll_max, unroll_sharpness: adaptive unrolling (M_max, s = 5).
+        loss_weight_min_t, timestep_shift: loss weight clamp and training time distribution.
+        residual, latent_scale, stage: tiny-scale reconstruction switches.
+    """
+
+    def __init__(
+        self,
+        scale: int = 4,
+        backbone: dict[str, Any] | None = None,
+        backbone_pretrained: str | None = None,
+        adapter: dict[str, Any] | None = None,
+        codec: str = "wan2.2",
+        codec_variant: str = "full",
+        codec_pretrained: str | None = None,
+        caption_length: int = 1,
+        caption_path: str | None = None,
+        segment_length: int = 17,
+        num_steps: int = 4,
+        sample_shift: float = 1.0,
+        init_noise_scale: float = 1.0,
+        unroll_max: int = 3,
+        unroll_sharpness: float = 5.0,
+        loss_weight_min_t: float = 0.05,
+        timestep_shift: float = 1.0,
+        residual: bool = False,
+        latent_scale: float = 1.0,
+        stage: str = "adapter",
+    ):
+        super().__init__(scale=scale)
+        self.save_hyperparameters()
+        if stage not in STAGES:
+            raise unknown("LiteVSR stage", stage, STAGES)
+        if unroll_max < 1 or num_steps < 1 or segment_length < 1:
+            raise UserError("litevsr: unroll_max, num_steps and segment_length must be at least 1")
+        self.segment_length = segment_length
+        self._codec = [build_codec(codec, scale, codec_variant, codec_pretrained)]
+        latent_channels = self._codec[0].latent_channels
+        dit = self._build_backbone(dict(backbone or {"variant": "full"}), backbone_pretrained)
+        cfg = dit.config
+        if cfg.in_channels != latent_channels:
+            raise UserError(
+                f"litevsr: backbone takes {cfg.in_channels} latent channels but codec '{codec}' makes "
+                f"{latent_channels}; choose a matching backbone or codec"
+            )
+        adapter_args = dict(adapter or {})
+        adapter_args.update(
+            latent_channels=cfg.in_channels,
+            hidden=cfg.num_attention_heads * cfg.attention_head_dim,
+            patch_size=tuple(cfg.patch_size),
+            num_blocks=cfg.num_layers,
+        )
+        if caption_path is not None:
+            caption = CaptionEmbedding.from_file(caption_path, dim=cfg.text_dim)
+        else:
+            caption = CaptionEmbedding(cfg.text_dim, length=caption_length)
+        self.net = LiteVSRTransformer(dit, FlowMatchingAdapter(**adapter_args), caption)
+        self.flow = RectifiedFlow("uniform" if stage == "prior" else "inverse_sigma_sq", loss_weight_min_t)
+        patch = cfg.patch_size[1]
+        self.size_multiple = max(1, self._codec[0].spatial_factor * patch // scale)
+        self.set_stage(stage)
+
+    # ------------------------------------------------------------------ building
+    @staticmethod
+    def _build_backbone(spec: dict[str, Any], pretrained: str | None) -> WanTransformer3DModel:
+        variant, family = spec.pop("variant", "full"), spec.pop("family", "wan2.2")
+        if pretrained is not None:
+            return build_wan(variant, pretrained, family=family)
+        return build_wan(variant, family=family, **spec)
+
+    def set_stage(self, stage: str) -> None:
+        """'adapter' (paper): only the adapter trains. 'prior' (tiny reconstruction): only the DiT trains."""
+        self.stage = stage
+        trained, frozen = (self.net.adapter, self.net.backbone)
+        if stage == "prior":
+            trained, frozen = frozen, trained
+        unfreeze(trained)
+        freeze(frozen)
+
+    @property
+    def codec(self) -> Codec:
+        """The fixed codec, moved to this model's device on use (it is not a submodule)."""
+        codec = self._codec[0]
+        param = next(iter(codec.parameters()), None)
+        device = self.net.backbone.proj_out.weight.device
+        if param is not None and param.device != device:
+            codec.to(device)
+        return codec
+
+    def enable_gradient_checkpointing(self) -> None:
+        self.net.gradient_checkpointing = True
+
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments; a loaded backbone or caption file is replaced by its config (weights are saved)."""
+        cfg = super().config()
+        if cfg.get("backbone_pretrained"):
+            family = (cfg.get("backbone") or {}).get("family", "wan2.2")
+            cfg["backbone"], cfg["backbone_pretrained"] = backbone_spec(self.net.backbone, family), None
+        if cfg.get("caption_path"):
+            cfg["caption_length"], cfg["caption_path"] = int(self.net.caption.embeds.shape[0]), None
+        return cfg
+
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """Save the method; after the prior stage also the DiT as a diffusers ``transformer/`` folder."""
+        directory = super().save_pretrained(directory)
+        if self.stage == "prior":
+            self.net.backbone.save_pretrained(directory / "transformer")
+        return directory
+
+    # ------------------------------------------------------------------ latents
+    def pad_frames(self, x: torch.Tensor) -> torch.Tensor:
+        """Replicate the last frame so the codec's temporal compression fits (1 + k * factor frames)."""
+        tf = self.codec.temporal_factor
+        extra = -(x.shape[1] - 1) % tf
+        return torch.cat([x, x[:, -1:].expand(-1, extra, -1, -1, -1)], dim=1) if extra else x
+
+    def encode(self, frames: torch.Tensor) -> torch.Tensor:
+        """(B, T, 3, H, W) in [0, 1] -> latent (B, C, T', H', W')."""
+        return self.codec.encode(frames.transpose(1, 2) * 2 - 1)
+
+    def decode(self, latent: torch.Tensor, num_frames: int) -> torch.Tensor:
+        """Latent -> (B, T, 3, H, W) in [0, 1], cropped to ``num_frames``."""
+        x = self.codec.decode(latent).transpose(1, 2)[:, :num_frames]
+        return ((x.float() + 1) / 2).clamp(0, 1)
+
+    def encode_lr(self, lr: torch.Tensor) -> torch.Tensor:
+        """LR latent: the codec of the MATLAB-bicubic upsampled LR frames (reconstruction)."""
+        return self.encode(imresize(lr.float(), scale=self.scale).to(lr.dtype))
+
+    def to_diffusion(self, latent: torch.Tensor, lr_latent: torch.Tensor) -> torch.Tensor:
+        hp = self.hparams
+        return (latent - lr_latent if hp.residual else latent) * hp.latent_scale
+
+    def from_diffusion(self, d: torch.Tensor, lr_latent: torch.Tensor) -> torch.Tensor:
+        hp = self.hparams
+        latent = d / hp.latent_scale
+        return latent + lr_latent if hp.residual else latent
+
+    # ------------------------------------------------------------------ inference
+    def velocity(self, d: torch.Tensor, t: torch.Tensor, lr_latent: torch.Tensor, clean: torch.Tensor):
+        return self.net(d, t, lr_latent, clean)
+
+    @torch.no_grad()
+    def sample(self, lr_latent: torch.Tensor, num_steps: int | None = None) -> torch.Tensor:
+        """Euler integration from ``t = 1`` to 0; returns the clean latent (codec space).
+
+        Each step feeds the previous step's clean estimate to the refinement stream (the first
+        step gets the LR latent).
+        """
+        hp = self.hparams
+        noise = torch.randn(lr_latent.shape, device=lr_latent.device, dtype=lr_latent.dtype)
+        clean = [lr_latent]
+
+        def velocity(d: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            return self.velocity(d, t, lr_latent, clean[0]).to(d.dtype)
+
+        def refine(step: int, t: torch.Tensor, d: torch.Tensor, v: torch.Tensor) -> None:
+            clean[0] = self.from_diffusion(x0_from_velocity(d, v, t), lr_latent)
+
+        scheduler = euler_flow_scheduler(num_steps or hp.num_steps, hp.sample_shift)
+        d = run_sampler(velocity, hp.init_noise_scale * noise, scheduler, callback=refine)
+        return self.from_diffusion(d, lr_latent)
+
+    def forward(self, lr: torch.Tensor, num_steps: int | None = None) -> torch.Tensor:
+        b, t, _, h, w = lr.shape
+        m = self.size_multiple
+        pad_h, pad_w = -h % m, -w % m
+        x = F.pad(lr.flatten(0, 1), (0, pad_w, 0, pad_h), mode="replicate").unflatten(0, (b, t))
+        latent = self.sample(self.encode_lr(self.pad_frames(x)), num_steps)
+        return self.decode(latent, t)[..., : h * self.scale, : w * self.scale]
+
+    # ------------------------------------------------------------------ training
+    def sample_timesteps(self, batch: int, device) -> torch.Tensor:
+        return ShiftedTimesteps(self.hparams.timestep_shift)(batch, device=device)
+
+    @torch.no_grad()
+    def unrolled_estimate(self, d_t: torch.Tensor, t: torch.Tensor, lr_latent: torch.Tensor):
+        """Clean estimate for the trained pass: the LR latent refined ``M(t) - 1`` times (no gradient)."""
+        passes = unroll_count(t, self.hparams.unroll_max, self.hparams.unroll_sharpness)
+        clean = lr_latent
+        for k in range(int(passes.max()) - 1):
+            v = self.velocity(d_t, t, lr_latent, clean).to(d_t.dtype)
+            refined = self.from_diffusion(x0_from_velocity(d_t, v, t), lr_latent)
+            keep = (k < passes - 1).view(-1, 1, 1, 1, 1)
+            clean = torch.where(keep, refined, clean)
+        return clean, passes
+
+    def training_loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        lr, gt = self.pad_frames(batch["lr"]), self.pad_frames(batch["gt"])
+        with torch.no_grad():
+            lr_latent, hr_latent = self.encode_lr(lr), self.encode(gt)
+        d0 = self.to_diffusion(hr_latent, lr_latent)
+        t = self.sample_timesteps(d0.shape[0], d0.device)
+        d_t, target, _ = self.flow.training_pair(d0, t)
+        if self.stage == "prior":
+            return {"loss": self.flow.loss(self.net.prior(d_t, t), target, t)}
+        clean, passes = self.unrolled_estimate(d_t, t, lr_latent)
+        loss = self.flow.loss(self.velocity(d_t, t, lr_latent, clean), target, t)
+        return {"loss": loss, "unroll_passes": passes.float().mean()}

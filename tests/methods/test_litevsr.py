@@ -1,0 +1,209 @@
+"""LiteVSR (arXiv 2606.09250): paper-size counts, zero-init = prior, unrolling, Euler steps, prior stage."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import vsrzoo
+from vsrzoo.data.resize import imresize
+from vsrzoo.errors import UserError
+from vsrzoo.methods.litevsr import TINY_BACKBONE, LiteVSR, unroll_count
+from vsrzoo.registry import count_parameters
+
+
+def tiny(**overrides) -> LiteVSR:
+    torch.manual_seed(0)
+    return vsrzoo.create_model("litevsr", variant="tiny", **overrides)
+
+
+def count_calls(module: torch.nn.Module) -> list[int]:
+    calls = [0]
+    module.register_forward_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
+    return calls
+
+
+def latents(model: LiteVSR, t: int = 2, size: int = 16):
+    g = torch.Generator().manual_seed(1)
+    lr = torch.rand(1, t, 3, size, size, generator=g)
+    lr_latent = model.encode_lr(lr)
+    return lr, lr_latent, torch.randn(lr_latent.shape, generator=g)
+
+
+def test_full_size_matches_paper_counts():
+    model = vsrzoo.create_model("litevsr", variant="full", device="meta")
+    counts = count_parameters(model)
+    share = counts["trainable"] / counts["total"] * 100
+    assert abs(share - 11.25) <= 0.3, share
+    adapter = model.net.adapter
+    injection = sum(p.numel() for p in adapter.injections.parameters())
+    assert len(adapter.injections) == 30 and injection == 30 * (3072 * 3072 + 3072)
+    assert abs(counts["trainable"] - 634e6) < 5e6 and abs(counts["frozen"] - 5.0e9) < 0.05e9
+    assert not any(p.requires_grad for p in model.net.backbone.parameters())
+    cfg = model.net.backbone.config
+    assert (cfg.num_layers, cfg.num_attention_heads * cfg.attention_head_dim, cfg.ffn_dim) == (
+        30,
+        3072,
+        14336,
+    )
+    assert tuple(cfg.patch_size) == (1, 2, 2) and cfg.in_channels == 48
+    codec = model.codec
+    assert (codec.latent_channels, codec.spatial_factor, codec.temporal_factor) == (48, 16, 4)
+
+
+def test_zero_init_equals_frozen_prior_and_prior_equals_diffusers():
+    model = tiny().eval()
+    _, lr_latent, noise = latents(model)
+    t = torch.tensor([0.6])
+    with torch.no_grad():
+        prior = model.net.prior(noise, t)
+        text, _ = model.net.caption(1)
+        reference = model.net.backbone(noise, t * 1000, text, return_dict=False)[0]
+        torch.testing.assert_close(prior, reference, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(model.net(noise, t, lr_latent, lr_latent), prior, rtol=0, atol=1e-6)
+        torch.nn.init.normal_(model.net.adapter.injections[0].weight, std=0.1)
+        assert (model.net(noise, t, lr_latent, lr_latent) - prior).abs().max() > 1e-3
+
+
+def test_only_adapter_trains_and_injection_gets_gradient():
+    model = tiny()
+    batch = {"lr": torch.rand(1, 2, 3, 16, 16), "gt": torch.rand(1, 2, 3, 64, 64)}
+    model.training_loss(batch)["loss"].backward()
+    assert all(p.grad is None for p in model.net.backbone.parameters())
+    assert model.net.adapter.injections[-1].weight.grad.abs().sum() > 0
+    assert {n.split(".")[1] for n, p in model.named_parameters() if p.requires_grad} == {"adapter"}
+
+
+def test_unroll_schedule_values():
+    t = torch.tensor([1.0, 0.9, 0.5, 0.2, 0.0])
+    # s = 5, M_max = 3: 1 + 2 * 5u / (1 + 4u) for u = 1 - t
+    expected = [round(1 + 2 * 5 * u / (1 + 4 * u)) for u in (0.0, 0.1, 0.5, 0.8, 1.0)]
+    assert unroll_count(t, 3).tolist() == expected == [1, 2, 3, 3, 3]
+    assert unroll_count(torch.linspace(1, 0, 50), 6).diff().ge(0).all()
+    assert unroll_count(torch.tensor([0.0, 1.0]), 1).tolist() == [1, 1]
+
+
+@pytest.mark.parametrize("t, passes", [(1.0, 1), (0.0, 3)])
+def test_unrolled_estimate_runs_m_minus_one_refinements(t, passes):
+    model = tiny()
+    _, lr_latent, noise = latents(model)
+    calls = count_calls(model.net.adapter)
+    clean, m = model.unrolled_estimate(noise, torch.tensor([t]), lr_latent)
+    assert m.tolist() == [passes] and calls[0] == passes - 1
+    if passes == 1:
+        assert torch.equal(clean, lr_latent)
+
+
+def test_unrolled_estimate_is_per_sample():
+    model = tiny()
+    with torch.no_grad():
+        torch.nn.init.normal_(model.net.adapter.injections[1].weight, std=0.05)
+    _, lr_latent, noise = latents(model)
+    lr2, noise2 = torch.cat([lr_latent, lr_latent]), torch.cat([noise, noise])
+    clean, m = model.unrolled_estimate(noise2, torch.tensor([1.0, 0.0]), lr2)
+    assert m.tolist() == [1, 3]
+    assert torch.equal(clean[0], lr_latent[0]) and not torch.equal(clean[1], lr_latent[0])
+
+
+@pytest.mark.parametrize("steps", [1, 3])
+def test_euler_steps_and_shapes(steps):
+    model = tiny(num_steps=steps).eval()
+    calls = count_calls(model.net.adapter)
+    with torch.no_grad():
+        out = model(torch.rand(1, 3, 3, 15, 13))
+    assert out.shape == (1, 3, 3, 60, 52) and calls[0] == steps
+    assert 0 <= out.min() and out.max() <= 1
+
+
+def test_two_euler_steps_match_a_manual_integration():
+    """Step 2 sees the clean estimate of step 1; the times follow the SD3 shift."""
+    model = tiny(num_steps=2, sample_shift=3.0, init_noise_scale=1.0).eval()
+    with torch.no_grad():
+        torch.nn.init.normal_(model.net.adapter.injections[0].weight, std=0.05)
+        _, lr_latent, _ = latents(model)
+        torch.manual_seed(5)
+        result = model.sample(lr_latent)
+        torch.manual_seed(5)
+        d = torch.randn(lr_latent.shape)
+        t_mid = 3 * 0.5 / (1 + 2 * 0.5)
+        v1 = model.net(d, torch.ones(1), lr_latent, lr_latent)
+        clean = model.from_diffusion(d - v1, lr_latent)
+        d = d + (t_mid - 1) * v1
+        v2 = model.net(d, torch.full((1,), t_mid), lr_latent, clean)
+        expected = model.from_diffusion(d - t_mid * v2, lr_latent)
+    torch.testing.assert_close(result, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_zero_velocity_gives_bicubic_in_residual_mode():
+    """Residual diffusion: a denoiser predicting zero velocity from zero noise returns the LR latent."""
+    model = tiny(num_steps=2).eval()
+    with torch.no_grad():
+        model.net.backbone.proj_out.weight.zero_()
+        model.net.backbone.proj_out.bias.zero_()
+        lr = torch.rand(1, 2, 3, 12, 16)
+        torch.testing.assert_close(model(lr), imresize(lr, scale=4).clamp(0, 1), rtol=0, atol=1e-5)
+
+
+def test_one_step_is_the_clean_estimate_of_the_first_pass():
+    model = tiny(num_steps=1, init_noise_scale=1.0).eval()
+    with torch.no_grad():
+        torch.nn.init.normal_(model.net.adapter.injections[0].weight, std=0.05)
+        lr, lr_latent, _ = latents(model)
+        torch.manual_seed(5)
+        result = model.sample(lr_latent)
+        torch.manual_seed(5)
+        noise = torch.randn(lr_latent.shape)
+        v = model.net(noise, torch.ones(1), lr_latent, lr_latent)
+        torch.testing.assert_close(result, model.from_diffusion(noise - v, lr_latent))
+
+
+def test_prior_stage_trains_backbone_and_is_loaded_frozen(tmp_path):
+    prior = tiny(stage="prior")
+    assert {n.split(".")[1] for n, p in prior.named_parameters() if p.requires_grad} == {"backbone"}
+    batch = {"lr": torch.rand(1, 2, 3, 16, 16), "gt": torch.rand(1, 2, 3, 64, 64)}
+    prior.training_loss(batch)["loss"].backward()
+    assert all(p.grad is None for p in prior.net.adapter.parameters())
+    with torch.no_grad():
+        prior.net.backbone.proj_out.weight.add_(0.5)
+    prior.save_pretrained(tmp_path / "prior")
+    model = tiny(backbone_pretrained=str(tmp_path / "prior" / "transformer"))
+    torch.testing.assert_close(model.net.backbone.proj_out.weight, prior.net.backbone.proj_out.weight)
+    assert not any(p.requires_grad for p in model.net.backbone.parameters())
+    model.save_pretrained(tmp_path / "adapter")
+    for f in (tmp_path / "prior" / "transformer").iterdir():
+        f.unlink()
+    loaded = vsrzoo.create_model("litevsr", pretrained=str(tmp_path / "adapter"))
+    assert loaded.hparams.backbone_pretrained is None
+    torch.testing.assert_close(loaded.net.backbone.proj_out.weight, prior.net.backbone.proj_out.weight)
+
+
+def test_gradient_checkpointing_gives_same_gradients():
+    grads = []
+    for checkpointing in (False, True):
+        model = tiny()
+        if checkpointing:
+            model.enable_gradient_checkpointing()
+        torch.manual_seed(2)
+        batch = {"lr": torch.rand(1, 2, 3, 16, 16), "gt": torch.rand(1, 2, 3, 64, 64)}
+        model.training_loss(batch)["loss"].backward()
+        grads.append(model.net.adapter.injections[0].weight.grad.clone())
+    torch.testing.assert_close(grads[0], grads[1])
+
+
+def test_user_errors():
+    with pytest.raises(UserError, match="stage"):
+        tiny(stage="pretrain")
+    with pytest.raises(UserError, match="latent channels"):
+        tiny(backbone={**TINY_BACKBONE, "in_channels": 16})
+    with pytest.raises(UserError, match="codec"):
+        tiny(codec="vqgan")
+
+
+@pytest.mark.slow
+def test_wan_vae_codec_pads_frames_and_size():
+    """The paper's codec path (Wan2.2 VAE, 4x temporal): any frame count and size work."""
+    model = tiny(codec="wan2.2", codec_variant="tiny", residual=False, latent_scale=1.0).eval()
+    assert model.size_multiple == 8
+    with torch.no_grad():
+        out = model(torch.rand(1, 3, 3, 12, 10))
+    assert out.shape == (1, 3, 3, 48, 40)
