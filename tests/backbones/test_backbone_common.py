@@ -188,6 +188,17 @@ def test_insert_after_with_inputs_sees_timestep_embedding(pixart, wan):
     assert set(got["wan"]) >= {"encoder_hidden_states", "temb", "rotary_emb"}
 
 
+def test_with_inputs_names_positional_arguments_under_checkpointing(pixart):
+    """diffusers passes block arguments positionally when checkpointing; the hook still sees names."""
+    got = []
+    insert_after(pixart, 0, lambda h, inputs: got.append(sorted(inputs)) or h, with_inputs=True)
+    wrap_block(pixart, 0, lambda fwd, *a, **k: fwd(*a, **k))
+    pixart.train()
+    enable_gradient_checkpointing(pixart)
+    _out(pixart, _pixart_inputs(pixart)).mean().backward()
+    assert got and all({"hidden_states", "timestep", "encoder_hidden_states"} <= set(names) for names in got)
+
+
 def test_litevsr_style_injection_with_a_second_batch_element(wan):
     """Condition tokens run through the same frozen blocks; a zero-init linear injects them."""
     freeze(wan)

@@ -77,9 +77,12 @@ class LoRALinear(nn.Linear):
             raise ValueError(f"LoRA rank must be >= 1, got {rank}")
         self.rank = rank
         self.scale = (alpha if alpha is not None else rank) / rank
-        self.lora_A = nn.Linear(in_features, rank, bias=False, device=device, dtype=dtype)
-        self.lora_B = nn.Linear(rank, out_features, bias=False, device=device, dtype=dtype)
         self.lora_dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self._init_adapter(device, dtype)
+
+    def _init_adapter(self, device, dtype) -> None:
+        self.lora_A = nn.Linear(self.in_features, self.rank, bias=False, device=device, dtype=dtype)
+        self.lora_B = nn.Linear(self.rank, self.out_features, bias=False, device=device, dtype=dtype)
         nn.init.kaiming_uniform_(self.lora_A.weight, a=math.sqrt(5))
         nn.init.zeros_(self.lora_B.weight)
 
@@ -87,18 +90,11 @@ class LoRALinear(nn.Linear):
     def from_linear(cls, base: nn.Linear, rank: int = 4, alpha: float | None = None, dropout: float = 0.0):
         """Wrap ``base``: its weight and bias are shared, not copied; the adapter is trainable."""
         w = base.weight
-        lora = cls(
-            base.in_features,
-            base.out_features,
-            rank,
-            alpha,
-            dropout,
-            base.bias is not None,
-            w.device,
-            w.dtype,
-        )
+        with torch.device("meta"):  # no throwaway copy of the base weight
+            lora = cls(base.in_features, base.out_features, rank, alpha, dropout, base.bias is not None)
         lora.weight = base.weight
         lora.bias = base.bias
+        lora._init_adapter(w.device, w.dtype)
         return lora
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -180,8 +176,8 @@ def get_blocks(model: nn.Module, attr: str | None = None) -> nn.ModuleList:
 
 def _bound_inputs(block: nn.Module, args: tuple, kwargs: dict) -> dict[str, Any]:
     """The block's call arguments by parameter name (positional or keyword, as diffusers varies)."""
-    bound = inspect.signature(block.forward).bind_partial(*args, **kwargs)
-    return dict(bound.arguments)
+    bound = inspect.signature(type(block).forward).bind_partial(block, *args, **kwargs)
+    return {k: v for k, v in bound.arguments.items() if k != "self"}
 
 
 def _replace_first(output: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
