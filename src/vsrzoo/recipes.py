@@ -45,6 +45,9 @@ class DataConfig:
     val_clips: list[str] | None = None
     val_max_frames: int | None = None
     seed: int = 0
+    gt_dir: str | None = None
+    val_lr_dir: str | None = None
+    val_degradation: str | None = None
 
 
 @dataclass

@@ -1,0 +1,296 @@
+"""The training/validation LightningDataModule shared by every vsrzoo method.
+
+Training samples follow BasicSR's video recipe (BasicVSR, arXiv 2012.02181): ``num_frames``
+consecutive frames of a clip, an aligned random crop (LR ``crop_size`` x ``crop_size``, GT
+``crop_size * scale``), random horizontal/vertical flips, transposition and temporal
+reversal. LR is read from disk or made from the GT crop by a degradation (realbasicvsr
+degrades GT crops the same way). Every random choice of a sample comes from a generator
+seeded with ``(seed, epoch, index)``, so batches do not depend on the number of workers and a
+run is reproducible. Validation runs on whole clips, batch size 1.
+
+Batches are dicts ``{"lr": (B, T, 3, h, w), "gt": (B, T, 3, h*s, w*s), "clip": list[str]}``
+of float32 in [0, 1].
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from vsrzoo.data.datasets import VideoSet, check_pair, fmt_size, get_dataset, image_size
+from vsrzoo.data.degradations import clip_seed
+from vsrzoo.data.io import read_image
+from vsrzoo.errors import UserError
+
+
+def to_tensor(frames: np.ndarray) -> torch.Tensor:
+    """uint8 (T, H, W, 3) -> float32 (T, 3, H, W) in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float().div_(255.0)
+
+
+def augment(clips: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
+    """The same random flips, transposition and temporal reversal on every (T, H, W, 3) array."""
+    hflip, vflip, transpose, reverse = rng.random(4) < 0.5
+    out = []
+    for x in clips:
+        if hflip:
+            x = x[:, :, ::-1]
+        if vflip:
+            x = x[:, ::-1]
+        if transpose:
+            x = x.transpose(0, 2, 1, 3)
+        if reverse:
+            x = x[::-1]
+        out.append(np.ascontiguousarray(x))
+    return out
+
+
+class TrainClips(Dataset):
+    """Random aligned crops of ``num_frames`` consecutive frames; one item per (clip, start frame).
+
+    Keys are ``(epoch, index)`` pairs (from :class:`EpochSampler`) or plain indices (epoch 0).
+    """
+
+    def __init__(
+        self, videos: VideoSet, num_frames: int, crop_size: int, augment: bool = True, seed: int = 0
+    ):
+        self.videos, self.num_frames, self.crop_size = videos, num_frames, crop_size
+        self.scale, self.augment, self.seed = videos.scale, augment, seed
+        self.sizes = {c.name: image_size(c.gt[0]) for c in videos.clips}  # GT (H, W) per clip
+        self._check()
+        self.items = [(ci, t) for ci, c in enumerate(videos.clips) for t in range(len(c) - num_frames + 1)]
+
+    def _check(self) -> None:
+        gt_crop = self.crop_size * self.scale
+        for clip in self.videos.clips:
+            if len(clip) < self.num_frames:
+                raise UserError(
+                    f"{self.videos.name}: clip {clip.name} has {len(clip)} frames, fewer than "
+                    f"data.num_frames={self.num_frames}; lower num_frames or drop the clip with data.train_clips"
+                )
+            h, w = self.sizes[clip.name]
+            if gt_crop > h - h % self.scale or gt_crop > w - w % self.scale:
+                raise UserError(
+                    f"{self.videos.name}: crop {self.crop_size} LR = {gt_crop} GT pixels is larger than clip "
+                    f"{clip.name} ({fmt_size((h, w))} GT); lower data.crop_size"
+                )
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
+        epoch, index = key if isinstance(key, tuple) else (0, key)
+        rng = np.random.default_rng(clip_seed(self.seed, "train", epoch, index))
+        ci, start = self.items[index]
+        clip = self.videos.clips[ci]
+        s, lr_crop = self.scale, self.crop_size
+        h, w = self.sizes[clip.name]
+        y = int(rng.integers(0, (h // s) - lr_crop + 1))
+        x = int(rng.integers(0, (w // s) - lr_crop + 1))
+        frames = range(start, start + self.num_frames)
+        gt = np.stack(
+            [
+                self._read(clip.gt[t], clip.name)[y * s : (y + lr_crop) * s, x * s : (x + lr_crop) * s]
+                for t in frames
+            ]
+        )
+        if clip.lr is None:  # degrade the (augmented) GT crop, as RealBasicVSR does
+            gt = augment([gt], rng)[0] if self.augment else gt
+            lr = clip.degrade(gt, seed=int(rng.integers(2**62)))
+        else:
+            lr = np.stack([self._read_lr(clip, t, (h, w))[y : y + lr_crop, x : x + lr_crop] for t in frames])
+            if self.augment:
+                lr, gt = augment([lr, gt], rng)
+        return {"lr": to_tensor(lr), "gt": to_tensor(gt), "clip": clip.name}
+
+    def _read(self, path, clip: str) -> np.ndarray:
+        frame = read_image(path)
+        if frame.shape[:2] != self.sizes[clip]:
+            raise UserError(
+                f"clip {clip} frame {path.name}: GT {fmt_size(frame.shape[:2])} differs from "
+                f"the clip's first frame {fmt_size(self.sizes[clip])}"
+            )
+        return frame
+
+    def _read_lr(self, clip, t: int, gt_size: tuple[int, int]) -> np.ndarray:
+        frame = read_image(clip.lr[t])
+        problem = check_pair(clip.name, clip.lr[t].name, gt_size, frame.shape[:2], self.scale)
+        if problem:
+            raise UserError(f"{self.videos.name}: {problem}")
+        return frame
+
+
+class WholeClips(Dataset):
+    """Whole clips (at most ``max_frames`` frames each) for validation."""
+
+    def __init__(self, videos: VideoSet, max_frames: int | None = None):
+        self.videos, self.max_frames = videos, max_frames
+
+    def __len__(self) -> int:
+        return len(self.videos.clips)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        clip = self.videos.clips[index]
+        n = len(clip) if self.max_frames is None else min(self.max_frames, len(clip))
+        gt = np.stack([f for _, f in zip(range(n), clip.read_gt())])
+        if clip.lr is None:
+            lr = clip.degrade(
+                np.stack([read_image(p) for p in clip.gt[:n]]), seed=clip_seed(clip.seed, clip.name)
+            )
+        else:
+            lr = np.stack([f for _, f in zip(range(n), clip.read_lr())])
+        for t in range(n):
+            problem = check_pair(
+                clip.name, clip.gt[t].name, gt[t].shape[:2], lr[t].shape[:2], self.videos.scale
+            )
+            if problem:
+                raise UserError(f"{self.videos.name}: {problem}")
+        return {"lr": to_tensor(lr), "gt": to_tensor(gt), "clip": clip.name}
+
+
+class EpochSampler(Sampler):
+    """Shuffles indices per epoch from ``seed`` and yields ``(epoch, index)`` keys.
+
+    Lightning calls :meth:`set_epoch` at the start of every epoch, so each epoch sees new
+    crops while a rerun with the same seed sees the same ones.
+    """
+
+    def __init__(self, length: int, seed: int = 0, shuffle: bool = True):
+        self.length, self.seed, self.shuffle, self.epoch = length, seed, shuffle, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        order = np.arange(self.length)
+        if self.shuffle:
+            order = np.random.default_rng(clip_seed(self.seed, "order", self.epoch)).permutation(self.length)
+        return iter([(self.epoch, int(i)) for i in order])
+
+
+class VSRDataModule(L.LightningDataModule):
+    """Training crops and validation clips of a dataset preset; the recipe's ``data`` section is its config.
+
+    Arguments mirror :class:`vsrzoo.recipes.DataConfig`: ``crop_size`` is the LR patch size;
+    ``degradation`` (with ``degradation_kwargs``) makes LR from GT on the fly instead of reading
+    ``lr_dir``. Validation uses ``val_dataset`` (default: ``dataset``), restricted to
+    ``val_clips`` and capped at ``val_max_frames`` frames per clip; it uses the training LR
+    settings when it is the same dataset, else its preset's LR folder (or ``val_lr_dir`` /
+    ``val_degradation``).
+    """
+
+    def __init__(
+        self,
+        dataset: str = "sample",
+        root: str | None = None,
+        lr_dir: str | None = None,
+        degradation: str | None = None,
+        degradation_kwargs: dict | None = None,
+        scale: int = 4,
+        num_frames: int = 5,
+        crop_size: int = 64,
+        batch_size: int = 2,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+        augment: bool = True,
+        train_clips: list[str] | None = None,
+        val_dataset: str | None = None,
+        val_clips: list[str] | None = None,
+        val_max_frames: int | None = None,
+        seed: int = 0,
+        gt_dir: str | None = None,
+        val_lr_dir: str | None = None,
+        val_degradation: str | None = None,
+    ):
+        super().__init__()
+        self.save_hyperparameters()
+        for key, value in (("num_frames", num_frames), ("crop_size", crop_size), ("batch_size", batch_size)):
+            if value < 1:
+                raise UserError(f"data.{key} must be >= 1, got {value}")
+        if val_max_frames is not None and val_max_frames < 1:
+            raise UserError(f"data.val_max_frames must be >= 1, got {val_max_frames}")
+        self.cfg = dict(self.hparams)
+        self.train_set: TrainClips | None = None
+        self.val_set: WholeClips | None = None
+
+    @classmethod
+    def from_recipe(cls, data_cfg: Any) -> VSRDataModule:
+        """Build from a recipe's ``data`` section (DictConfig, DataConfig or plain dict)."""
+        from omegaconf import DictConfig, OmegaConf
+
+        if isinstance(data_cfg, DictConfig):
+            data_cfg = OmegaConf.to_container(data_cfg, resolve=True)
+        elif dataclasses.is_dataclass(data_cfg):
+            data_cfg = dataclasses.asdict(data_cfg)
+        return cls(**dict(data_cfg))
+
+    @property
+    def scale(self) -> int:
+        return self.cfg["scale"]
+
+    def _open(self, name: str, lr_dir: str | None, degradation: str | None, clips) -> VideoSet:
+        c = self.cfg
+        return get_dataset(
+            name,
+            c["root"],
+            lr_dir,
+            c["scale"],
+            gt_dir=c["gt_dir"],
+            degradation=degradation,
+            degradation_kwargs=c["degradation_kwargs"],
+            seed=c["seed"],
+            clips=clips,
+        )
+
+    def setup(self, stage: str | None = None) -> None:
+        c = self.cfg
+        if stage in (None, "fit") and self.train_set is None:
+            videos = self._open(c["dataset"], c["lr_dir"], c["degradation"], c["train_clips"])
+            self.train_set = TrainClips(videos, c["num_frames"], c["crop_size"], c["augment"], c["seed"])
+        if stage in (None, "fit", "validate") and self.val_set is None:
+            self.val_set = WholeClips(self._open_val(), c["val_max_frames"])
+
+    def _open_val(self) -> VideoSet:
+        c = self.cfg
+        name = c["val_dataset"] or c["dataset"]
+        same = name == c["dataset"]
+        lr_dir = c["val_lr_dir"] or (c["lr_dir"] if same else None)
+        degradation = c["val_degradation"] or (c["degradation"] if same and not c["val_lr_dir"] else None)
+        return self._open(name, lr_dir, degradation, c["val_clips"])
+
+    def train_dataloader(self) -> DataLoader:
+        self.setup("fit")
+        c = self.cfg
+        if len(self.train_set) < c["batch_size"]:
+            raise UserError(
+                f"{len(self.train_set)} training samples, fewer than data.batch_size={c['batch_size']}"
+            )
+        return DataLoader(
+            self.train_set,
+            batch_size=c["batch_size"],
+            sampler=EpochSampler(len(self.train_set), c["seed"]),
+            num_workers=c["num_workers"],
+            pin_memory=c["pin_memory"],
+            drop_last=True,
+            persistent_workers=c["num_workers"] > 0,
+        )
+
+    def val_dataloader(self) -> DataLoader:
+        self.setup("validate")
+        c = self.cfg
+        return DataLoader(
+            self.val_set,
+            batch_size=1,
+            shuffle=False,
+            num_workers=c["num_workers"],
+            pin_memory=c["pin_memory"],
+        )
