@@ -1,0 +1,481 @@
+"""InstaVSR (arXiv 2603.26134): pruned one-step diffusion VSR, recurrent and adversarially trained.
+
+Paper (all that is public): a pruned one-step diffusion backbone that removes several costly
+components of the usual diffusion VSR pipeline; recurrent training with a flow-guided temporal
+regulariser; adversarial losses in both latent and pixel space; 30 frames of 2K x 2K in 0.77 min
+with 7.1 GB on one RTX 4090.
+
+reconstruction (AdcSR-style compression of a Stable Diffusion 2.1 one-step model, DESIGN.md
+section 2; every item is a constructor argument):
+
+* Generator (:class:`~vsrzoo.methods.instavsr_net.InstaVSRGenerator`): no text encoder, no VAE
+  encoder (the LR frame is pixel-unshuffled onto the latent grid), the SD 2.1 UNet pruned to 75%
+  width without cross-attention or timestep embedding (``unet``, ``unet_pretrained`` prunes a real
+  SD 2.1 UNet at t = 999), the ``AutoencoderKL`` decoder at half width (``decoder``,
+  ``decoder_pretrained``). One UNet + decoder pass per frame; the UNet output is the latent.
+* Recurrence (``recurrent``): the previous SR frame, warped to the current frame by optical flow,
+  is a second input; the first frame of a clip gets the bicubic upsample instead. Flow
+  (``flow``): OpenCV DIS (``flow_preset``) between the LR frames, upsampled to HR (``"lr"``, the
+  same at training and inference), between the GT frames in training (``"gt"``), or none
+  (``"zero"``). Training unrolls the batch's frames and backpropagates through time unless
+  ``detach_state``. At inference the previous SR frame and its LR frame are the state, carried
+  across forward calls (``carry_state``) and reset per video; a frame whose LR differs from the
+  flow-aligned previous LR by more than ``reset_threshold`` (mean absolute, [0, 1]) drops the
+  state (a scene cut, or a tile that is not the state's tile under tiled inference).
+* Losses: L1 + LPIPS (AlexNet; switched off with a logged warning when its backbone weights are
+  not in ``$TORCH_HOME/hub/checkpoints``) + :class:`~vsrzoo.blocks.FlowGuidedRegularizer` on
+  consecutive outputs with DIS flows of the ground truth (detached) and Lai et al.'s
+  forward-backward occlusion mask + adversarial terms from ``adv_start_step`` on (a warm-up in
+  which the model learns fidelity first).
+* Dual-space adversarial training: a latent discriminator judges frames mapped onto the latent
+  grid by a fixed encoder (``disc_encoder``: the frozen SD VAE encoder at paper scale, or the
+  parameter-free 8x pixel-unshuffle), a pixel PatchGAN judges HR pixels; ``gan_loss`` hinge or
+  non-saturating. Lightning manual optimisation with two optimizers (generator: ``optim.lr``,
+  discriminators: ``optim.disc_lr``). Only generator updates are counted as training steps, so
+  ``trainer.global_step`` and ``trainer.max_steps`` mean generator iterations (the discriminator
+  step goes through the strategy directly) and resuming continues at the saved iteration.
+* Tiny scale: ``residual=True`` makes the decoder predict a correction over the MATLAB-bicubic
+  upsample, zero-initialised, so the untrained model equals bicubic.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from vsrzoo.backbones.sd_unet import PrunedUNet, PrunedVAEDecoder, build_pruned_unet, build_pruned_vae_decoder
+from vsrzoo.backbones.vae import Codec, PixelUnshuffleCodec, build_sd_vae
+from vsrzoo.blocks import FlowGuidedRegularizer, flow_warp
+from vsrzoo.errors import MissingWeightsError, UserError, unknown
+from vsrzoo.methods.base import VSRMethod
+from vsrzoo.methods.instavsr_net import (
+    InstaVSRGenerator,
+    PatchDiscriminator,
+    bicubic_upsample,
+    generator_in_channels,
+)
+from vsrzoo.metrics.flow import DISFlow
+from vsrzoo.registry import register_method
+
+log = logging.getLogger(__name__)
+
+FLOWS = ("lr", "gt", "zero")
+GAN_LOSSES = ("hinge", "non_saturating")
+DISC_ENCODERS = ("pixel_unshuffle", "sd_vae")
+SD21_HUB_ID = "stabilityai/stable-diffusion-2-1-base"
+
+_TINY = dict(
+    unet=dict(
+        variant="tiny",
+        block_out_channels=(32, 64),
+        attention_levels=(False, True),
+        num_attention_heads=(2, 4),
+        norm_num_groups=8,
+    ),
+    decoder=dict(variant="tiny", block_out_channels=(16, 16, 16, 16), layers_per_block=0, norm_num_groups=4),
+    latent_channels=16,
+    residual=True,
+    flow_preset="fast",
+    disc_encoder="pixel_unshuffle",
+    latent_disc=dict(widths=(32, 32), strides=(1, 2), kernel_size=3),
+    pixel_disc=dict(widths=(16, 32, 32), strides=(2, 2, 1)),
+    adv_start_step=100,
+    latent_adv_weight=0.005,
+    pixel_adv_weight=0.005,
+)
+_SMALL = dict(
+    unet=dict(variant="small"),
+    decoder=dict(variant="small"),
+    residual=True,
+    disc_encoder="pixel_unshuffle",
+    latent_disc=dict(widths=(64, 128), strides=(1, 2), kernel_size=3),
+    pixel_disc=dict(widths=(32, 64, 128), strides=(2, 2, 1)),
+)
+_FULL = dict(unet=dict(variant="full"), decoder=dict(variant="full"), disc_encoder="sd_vae")
+
+
+@functools.lru_cache(maxsize=4)
+def dis_flow(preset: str) -> DISFlow:
+    """One OpenCV DIS estimator per preset (kept out of the module so the model stays picklable)."""
+    return DISFlow(preset=preset)
+
+
+def estimate_flow(preset: str, src: torch.Tensor, dst: torch.Tensor, min_size: int = 16) -> torch.Tensor:
+    """DIS flow (N, 2, h, w) from ``src`` to ``dst`` (N, 3, h, w), no gradient.
+
+    DIS needs frames of at least 12 pixels; smaller ones are edge-padded and the flow cropped back.
+    """
+    h, w = src.shape[-2:]
+    pad = (0, max(0, min_size - w), 0, max(0, min_size - h))
+    if any(pad):
+        src, dst = (F.pad(x.detach().float(), pad, mode="replicate") for x in (src, dst))
+    flow = dis_flow(preset)(src.detach(), dst.detach())
+    return flow[..., :h, :w].to(src.device)
+
+
+def upsample_flow(flow: torch.Tensor, scale: int) -> torch.Tensor:
+    """An LR flow (N, 2, h, w) in LR pixels -> the HR flow (N, 2, s*h, s*w) in HR pixels."""
+    if scale == 1:
+        return flow
+    return F.interpolate(flow, scale_factor=scale, mode="bilinear", align_corners=False) * scale
+
+
+def gan_generator_loss(logits: torch.Tensor, kind: str) -> torch.Tensor:
+    """Generator side: hinge ``-D(fake)``, non-saturating ``softplus(-D(fake))``."""
+    logits = logits.float()
+    return -logits.mean() if kind == "hinge" else F.softplus(-logits).mean()
+
+
+def gan_discriminator_loss(real: torch.Tensor, fake: torch.Tensor, kind: str) -> torch.Tensor:
+    """Discriminator side: hinge ``relu(1 - D(real)) + relu(1 + D(fake))`` or the logistic loss."""
+    real, fake = real.float(), fake.float()
+    if kind == "hinge":
+        return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
+    return F.softplus(-real).mean() + F.softplus(fake).mean()
+
+
+@register_method(
+    "instavsr",
+    variants={"tiny": _TINY, "small": _SMALL, "full": _FULL},
+    paper="InstaVSR, arXiv 2603.26134",
+    summary="Pruned one-step SD 2.1 (reconstruction): recurrent, flow-regularised, dual-space GAN; 1 pass/frame.",
+    scales=(4,),
+)
+class InstaVSR(VSRMethod):
+    """InstaVSR as a LightningModule: one pass per frame, recurrent state, manual GAN optimisation.
+
+    Args (the module docstring says what is paper and what is reconstruction):
+        unet: ``build_pruned_unet`` arguments: ``variant`` (tiny/small/full), ``width`` and
+            ``timestep`` for pruning, config overrides. unet_pretrained: SD 2.1 hub id or folder
+            (pruned on load) or a saved ``PrunedUNet``.
+        decoder / decoder_pretrained: the same for ``build_pruned_vae_decoder``.
+        latent_channels: channels of the latent between UNet and decoder (SD: 4).
+        recurrent, flow, flow_preset, detach_state, carry_state, reset_threshold: recurrence.
+        residual: predict a correction over the bicubic upsample.
+        l1_weight, lpips_weight, temporal_weight: fidelity and temporal loss weights.
+        latent_adv_weight, pixel_adv_weight, adv_start_step, gan_loss: adversarial terms.
+        disc_encoder, disc_encoder_variant, disc_encoder_pretrained: the latent discriminator's encoder.
+        latent_disc, pixel_disc: :class:`PatchDiscriminator` arguments.
+        grad_clip_norm: gradient-norm clip of both optimizers (manual optimisation cannot use
+            ``trainer.gradient_clip_val``); None disables it.
+        segment_length: frames per forward call (the state carries across calls).
+    """
+
+    def __init__(
+        self,
+        scale: int = 4,
+        unet: dict[str, Any] | None = None,
+        unet_pretrained: str | None = None,
+        decoder: dict[str, Any] | None = None,
+        decoder_pretrained: str | None = None,
+        latent_channels: int = 4,
+        recurrent: bool = True,
+        flow: str = "lr",
+        flow_preset: str = "medium",
+        detach_state: bool = False,
+        carry_state: bool = True,
+        reset_threshold: float | None = 0.1,
+        residual: bool = False,
+        l1_weight: float = 1.0,
+        lpips_weight: float = 1.0,
+        temporal_weight: float = 1.0,
+        latent_adv_weight: float = 0.05,
+        pixel_adv_weight: float = 0.05,
+        adv_start_step: int = 0,
+        gan_loss: str = "hinge",
+        disc_encoder: str = "sd_vae",
+        disc_encoder_variant: str = "full",
+        disc_encoder_pretrained: str | None = None,
+        latent_disc: dict[str, Any] | None = None,
+        pixel_disc: dict[str, Any] | None = None,
+        grad_clip_norm: float | None = 1.0,
+        segment_length: int = 1,
+    ):
+        super().__init__(scale=scale)
+        self.save_hyperparameters()
+        self.automatic_optimization = False
+        if flow not in FLOWS:
+            raise unknown("InstaVSR flow", flow, FLOWS)
+        if gan_loss not in GAN_LOSSES:
+            raise unknown("InstaVSR gan_loss", gan_loss, GAN_LOSSES)
+        if segment_length < 1:
+            raise UserError(f"instavsr: segment_length must be at least 1, got {segment_length}")
+        self.segment_length = segment_length
+        dec = self._build_decoder(dict(decoder or {"variant": "full"}), decoder_pretrained, latent_channels)
+        in_ch = generator_in_channels(scale, dec.spatial_factor, recurrent)
+        net_unet = self._build_unet(
+            dict(unet or {"variant": "full"}), unet_pretrained, in_ch, latent_channels
+        )
+        self.net = InstaVSRGenerator(net_unet, dec, scale=scale, recurrent=recurrent, residual=residual)
+        self.size_multiple = self.net.size_multiple
+        self._encoder = [
+            self._build_disc_encoder(disc_encoder, disc_encoder_variant, disc_encoder_pretrained)
+        ]
+        self.latent_disc = PatchDiscriminator(
+            self._encoder[0].latent_channels, **{"kernel_size": 3, **(latent_disc or {})}
+        )
+        self.pixel_disc = PatchDiscriminator(3, **(pixel_disc or {}))
+        self.regularizer = FlowGuidedRegularizer()
+        self._lpips: list = []  # [] = not tried yet, [None] = unavailable, [net]
+        self._state: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    # ------------------------------------------------------------------ building
+    @staticmethod
+    def _build_unet(spec: dict[str, Any], pretrained: str | None, in_ch: int, out_ch: int) -> PrunedUNet:
+        variant = spec.pop("variant", "full")
+        spec.update(in_channels=in_ch, out_channels=out_ch)
+        return build_pruned_unet(variant, pretrained=pretrained, **spec)
+
+    @staticmethod
+    def _build_decoder(
+        spec: dict[str, Any], pretrained: str | None, latent_channels: int
+    ) -> PrunedVAEDecoder:
+        variant = spec.pop("variant", "full")
+        if pretrained is not None:
+            decoder = build_pruned_vae_decoder(variant, pretrained=pretrained, width=spec.get("width", 0.5))
+            if decoder.latent_channels != latent_channels:
+                raise UserError(
+                    f"instavsr: decoder_pretrained reads {decoder.latent_channels} latent channels, "
+                    f"but latent_channels={latent_channels}"
+                )
+            return decoder
+        spec.pop("width", None)
+        return build_pruned_vae_decoder(variant, latent_channels=latent_channels, **spec)
+
+    @staticmethod
+    def _build_disc_encoder(kind: str, variant: str, pretrained: str | None) -> Codec:
+        if kind == "pixel_unshuffle":
+            return PixelUnshuffleCodec(factor=8)
+        if kind != "sd_vae":
+            raise unknown("InstaVSR disc_encoder", kind, DISC_ENCODERS)
+        codec = build_sd_vae(variant, pretrained)
+        codec.vae.decoder = None  # only the encoder is used; keep no dead weights
+        return codec.requires_grad_(False).eval()
+
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments; pretrained UNet/decoder are replaced by their configs (weights are saved)."""
+        cfg = super().config()
+        for key, module in (("unet", self.net.unet), ("decoder", self.net.decoder)):
+            if cfg.get(f"{key}_pretrained"):
+                spec = {k: v for k, v in dict(module.config).items() if not k.startswith("_")}
+                if key == "unet":
+                    spec.pop("in_channels"), spec.pop("out_channels")
+                else:
+                    spec.pop("latent_channels")
+                cfg[key], cfg[f"{key}_pretrained"] = {"variant": "full", **spec}, None
+        return cfg
+
+    @property
+    def disc_encoder(self) -> Codec:
+        """The fixed encoder of the latent discriminator, moved to this model's device on use."""
+        enc = self._encoder[0]
+        param = next(iter(enc.parameters()), None)
+        device = self.net.unet.conv_in.weight.device
+        if param is not None and param.device != device:
+            enc.to(device)
+        return enc
+
+    def lpips(self):
+        """The differentiable LPIPS network, or None (with one logged warning) when its weights are absent."""
+        if not self._lpips:
+            from vsrzoo.metrics.lpips import LPIPS
+
+            try:
+                self._lpips.append(LPIPS("alex").model)
+            except MissingWeightsError as exc:
+                log.warning("instavsr: LPIPS loss switched off: %s", exc)
+                self._lpips.append(None)
+        net = self._lpips[0]
+        if net is not None:
+            net.to(self.net.unet.conv_in.weight.device)
+        return net
+
+    def enable_gradient_checkpointing(self) -> None:
+        self.net.unet.enable_gradient_checkpointing()
+        self.net.decoder.enable_gradient_checkpointing()
+
+    # ------------------------------------------------------------------ flow
+    def lr_flow(self, src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
+        """HR flow from frame ``src`` to frame ``dst`` estimated on their LR frames (N, 3, h, w)."""
+        return upsample_flow(estimate_flow(self.hparams.flow_preset, src, dst), self.scale)
+
+    def warp_previous(self, prev_sr: torch.Tensor, flow: torch.Tensor | None) -> torch.Tensor:
+        """The previous SR frame aligned to the current one (``flow``: current -> previous, HR)."""
+        if flow is None or self.hparams.flow == "zero":
+            return prev_sr
+        return flow_warp(prev_sr, flow.to(prev_sr.dtype))
+
+    # ------------------------------------------------------------------ inference
+    def reset_state(self) -> None:
+        self._state = None
+
+    def _previous_from_state(self, frame: torch.Tensor) -> torch.Tensor | None:
+        """The carried previous output warped to ``frame``, per sample bicubic where the state is stale."""
+        if self._state is None or self._state[0].shape != frame.shape:
+            return None
+        prev_lr, prev_sr = self._state
+        if self.hparams.flow == "zero":
+            flow_lr = torch.zeros_like(frame[:, :2], dtype=torch.float32)
+        else:
+            flow_lr = estimate_flow(self.hparams.flow_preset, frame, prev_lr)
+        warped = self.warp_previous(prev_sr, upsample_flow(flow_lr, self.scale))
+        threshold = self.hparams.reset_threshold
+        if threshold is None:
+            return warped
+        lr_dtype = torch.promote_types(frame.dtype, torch.float32)
+        aligned = flow_warp(prev_lr.to(lr_dtype), flow_lr)
+        stale = (aligned.to(lr_dtype) - frame.to(lr_dtype)).abs().mean((1, 2, 3)) > threshold
+        if not stale.any():
+            return warped
+        fresh = bicubic_upsample(frame, self.scale).to(warped.dtype)
+        return torch.where(stale.view(-1, 1, 1, 1), fresh, warped)
+
+    def forward(self, lr: torch.Tensor) -> torch.Tensor:
+        """(B, T, 3, h, w) in [0, 1] -> (B, T, 3, s*h, s*w): one generator pass per frame, in order."""
+        recurrent = self.net.recurrent
+        if not self.hparams.carry_state:
+            self._state = None
+        outs = []
+        for t in range(lr.shape[1]):
+            frame = lr[:, t]
+            previous = self._previous_from_state(frame) if recurrent else None
+            sr = self.net(frame, previous)[0].clamp(0, 1)
+            if recurrent:
+                self._state = (frame.detach(), sr.detach())
+            outs.append(sr)
+        return torch.stack(outs, dim=1)
+
+    # ------------------------------------------------------------------ training
+    @torch.no_grad()
+    def gt_flows(self, gt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """DIS flows of the ground truth (B, T-1, 2, H, W): forward t -> t+1 and backward t+1 -> t."""
+        b, t = gt.shape[:2]
+        a, c = gt[:, :-1].flatten(0, 1), gt[:, 1:].flatten(0, 1)
+        preset = self.hparams.flow_preset
+        fw, bw = estimate_flow(preset, a, c), estimate_flow(preset, c, a)
+        return fw.unflatten(0, (b, t - 1)), bw.unflatten(0, (b, t - 1))
+
+    def unroll(self, lr: torch.Tensor, gt_bw: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Recurrent pass over the batch's frames; returns SR (B, T, 3, H, W) and latents (B, T, C, H/8, W/8)."""
+        srs, latents, previous = [], [], None
+        for t in range(lr.shape[1]):
+            frame = lr[:, t]
+            if previous is not None:
+                if self.hparams.flow == "gt" and gt_bw is not None:
+                    flow = gt_bw[:, t - 1]
+                else:
+                    flow = None if self.hparams.flow == "zero" else self.lr_flow(frame, lr[:, t - 1])
+                previous = self.warp_previous(previous, flow)
+            sr, latent = self.net(frame, previous)
+            srs.append(sr)
+            latents.append(latent)
+            if self.net.recurrent:
+                previous = sr.clamp(0, 1)
+                previous = previous.detach() if self.hparams.detach_state else previous
+        return torch.stack(srs, 1), torch.stack(latents, 1)
+
+    def adversarial_active(self) -> bool:
+        """Adversarial terms are on after the ``adv_start_step`` warm-up (generator steps)."""
+        hp = self.hparams
+        return self.global_step >= hp.adv_start_step and (hp.latent_adv_weight > 0 or hp.pixel_adv_weight > 0)
+
+    def discriminate(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Latent and pixel discriminator logits of frames (N, 3, H, W) in [0, 1]."""
+        x = frames * 2 - 1
+        return self.latent_disc(self.disc_encoder.encode(x)), self.pixel_disc(x)
+
+    def generator_losses(
+        self, batch: dict[str, torch.Tensor], adversarial: bool
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """Weighted generator loss ``loss`` and its unweighted parts; also the SR frames (B, T, 3, H, W)."""
+        hp = self.hparams
+        lr, gt = batch["lr"], batch["gt"]
+        fw, bw = self.gt_flows(gt) if gt.shape[1] > 1 else (None, None)
+        sr, _ = self.unroll(lr, bw)
+        flat_sr, flat_gt = sr.flatten(0, 1), gt.flatten(0, 1)
+        losses = {"l1": (flat_sr.float() - flat_gt.float()).abs().mean()}
+        total = hp.l1_weight * losses["l1"]
+        lpips = self.lpips() if hp.lpips_weight > 0 else None
+        if lpips is not None:
+            losses["lpips"] = lpips(flat_sr.float(), flat_gt.float(), normalize=True).mean()
+            total = total + hp.lpips_weight * losses["lpips"]
+        if fw is not None and hp.temporal_weight > 0:
+            losses["temporal"] = self.regularizer(sr, fw, bw)
+            total = total + hp.temporal_weight * losses["temporal"]
+        if adversarial:
+            lat_logits, pix_logits = self.discriminate(flat_sr)
+            losses["adv_latent"] = gan_generator_loss(lat_logits, hp.gan_loss)
+            losses["adv_pixel"] = gan_generator_loss(pix_logits, hp.gan_loss)
+            total = (
+                total
+                + hp.latent_adv_weight * losses["adv_latent"]
+                + hp.pixel_adv_weight * losses["adv_pixel"]
+            )
+        losses["loss"] = total
+        return losses, sr
+
+    def training_loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return self.generator_losses(batch, self.adversarial_active())[0]
+
+    def discriminator_losses(self, fake: torch.Tensor, real: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Both discriminators' losses on detached SR frames and GT frames (N, 3, H, W)."""
+        kind = self.hparams.gan_loss
+        fake_lat, fake_pix = self.discriminate(fake.detach())
+        real_lat, real_pix = self.discriminate(real)
+        losses = {
+            "d_latent": gan_discriminator_loss(real_lat, fake_lat, kind),
+            "d_pixel": gan_discriminator_loss(real_pix, fake_pix, kind),
+        }
+        losses["loss_d"] = losses["d_latent"] + losses["d_pixel"]
+        return losses
+
+    def discriminator_parameters(self):
+        return [*self.latent_disc.parameters(), *self.pixel_disc.parameters()]
+
+    def configure_optimizers(self):
+        opt_g = self.make_optimizer(self.net.parameters())
+        opt_d = self.make_optimizer(self.discriminator_parameters(), lr=self.optim_cfg.get("disc_lr"))
+        return [opt_g, opt_d], [self.make_scheduler(opt_g), self.make_scheduler(opt_d)]
+
+    def _clip(self, optimizer) -> None:
+        if self.hparams.grad_clip_norm:
+            self.clip_gradients(
+                optimizer, gradient_clip_val=self.hparams.grad_clip_norm, gradient_clip_algorithm="norm"
+            )
+
+    def _step_discriminator(self, opt_d) -> None:
+        """Step the discriminators through the strategy (precision plugin, scaler), not counted as a step."""
+        self.trainer.strategy.optimizer_step(opt_d.optimizer, closure=lambda: None, model=self)
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        opt_g, opt_d = self.optimizers()
+        sched_g, sched_d = self.lr_schedulers()
+        adversarial = self.adversarial_active()
+        self.toggle_optimizer(opt_g)
+        losses, sr = self.generator_losses(batch, adversarial)
+        opt_g.zero_grad(set_to_none=True)
+        self.manual_backward(losses["loss"])
+        self._clip(opt_g)
+        opt_g.step()  # counted: trainer.global_step = generator updates
+        self.untoggle_optimizer(opt_g)
+        if adversarial:
+            self.toggle_optimizer(opt_d)
+            d_losses = self.discriminator_losses(sr.flatten(0, 1), batch["gt"].flatten(0, 1))
+            opt_d.zero_grad(set_to_none=True)
+            self.manual_backward(d_losses["loss_d"])
+            self._clip(opt_d)
+            self._step_discriminator(opt_d)
+            sched_d.step()  # counts discriminator steps: its warm-up starts with the adversarial terms
+            self.untoggle_optimizer(opt_d)
+            losses.update(d_losses)
+        sched_g.step()
+        self.log_dict(
+            {f"train/{k}": v.detach() for k, v in losses.items()},
+            prog_bar=True,
+            batch_size=batch["lr"].shape[0],
+        )
+        return losses["loss"].detach()

@@ -1,0 +1,209 @@
+"""InstaVSR-specific behaviour: bicubic at init, one pass per frame, recurrence and state,
+a differentiable temporal regulariser, LPIPS fallback, the GAN warm-up, manual optimisation."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+import vsrzoo
+from vsrzoo.methods.instavsr import gan_discriminator_loss, gan_generator_loss, upsample_flow
+from vsrzoo.methods.instavsr_net import bicubic_upsample
+from vsrzoo.recipes import load_recipe
+from vsrzoo.registry import count_parameters
+
+
+def tiny(**kw):
+    torch.manual_seed(0)
+    return vsrzoo.create_model("instavsr", variant="tiny", **kw)
+
+
+def perturb(model, scale=0.05):
+    """Give the zero-initialised output conv weights so the correction is not zero."""
+    with torch.no_grad():
+        for p in model.net.decoder.decoder.conv_out.parameters():
+            p.add_(scale * torch.randn_like(p))
+    return model
+
+
+def moving_clip(t=3, size=16, shift=1, seed=0):
+    """LR and GT frames of a texture translating by ``shift`` LR pixels per frame."""
+    g = torch.Generator().manual_seed(seed)
+    base = torch.rand(3, 4 * (size + t * shift), 4 * (size + t * shift), generator=g)
+    base = torch.nn.functional.avg_pool2d(base[None], 3, 1, 1)[0]
+    gt = torch.stack([base[:, :, 4 * i * shift : 4 * (i * shift + size)][:, : 4 * size] for i in range(t)])
+    lr = torch.nn.functional.avg_pool2d(gt, 4)
+    return lr[None], gt[None]
+
+
+def test_untrained_tiny_equals_bicubic():
+    model = tiny().eval()
+    lr = torch.rand(1, 2, 3, 12, 16)
+    with torch.no_grad():
+        out = model(lr)
+    ref = bicubic_upsample(lr[0], 4).clamp(0, 1)
+    assert out.shape == (1, 2, 3, 48, 64)
+    assert torch.allclose(out[0], ref, atol=1e-6)
+
+
+def test_one_generator_pass_per_frame():
+    model = tiny().eval()
+    calls = []
+    model.net.unet.register_forward_hook(lambda *a: calls.append("unet"))
+    with torch.no_grad():
+        model(torch.rand(1, 5, 3, 8, 8))
+    assert calls.count("unet") == 5
+
+
+def test_recurrence_uses_previous_output_and_can_be_switched_off():
+    lr, _ = moving_clip(t=2)
+    second_alone = lr[:, 1:]
+    for recurrent, depends in ((True, True), (False, False)):
+        model = perturb(tiny(recurrent=recurrent)).eval()
+        with torch.no_grad():
+            joint = model.upscale_clip(lr)[:, 1]
+            alone = model.upscale_clip(second_alone)[:, 0]
+        assert (not torch.allclose(joint, alone, atol=1e-5)) == depends
+
+
+def test_state_carries_across_calls_and_resets():
+    lr, _ = moving_clip(t=3)
+    model = perturb(tiny()).eval()
+    with torch.no_grad():
+        whole = model.upscale_clip(lr)
+        model.reset_state()
+        parts = torch.cat([model(lr[:, i : i + 1]) for i in range(3)], dim=1)
+        model.reset_state()
+        fresh = model(lr[:, 2:3])
+    assert torch.allclose(whole, parts, atol=1e-6)
+    assert not torch.allclose(parts[:, 2], fresh[:, 0], atol=1e-5)
+    assert model._state is not None
+    model.reset_state()
+    assert model._state is None
+
+
+def test_unrelated_frame_drops_the_state():
+    model = perturb(tiny(reset_threshold=0.05)).eval()
+    a = torch.zeros(1, 1, 3, 8, 8)
+    b = torch.ones(1, 1, 3, 8, 8) * 0.9
+    with torch.no_grad():
+        model(a)
+        cut = model(b)
+        model.reset_state()
+        fresh = model(b)
+    assert torch.allclose(cut, fresh, atol=1e-6)
+
+
+def test_upscale_streams_and_resets_per_video():
+    model = perturb(tiny()).eval()
+    frames = [np.random.default_rng(i).integers(0, 256, (8, 10, 3), dtype=np.uint8) for i in range(3)]
+    first = list(model.upscale(iter(frames)))
+    second = list(model.upscale(iter(frames)))
+    assert len(first) == 3 and first[0].shape == (32, 40, 3)
+    assert all(np.array_equal(x, y) for x, y in zip(first, second))
+
+
+def test_temporal_regularizer_reaches_the_network():
+    model = perturb(tiny())
+    model.configure_training({})
+    lr, gt = moving_clip(t=3)
+    losses, _ = model.generator_losses({"lr": lr, "gt": gt}, adversarial=False)
+    assert losses["temporal"] > 0
+    losses["temporal"].backward()
+    grad = model.net.unet.conv_in.weight.grad
+    assert grad is not None and grad.abs().sum() > 0
+
+
+def test_temporal_loss_is_zero_for_a_perfectly_warped_video():
+    model = tiny()
+    _, gt = moving_clip(t=3, shift=0)
+    fw, bw = model.gt_flows(gt)
+    assert model.regularizer(gt, fw, bw) < 1e-10
+    assert model.regularizer(gt + 0.1 * torch.randn_like(gt), fw, bw) > 1e-3
+
+
+def test_lpips_switched_off_with_a_warning_when_weights_are_absent(caplog):
+    model = tiny()
+    with caplog.at_level(logging.WARNING, logger="vsrzoo.methods.instavsr"):
+        losses = model.training_loss({"lr": torch.rand(1, 2, 3, 8, 8), "gt": torch.rand(1, 2, 3, 32, 32)})
+    assert "lpips" not in losses
+    assert "LPIPS loss switched off" in caplog.text and "alexnet-owt-7be5be79.pth" in caplog.text
+
+
+def test_adversarial_terms_start_after_warm_up():
+    batch = {"lr": torch.rand(1, 2, 3, 8, 8), "gt": torch.rand(1, 2, 3, 32, 32)}
+    assert "adv_pixel" not in tiny(adv_start_step=5).training_loss(batch)
+    losses = tiny(adv_start_step=0).training_loss(batch)
+    assert {"adv_pixel", "adv_latent"} <= set(losses)
+    losses["adv_latent"].backward()
+
+
+def test_gan_losses():
+    real, fake = torch.full((4,), 2.0), torch.full((4,), -2.0)
+    assert gan_discriminator_loss(real, fake, "hinge") == 0
+    assert gan_discriminator_loss(fake, real, "hinge") == 6
+    assert gan_generator_loss(fake, "hinge") == 2
+    assert torch.isclose(
+        gan_generator_loss(torch.zeros(3), "non_saturating"), torch.tensor(float(np.log(2.0)))
+    )
+
+
+def test_upsample_flow_matches_a_known_shift():
+    flow = torch.zeros(1, 2, 4, 5)
+    flow[:, 0] = 1.5
+    hr = upsample_flow(flow, 4)
+    assert hr.shape == (1, 2, 16, 20) and torch.allclose(hr[:, 0], torch.full_like(hr[:, 0], 6.0))
+
+
+def test_full_variant_sizes_on_meta():
+    model = vsrzoo.create_model("instavsr", variant="full", device="meta")
+    unet, decoder = model.net.unet, model.net.decoder
+    assert tuple(unet.config.block_out_channels) == (240, 480, 960, 960)  # 75% of SD 2.1
+    assert tuple(decoder.config.block_out_channels) == (64, 128, 256, 256)  # half of the SD VAE
+    assert not any("attn2" in n or "time_emb" in n for n, _ in unet.named_modules())
+    assert unet.config.in_channels == 3 * 2**2 + 3 * 8**2  # unshuffled LR + unshuffled previous output
+    n = count_parameters(model.net)["total"]
+    assert 440e6 < n < 470e6
+
+
+def test_bad_arguments_are_user_errors():
+    with pytest.raises(vsrzoo.errors.UserError, match="flow"):
+        tiny(flow="raft9")
+    with pytest.raises(vsrzoo.errors.UserError, match="gan_loss"):
+        tiny(gan_loss="wasserstein")
+
+
+@pytest.mark.slow
+def test_manual_optimisation_counts_generator_steps_and_resumes(tmp_path, sample_root):
+    from vsrzoo.methods.train import fit
+
+    overrides = [
+        "model.name=instavsr",
+        "model.kwargs.adv_start_step=1",
+        f"output_dir={tmp_path}",
+        "trainer.max_steps=3",
+        "trainer.limit_val_batches=1",
+        "trainer.enable_progress_bar=false",
+        "data.crop_size=16",
+        "data.num_frames=2",
+        "data.batch_size=1",
+        "data.val_max_frames=2",
+        "optim.disc_lr=1e-3",
+    ]
+    cfg = load_recipe(None, overrides)
+    fit(cfg)
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    ckpt = torch.load(last, map_location="cpu", weights_only=False)
+    assert ckpt["global_step"] == 3
+    gen_state, disc_state = (s["state"] for s in ckpt["optimizer_states"])
+    assert next(iter(gen_state.values()))["step"] == 3
+    assert next(iter(disc_state.values()))["step"] == 2  # steps 1 and 2 (after a 1-step warm-up)
+    cfg.trainer.max_steps = 5
+    fit(OmegaConf.create(cfg), resume=str(last))
+    ckpt = torch.load(last, map_location="cpu", weights_only=False)
+    assert ckpt["global_step"] == 5
+    assert next(iter(ckpt["optimizer_states"][1]["state"].values()))["step"] == 4
