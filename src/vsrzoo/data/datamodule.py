@@ -8,6 +8,10 @@ degrades GT crops the same way). Every random choice of a sample comes from a ge
 seeded with ``(seed, epoch, index)``, so batches do not depend on the number of workers and a
 run is reproducible. Validation runs on whole clips, batch size 1.
 
+reconstruction: one training item per (clip, start frame) as BasicSR's REDS dataset does,
+``crop_size`` counts LR pixels, and with an on-the-fly degradation the GT crop is augmented
+before it is degraded (RealBasicVSR's order).
+
 Batches are dicts ``{"lr": (B, T, 3, h, w), "gt": (B, T, 3, h*s, w*s), "clip": list[str]}``
 of float32 in [0, 1].
 """

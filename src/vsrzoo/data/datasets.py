@@ -33,7 +33,9 @@ Presets (``get_dataset(name, ...)``):
 
 The root is, in order: the ``root`` argument (``--root``, recipe ``data.root``), the
 ``VSRZOO_DATA`` environment variable, else the user data directory
-(``platformdirs.user_data_dir("vsrzoo")``). A root may also point at the set folder itself
+(``platformdirs.user_data_dir("vsrzoo")``). reconstruction: the folder names of reds30's
+RealBasicVSR LR (``RealBasicVSRx4``) and of LR made by ``prepare`` (``<BI|BD|GVRFlow>x<s>``)
+are ours; the PSNR channel of reds30 (RGB, like REDS4) is our choice. A root may also point at the set folder itself
 (``.../Vid4``). GT frames are cropped to a multiple of the scale when read (BasicSR's
 ``mod_crop``), so ``LR x scale == GT size`` holds for every pair.
 """

@@ -7,7 +7,7 @@ released training config (MMagic ``realbasicvsr_wogan-c64b20-2x30x8_8xb2-lr1e-4-
 which follows Real-ESRGAN (arXiv 2107.10833). As in that config, the LR is made from the
 unsharp-masked GT (``usm=True``).
 
-Reconstruction choices (all constructor arguments):
+reconstruction: our choices where the release differs or is silent (all constructor arguments):
 - parameters are drawn once per clip and held constant over its frames; the released config
   lets some of them drift by small random steps from frame to frame, which we do not do;
 - codec choice ``libx264`` with probability 2/3 and ``mpeg4`` 1/3 (the config's

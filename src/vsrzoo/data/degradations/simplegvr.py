@@ -6,7 +6,7 @@ motion masks, lets colour from the previous frame bleed into elliptical regions 
 areas with a distance-based weight, and applies block-wise motion blur whose length and
 direction follow the local motion. Static regions stay untouched.
 
-Reconstruction (the paper gives the recipe, not the numbers; every value is an argument):
+reconstruction: the paper gives the recipe, not the numbers; every value below is ours and an argument:
 - the LR is first made with the BI degradation (``scale``; 1 = artifacts only) and the
   artifacts are added at LR resolution, where the base model's output lives;
 - flow is OpenCV DIS (``flow_preset``) from frame t to frame t-1 on grey frames; a pixel
