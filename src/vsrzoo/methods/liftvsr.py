@@ -52,7 +52,8 @@ TINY = dict(
     pixart_overrides=dict(
         num_attention_heads=4,
         attention_head_dim=24,
-        num_layers=3,
+        num_layers=2,
+        patch_size=1,
         cross_attention_dim=96,
         caption_channels=32,
         sample_size=16,
@@ -63,8 +64,12 @@ TINY = dict(
     cache_tokens=16,
     caption_tokens=1,
     residual=True,
+    latent_scale=8.0,
     sampler="ddim",
     num_inference_steps=2,
+    strength=0.5,
+    cache_from="last_step",
+    tile_size=32,
 )
 SMALL = dict(
     codec="sd_vae",
@@ -76,6 +81,28 @@ SMALL = dict(
     caption_tokens=16,
     num_inference_steps=10,
 )
+
+
+def tile_starts(size: int, tile: int, overlap: int) -> list[int]:
+    """Start offsets of tiles of ``tile`` covering ``size``; the last one is aligned to the end."""
+    if size <= tile:
+        return [0]
+    return [*range(0, size - tile, tile - overlap), size - tile]
+
+
+def blend_weights(th: int, tw: int, y: int, x: int, h: int, w: int, overlap: int) -> torch.Tensor:
+    """Tile weights (th, tw) that ramp up linearly over ``overlap`` on edges shared with other tiles."""
+
+    def ramp(n: int, first: bool, last: bool) -> torch.Tensor:
+        r = torch.ones(n)
+        k = min(overlap, n)
+        if k and not first:
+            r[:k] = torch.arange(1, k + 1) / (k + 1)
+        if k and not last:
+            r[-k:] = torch.minimum(r[-k:], torch.arange(k, 0, -1) / (k + 1))
+        return r
+
+    return ramp(th, y == 0, y + th >= h)[:, None] * ramp(tw, x == 0, x + tw >= w)[None, :]
 
 
 @register_method(
@@ -96,6 +123,8 @@ class LiftVSR(VSRMethod):
             temporal_mlp_ratio, cache_tokens, caption_tokens, caption_file: the denoiser
             (:class:`~vsrzoo.methods.liftvsr_net.LiftVSRTransformer`).
         residual: diffuse ``z_HR - z_bicubic`` (reconstruction) instead of ``z_HR``.
+        latent_scale: the diffused latent is ``latent_scale`` times it (unit variance for the
+            small bicubic residual, like the VAE's scaling factor; 1 for the SD VAE latent).
         sampler, num_inference_steps, cache_from: inference (module docstring).
         num_train_timesteps, beta_schedule: the DDPM schedule (PixArt: 1000 linear steps).
     """
@@ -121,9 +150,14 @@ class LiftVSR(VSRMethod):
         caption_tokens: int = 120,
         caption_file: str | None = None,
         residual: bool = False,
+        latent_scale: float = 1.0,
         sampler: str = "dpm",
         num_inference_steps: int = 20,
         cache_from: str = "clean",
+        strength: float = 1.0,
+        tile_size: int | None = None,
+        tile_overlap: int = 8,
+        tile_batch: int = 16,
         num_train_timesteps: int = 1000,
         beta_schedule: str = "linear",
     ):
@@ -136,13 +170,20 @@ class LiftVSR(VSRMethod):
         ):
             if value not in valid:
                 raise unknown(f"liftvsr {kind}", value, valid)
-        if segment_length < 1 or num_inference_steps < 1:
-            raise UserError("liftvsr: segment_length and num_inference_steps must be at least 1")
+        if segment_length < 1 or num_inference_steps < 1 or tile_batch < 1:
+            raise UserError("liftvsr: segment_length, num_inference_steps and tile_batch must be at least 1")
+        if not 0.0 < strength <= 1.0:
+            raise UserError(f"liftvsr: strength must be in (0, 1], got {strength}")
         self.segment_length = segment_length
         self.residual = residual
+        self.latent_scale = latent_scale
         self.sampler = sampler
         self.num_inference_steps = num_inference_steps
         self.cache_from = cache_from
+        self.strength = strength
+        self.max_train_timestep = max(1, math.ceil(num_train_timesteps * strength))
+        self.tile_batch = tile_batch
+        self._caches: dict[tuple[int, int, int], list[torch.Tensor | None]] = {}
         self.codec = self._build_codec(codec, codec_variant, codec_pretrained, codec_factor)
         overrides = dict(pixart_overrides or {})
         if pixart_pretrained is None:
@@ -168,6 +209,13 @@ class LiftVSR(VSRMethod):
         self.diffusion = GaussianDiffusion(num_train_timesteps, schedule=beta_schedule, learn_sigma=True)
         hr_multiple = self.codec.spatial_factor * self.net.patch_size
         self.size_multiple = hr_multiple // math.gcd(hr_multiple, scale)
+        p = self.net.patch_size
+        if tile_size is not None and (tile_size % p or not 0 <= tile_overlap < tile_size):
+            raise UserError(
+                f"liftvsr: tile_size must be a multiple of the patch size {p} and exceed tile_overlap, "
+                f"got tile_size={tile_size}, tile_overlap={tile_overlap}"
+            )
+        self.tile_size, self.tile_overlap = tile_size, tile_overlap
 
     @staticmethod
     def _build_codec(codec: str, variant: str, pretrained: str | None, factor: int):
@@ -178,6 +226,7 @@ class LiftVSR(VSRMethod):
     # ------------------------------------------------------------------ helpers
     def reset_state(self) -> None:
         self.net.reset_cache()
+        self._caches.clear()
 
     def enable_gradient_checkpointing(self) -> None:
         self.net.enable_gradient_checkpointing()
@@ -196,10 +245,6 @@ class LiftVSR(VSRMethod):
         """LR latent: the codec's latent of the MATLAB-bicubic upsampled LR frames."""
         return self.encode(imresize(lr, scale=self.scale).clamp(0, 1))
 
-    def make_sampler(self):
-        make = ddim_scheduler if self.sampler == "ddim" else dpm_solver_scheduler
-        return make(self.num_inference_steps, self.diffusion)
-
     def _pad(self, lr: torch.Tensor) -> torch.Tensor:
         m = self.size_multiple
         pad_h, pad_w = -lr.shape[-2] % m, -lr.shape[-1] % m
@@ -210,13 +255,30 @@ class LiftVSR(VSRMethod):
         return padded.unflatten(0, (b, t))
 
     # ---------------------------------------------------------------- inference
+    def make_sampler(self):
+        """The diffusers scheduler: ``num_inference_steps`` steps ending at the clean sample.
+
+        With ``strength < 1`` these are the last steps of a ``round(steps / strength)``-step
+        trailing schedule (diffusers img2img), so sampling starts at about ``1000 * strength``.
+        """
+        make = ddim_scheduler if self.sampler == "ddim" else dpm_solver_scheduler
+        total = max(self.num_inference_steps, round(self.num_inference_steps / self.strength))
+        scheduler = make(total, self.diffusion)
+        if total > self.num_inference_steps:
+            scheduler.timesteps = scheduler.timesteps[-self.num_inference_steps :]
+            if hasattr(scheduler, "set_begin_index"):
+                scheduler.set_begin_index(total - self.num_inference_steps)
+        return scheduler
+
     @torch.no_grad()
     def sample_segment(self, cond: torch.Tensor) -> torch.Tensor:
         """Denoise one segment given its LR latent (B, S, C, h, w); reads, then writes the cache."""
         b, s = cond.shape[:2]
         scheduler = self.make_sampler()
-        _, sigma = noise_level(scheduler, 0)
-        x = sigma * torch.randn(cond.shape, device=cond.device, dtype=torch.float32).flatten(0, 1)
+        alpha, sigma = noise_level(scheduler, 0)
+        x = sigma * torch.randn(cond.shape, device=cond.device, dtype=torch.float32)
+        if not self.residual:  # start around the LR latent (matters only when strength < 1)
+            x = x + alpha * self.latent_scale * cond.float()
         last = len(scheduler.timesteps) - 1
         step = iter(range(last + 1))
 
@@ -225,10 +287,37 @@ class LiftVSR(VSRMethod):
             out = self.net(x_t.unflatten(0, (b, s)), cond, t.view(b, s)[:, 0], write_cache=write)
             return out.flatten(0, 1).float()
 
-        z = sample(model_fn, x, scheduler, learned_sigma=True).unflatten(0, (b, s))
+        z = sample(model_fn, x.flatten(0, 1), scheduler, learned_sigma=True).unflatten(0, (b, s))
         if self.cache_from == "clean":
             self.net(z, cond, torch.zeros(b, dtype=torch.long, device=z.device), write_cache=True)
         return z
+
+    def tiles(self, height: int, width: int) -> list[tuple[int, int, int, int]]:
+        """Latent tiles ``(y, x, h, w)`` covering the frame, overlapping by ``tile_overlap``."""
+        if self.tile_size is None:
+            return [(0, 0, height, width)]
+        th, tw = min(self.tile_size, height), min(self.tile_size, width)
+        ys, xs = tile_starts(height, th, self.tile_overlap), tile_starts(width, tw, self.tile_overlap)
+        return [(y, x, th, tw) for y in ys for x in xs]
+
+    def sample_tiled(self, cond: torch.Tensor) -> torch.Tensor:
+        """Sample a segment tile by tile (tiles folded into the batch); each tile keeps its own cache."""
+        b, s, c, h, w = cond.shape
+        tiles = self.tiles(h, w)
+        out = torch.zeros(cond.shape, dtype=torch.float32, device=cond.device)
+        total = torch.zeros(1, 1, 1, h, w, dtype=torch.float32, device=cond.device)
+        for start in range(0, len(tiles), self.tile_batch):
+            group = tiles[start : start + self.tile_batch]
+            key = (h, w, start)
+            self.net.set_cache(self._caches.get(key, [None] * len(self.net.temporal)))
+            crops = torch.cat([cond[..., y : y + th, x : x + tw] for y, x, th, tw in group])
+            z = self.sample_segment(crops)
+            self._caches[key] = self.net.get_cache()
+            for i, (y, x, th, tw) in enumerate(group):
+                weight = blend_weights(th, tw, y, x, h, w, self.tile_overlap).to(z.device)
+                out[..., y : y + th, x : x + tw] += weight * z[i * b : (i + 1) * b]
+                total[..., y : y + th, x : x + tw] += weight
+        return out / total
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
         if lr.dim() != 5 or lr.shape[2] != 3:
@@ -236,10 +325,10 @@ class LiftVSR(VSRMethod):
         h, w = lr.shape[-2:]
         cond = self.condition(self._pad(lr))
         segments = [
-            self.sample_segment(cond[:, i : i + self.segment_length])
+            self.sample_tiled(cond[:, i : i + self.segment_length])
             for i in range(0, cond.shape[1], self.segment_length)
         ]
-        z = torch.cat(segments, dim=1).to(cond.dtype)
+        z = torch.cat(segments, dim=1).to(cond.dtype) / self.latent_scale
         if self.residual:
             z = z + cond
         sr = self.decode(z)
@@ -247,8 +336,11 @@ class LiftVSR(VSRMethod):
 
     # ----------------------------------------------------------------- training
     def segment_timesteps(self, num_segments: int, batch_size: int, device=None) -> torch.Tensor:
-        """(K, B) timesteps: uniform for the first segment, each next one uniform among the others."""
-        n = self.diffusion.num_timesteps
+        """(K, B) timesteps: uniform for the first segment, each next one uniform among the others.
+
+        Timesteps lie in ``[0, 1000 * strength)``, the range the sampler visits.
+        """
+        n = self.max_train_timestep
         t = [torch.randint(0, n, (batch_size,), device=device)]
         for _ in range(num_segments - 1):
             t.append((t[-1] + torch.randint(1, n, (batch_size,), device=device)) % n)
@@ -268,6 +360,7 @@ class LiftVSR(VSRMethod):
         target = self.encode(gt)
         if self.residual:
             target = target - cond
+        target = target * self.latent_scale
         timesteps = self.segment_timesteps(k, lr.shape[0], lr.device)
         self.net.reset_cache()
         totals: dict[str, torch.Tensor] = {}

@@ -145,6 +145,15 @@ class LiftVSRTransformer(nn.Module):
         for layer in self.temporal:
             layer.amc.reset()
 
+    def get_cache(self) -> list[torch.Tensor | None]:
+        """Every temporal layer's cache (None where empty), to park it while other tiles run."""
+        return [layer.amc.cache for layer in self.temporal]
+
+    def set_cache(self, caches: list[torch.Tensor | None]) -> None:
+        """Restore caches returned by :meth:`get_cache`."""
+        for layer, cache in zip(self.temporal, caches, strict=True):
+            layer.amc.cache = cache
+
     def cache_tensors(self) -> list[torch.Tensor]:
         """The cache of every temporal layer (empty list before the first write)."""
         return [layer.amc.cache for layer in self.temporal if layer.amc.cache is not None]

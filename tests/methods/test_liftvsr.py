@@ -1,0 +1,218 @@
+"""LiftVSR (arXiv 2506.08529): zero-init prior, temporal mixing, memory cache, asymmetric training, sampler."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import vsrzoo
+from vsrzoo.backbones.pixart import build_pixart
+from vsrzoo.errors import UserError
+from vsrzoo.methods.liftvsr import TINY, blend_weights, tile_starts
+from vsrzoo.methods.liftvsr_net import LiftVSRTransformer
+from vsrzoo.registry import count_parameters
+
+PIXART = dict(
+    in_channels=12,
+    out_channels=24,
+    num_attention_heads=2,
+    attention_head_dim=16,
+    num_layers=2,
+    cross_attention_dim=32,
+    caption_channels=32,
+    sample_size=8,
+)
+
+
+def tiny_model(**overrides):
+    torch.manual_seed(0)
+    return vsrzoo.create_model("liftvsr", variant="tiny", **overrides).eval()
+
+
+def open_temporal_branch(model_or_net, scale: float = 0.2) -> None:
+    """Give the zero-initialised temporal outputs and cache gates non-zero weights (as after training)."""
+    g = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        for layer in model_or_net.temporal:
+            for p in (layer.dta.out_proj.weight, layer.amc.read_gate):
+                p.copy_(scale * torch.randn(p.shape, generator=g))
+
+
+def video(t: int, size: int = 8, seed: int = 0) -> torch.Tensor:
+    return torch.rand(1, t, 3, size, size, generator=torch.Generator().manual_seed(seed))
+
+
+def test_zero_init_equals_image_prior_frame_by_frame():
+    torch.manual_seed(0)
+    net = LiftVSRTransformer("tiny", pixart_overrides=PIXART, lora_rank=4).eval()
+    prior = build_pixart("tiny", **PIXART).eval()
+    state = {k: v for k, v in net.pixart.state_dict().items() if ".lora_" not in k}
+    state["pos_embed.proj.weight"] = state["pos_embed.proj.weight"][:, :12]
+    prior.load_state_dict(state)
+    x, lr = torch.randn(2, 3, 12, 8, 8), torch.randn(2, 3, 12, 8, 8)  # LR latent must not matter at init
+    t = torch.tensor([10, 700])
+    with torch.no_grad():
+        out = net(x, lr, t)
+        caption, mask = net.caption(6)
+        ref = prior(x.flatten(0, 1), caption, timestep=t.repeat_interleave(3), encoder_attention_mask=mask)
+    assert out.shape == (2, 3, 24, 8, 8)
+    torch.testing.assert_close(out.flatten(0, 1), ref.sample, atol=1e-5, rtol=1e-5)
+
+
+def test_temporal_branch_mixes_frames_only_once_opened():
+    torch.manual_seed(0)
+    net = LiftVSRTransformer("tiny", pixart_overrides=PIXART, lora_rank=None).eval()
+    x, lr, t = torch.randn(1, 3, 12, 8, 8), torch.randn(1, 3, 12, 8, 8), torch.tensor([300])
+    x2 = x.clone()
+    x2[:, 2] += 1.0
+    with torch.no_grad():
+        assert torch.equal(net(x, lr, t)[:, 0], net(x2, lr, t)[:, 0])
+        open_temporal_branch(net)
+        assert not torch.allclose(net(x, lr, t)[:, 0], net(x2, lr, t)[:, 0])
+
+
+def test_lora_freezes_prior_and_trains_adapters():
+    net = LiftVSRTransformer("tiny", pixart_overrides=PIXART, lora_rank=4)
+    trainable = {n for n, p in net.named_parameters() if p.requires_grad}
+    assert any(".lora_A." in n for n in trainable) and any(n.startswith("temporal.") for n in trainable)
+    assert "pixart.pos_embed.proj.weight" in trainable  # the widened input (LR channels) trains
+    assert "pixart.transformer_blocks.0.attn1.to_q.weight" not in trainable
+    assert "pixart.transformer_blocks.0.ff.net.0.proj.weight" not in trainable
+
+
+def test_cache_memory_constant_over_many_segments():
+    model = tiny_model()
+    open_temporal_branch(model.net)
+    frames = [np.random.default_rng(i).integers(0, 256, (8, 10, 3), dtype=np.uint8) for i in range(40)]
+    sizes = []
+    for _ in model.upscale(iter(frames)):
+        caches = [c for group in model._caches.values() for c in group if c is not None]
+        sizes.append(sum(c.numel() for c in caches))
+        assert not any(c.requires_grad for c in caches)
+    assert len(sizes) == 40
+    assert sizes[-1] > 0 and len(set(sizes[4:])) == 1  # filled after the first segment, never grows
+    assert len(model._caches) == 1
+
+
+def test_cache_carries_over_segments_and_resets_per_video():
+    model = tiny_model()
+    open_temporal_branch(model.net, scale=1.0)
+    a, b = video(8, seed=1), video(8, seed=2)
+
+    def run(clip, seed=0):
+        torch.manual_seed(seed)
+        with torch.no_grad():
+            return model.upscale_clip(clip)
+
+    fresh = run(b)
+    run(a)
+    assert torch.equal(run(b), fresh)  # upscale_clip resets the cache per video
+    with torch.no_grad():  # without a reset, b's first segment reads a's cache
+        torch.manual_seed(0)
+        model.reset_state()
+        model(a[:, 4:])
+        torch.manual_seed(0)
+        carried = model(b[:, :4])
+    assert not torch.allclose(carried, fresh[:, :4])
+    model.reset_state()
+    assert model.net.cache_tensors() == [] and model._caches == {}
+
+
+def test_asymmetric_training_reads_cache_of_first_segment():
+    model = tiny_model()
+    open_temporal_branch(model.net)
+    s = model.segment_length
+    batch = lambda t: {"lr": video(t, 8), "gt": torch.rand(1, t, 3, 32, 32)}  # noqa: E731
+    summarizer = [layer.amc.summarizer.to_q.weight for layer in model.net.temporal]
+    model.training_loss(batch(2 * s))["loss"].backward()
+    assert all(w.grad is not None and w.grad.abs().sum() > 0 for w in summarizer)
+    model.zero_grad()
+    model.training_loss(batch(s))["loss"].backward()  # one segment: nothing writes a cache
+    assert all(w.grad is None or w.grad.abs().sum() == 0 for w in summarizer)
+    assert model.net.cache_tensors() == []
+
+
+def test_segment_timesteps_differ_and_stay_in_sampled_range():
+    model = tiny_model()
+    torch.manual_seed(0)
+    t = model.segment_timesteps(2, 500)
+    assert t.shape == (2, 500) and bool((t[0] != t[1]).all())
+    assert int(t.min()) >= 0 and int(t.max()) < model.max_train_timestep == 500
+
+
+@pytest.mark.parametrize("cache_from,calls", [("clean", 3), ("last_step", 2)])
+def test_sampler_steps_and_cache_write_pass(cache_from, calls):
+    model = tiny_model(cache_from=cache_from)
+    seen = []
+    model.net.register_forward_pre_hook(
+        lambda m, args, kw: seen.append((int(args[2][0]), kw["write_cache"])), with_kwargs=True
+    )
+    with torch.no_grad():
+        model(video(4))
+    assert len(seen) == calls
+    assert [t for t, _ in seen[:2]] == [499, 249]  # 2 DDIM steps, strength 0.5
+    writes = [w for _, w in seen]
+    assert writes == ([False, False, True] if cache_from == "clean" else [False, True])
+    if cache_from == "clean":
+        assert seen[-1][0] == 0
+
+
+def test_sampler_noise_follows_the_global_seed():
+    model = tiny_model()
+    lr = video(4)
+    outs = []
+    for seed in (3, 3, 4):
+        torch.manual_seed(seed)
+        model.reset_state()
+        with torch.no_grad():
+            outs.append(model(lr))
+    assert torch.equal(outs[0], outs[1]) and not torch.equal(outs[0], outs[2])
+
+
+def test_tiles_cover_frame_and_keep_their_own_caches():
+    assert tile_starts(40, 32, 8) == [0, 8] and tile_starts(20, 32, 8) == [0]
+    assert tile_starts(100, 32, 8) == [0, 24, 48, 68]
+    w = blend_weights(32, 32, 24, 0, 100, 40, 8)
+    assert w.min() > 0 and w[0, 16] < w[16, 16] == 1.0
+    model = tiny_model(tile_size=8, tile_overlap=2, tile_batch=1)
+    open_temporal_branch(model.net)
+    with torch.no_grad():
+        out = model(video(4, size=14))
+    assert out.shape == (1, 4, 3, 56, 56) and len(model._caches) == len(model.tiles(14, 14)) == 4
+    whole = tiny_model(tile_size=32)
+    single = tiny_model(tile_size=None)
+    lr = video(4, size=12)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        a = whole(lr)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        b = single(lr)
+    assert torch.equal(a, b)
+
+
+def test_pads_sizes_that_are_not_a_multiple_of_the_patch():
+    model = tiny_model(pixart_overrides=dict(TINY["pixart_overrides"], patch_size=2))
+    assert model.size_multiple == 2
+    with torch.no_grad():
+        out = model(video(4, size=13)[..., :11])
+    assert out.shape == (1, 4, 3, 52, 44)
+
+
+def test_full_variant_matches_paper_sizes_on_meta():
+    model = vsrzoo.create_model("liftvsr", variant="full", device="meta")
+    cfg = model.net.pixart.config
+    assert (cfg.num_layers, cfg.num_attention_heads * cfg.attention_head_dim, cfg.patch_size) == (28, 1152, 2)
+    assert (cfg.in_channels, cfg.out_channels, model.segment_length) == (8, 8, 4 * 2)
+    assert len(model.net.temporal) == 28
+    pixart = sum(p.numel() for n, p in model.net.pixart.named_parameters() if ".lora_" not in n)
+    assert abs(pixart - 610.9e6) < 0.5e6
+    counts = count_parameters(model)
+    assert counts["frozen"] > pixart  # backbone and VAE frozen; LoRA, temporal branch and input train
+
+
+@pytest.mark.parametrize("bad", [dict(sampler="euler"), dict(strength=0.0), dict(cache_from="noisy")])
+def test_bad_arguments_are_user_errors(bad):
+    with pytest.raises(UserError):
+        vsrzoo.create_model("liftvsr", variant="tiny", **bad)
