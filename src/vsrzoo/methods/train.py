@@ -38,17 +38,18 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_trainer(cfg: DictConfig, out: Path, **extra):
-    """A Lightning Trainer from the recipe's ``trainer`` section."""
+def build_trainer(cfg: DictConfig, out: Path, callbacks=(), **extra):
+    """A Lightning Trainer from the recipe's ``trainer`` section (plus extra callbacks)."""
     import lightning as L
     from lightning.pytorch.callbacks import EMAWeightAveraging, ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
 
     t = cfg.trainer
     callbacks = [
+        *callbacks,
         ModelCheckpoint(
             dirpath=out / "checkpoints", save_last=True, every_n_train_steps=max(1, t.max_steps // 4)
-        )
+        ),
     ]
     if cfg.optim.ema_decay:
         callbacks.append(EMAWeightAveraging(decay=cfg.optim.ema_decay))
@@ -89,7 +90,7 @@ def build_model(cfg: DictConfig):
     return model
 
 
-def fit(cfg: DictConfig, resume: str | None = None, **trainer_kwargs) -> Path:
+def fit(cfg: DictConfig, resume: str | None = None, callbacks=(), **trainer_kwargs) -> Path:
     """Train as the recipe says; return the directory holding the final weights."""
     import lightning as L
 
@@ -101,7 +102,7 @@ def fit(cfg: DictConfig, resume: str | None = None, **trainer_kwargs) -> Path:
     out = Path(cfg.output_dir)
     model = build_model(cfg)
     datamodule = VSRDataModule.from_recipe(cfg.data)
-    trainer = build_trainer(cfg, out, **trainer_kwargs)
+    trainer = build_trainer(cfg, out, callbacks=callbacks, **trainer_kwargs)
     trainer.fit(model, datamodule=datamodule, ckpt_path=resume)
     final = out / "final"
     if trainer.is_global_zero:
