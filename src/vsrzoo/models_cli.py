@@ -14,6 +14,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="count total / trainable / frozen parameters of every variant (full size on the meta device)",
     )
+    parser.add_argument(
+        "--backbones",
+        action="store_true",
+        help="list the diffusers backbones (PixArt, Wan, SD UNet, VAEs) with their parameter counts instead",
+    )
 
 
 def _fmt(n: int) -> str:
@@ -51,7 +56,21 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def backbone_rows() -> list[list[str]]:
+    """One row per backbone and variant, counted on the meta device."""
+    from vsrzoo.backbones import describe
+
+    return [
+        [d["backbone"], d["variant"], d["class"], _fmt(d["total"]), _fmt(d["trainable"]), d["summary"]]
+        for d in describe()
+    ]
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.backbones:
+        header = ["backbone", "variant", "class", "total", "trainable", "summary"]
+        print(markdown_table(header, backbone_rows()))
+        return 0
     names = args.names or list_models()
     infos = [get_method_info(n) for n in names]
     if args.params:
