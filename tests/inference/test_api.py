@@ -7,6 +7,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+import torch
 from inference_helpers import BicubicBlur, SegmentMean, pan_frames
 
 import vsrzoo
@@ -208,3 +209,25 @@ def test_real_video_upscales_to_a_playable_mp4(tmp_path, shared_data):
     sr, fps = decode(out)
     assert len(sr) == len(lr) and fps == pytest.approx(lr_fps)
     assert sr[0].shape == (4 * lr[0].shape[0], 4 * lr[0].shape[1], 3)
+
+
+def test_cli_tile_auto_with_a_memory_budget(frame_folder, tmp_path, capsys):
+    out = tmp_path / "sr"
+    argv = ["upscale", str(frame_folder), str(out), "--tile", "auto", "--max-memory", "64GB", "--no-progress"]
+    assert main(argv) == 0
+    assert len(list_frames(out)) == 8
+
+
+def test_cli_rejects_a_bad_tile(frame_folder, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["upscale", str(frame_folder), str(tmp_path / "sr"), "--tile", "huge"])
+    assert exit_.value.code == 2
+    assert "expected a number of LR pixels or 'auto', got 'huge'" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown when CUDA is absent")
+def test_missing_cuda_device(video_file, tmp_path):
+    with pytest.raises(UserError) as err:
+        vsrzoo.upscale(video_file, tmp_path / "sr.mp4", device="cuda", progress=False)
+    assert str(err.value) == "--device cuda was requested but no CUDA device is available; use --device cpu"
+    assert listing(tmp_path) == {"lr.mp4"}

@@ -11,6 +11,10 @@ memory does not depend on the number of frames. Each segment goes through
 
 Models may set ``size_multiple`` (LR pixels): tiles are padded by edge replication up to it and
 the output is cropped back. The model's state is reset at the start of every video.
+
+Reconstruction: the linear cross-fade, the default overlap (a quarter of the segment) and the
+end-aligned last segment are our choices (arguments of :func:`stream_upscale`); the methods'
+papers (e.g. LiftVSR, arXiv 2506.08529, 8-frame segments) fix only the segment length.
 """
 
 from __future__ import annotations
@@ -138,7 +142,7 @@ def _check_frame(frame: np.ndarray, index: int, size: tuple[int, int] | None, na
 
 def _to_uint8(x: torch.Tensor) -> np.ndarray:
     """float (3, h, w) in [0, 1] -> uint8 (h, w, 3), rounded like BasicSR's tensor2img."""
-    return (x.clamp(0, 1) * 255.0).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    return (x * 255.0).clamp_(0, 255).round_().to(torch.uint8).permute(1, 2, 0).numpy()
 
 
 class _Segment:

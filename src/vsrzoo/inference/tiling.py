@@ -22,6 +22,10 @@ two forward passes on small blank tiles, measuring the peak allocation on CUDA
 (``torch.cuda.max_memory_allocated``) or the peak resident set size on Linux (``VmHWM`` after
 resetting it through ``/proc/self/clear_refs``); the two sizes separate the fixed part from the
 per-pixel part. A safety factor of 1.25 covers allocator slack.
+
+Blending overlapping windows by a weighted average is the fusion rule of MultiDiffusion
+(arXiv 2302.08113); reconstruction: the thirds-shaped feather, the default overlap of 16 LR
+pixels and the memory model are our choices (constructor/CLI arguments), not from a paper.
 """
 
 from __future__ import annotations
@@ -105,6 +109,10 @@ class Tiler:
     def run(self, forward: Callable[[torch.Tensor], torch.Tensor], lr: torch.Tensor, sink: Sink) -> None:
         """``forward`` maps an LR crop (T, 3, h, w) to float (T, 3, s*h, s*w); ``lr`` is (T, 3, H, W)."""
         s = self.scale
+        if self.num_tiles == 1:  # untiled: nothing to blend
+            out = forward(lr)
+            sink(0, out.shape[-2], 0, out.shape[-1], out)
+            return
         carry = None  # weighted sums of rows shared with the next tile row, frame wide
         for i, (y0, y1) in enumerate(self.rows):
             final_rows, new_carry, side = self._final(self.rows, i), None, None
