@@ -201,6 +201,7 @@ def test_cli_errors_are_one_line(video_file, tmp_path, capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.data
 def test_real_video_upscales_to_a_playable_mp4(tmp_path, shared_data):
     src = shared_data / "real/mp4/old_movie_1.mp4"
     lr, lr_fps = decode(src)  # count decoded frames: a container's count can be wrong
