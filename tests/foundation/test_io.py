@@ -143,3 +143,11 @@ def test_sample_dataset(sample_root):
     assert gt.shape == (256, 256, 3) and lr.shape == (64, 64, 3)
     a, b = list(clip.read_gt())[:2]
     assert 0 < np.abs(a.astype(int) - b.astype(int)).mean() < 40  # the camera moves, smoothly
+
+
+def test_writer_rejects_containers_without_h264(tmp_path):
+    with pytest.raises(
+        UserError, match="cannot write .webm video; H.264 output needs .mp4, .mkv, .mov or .m4v"
+    ):
+        FrameWriter(tmp_path / "x.webm")
+    assert not any(tmp_path.iterdir())

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 VIDEO_EXTS = {".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".mpg", ".mpeg"}
+MP4_EXTS = {".mp4", ".mkv", ".mov", ".m4v"}  # containers that take H.264
 DEFAULT_FPS = 25.0
 
 
@@ -132,6 +133,11 @@ class VideoFile:
                     raise UserError(f"no video stream in {self.path}")
                 stream = container.streams.video[0]
                 fps = float(stream.average_rate or stream.guessed_rate or DEFAULT_FPS)
+                if stream.codec_context is None:
+                    tag = stream.codec_tag or "unknown"
+                    raise UserError(
+                        f"cannot decode video {self.path}: no decoder for its codec (FourCC '{tag}')"
+                    )
                 codec = stream.codec_context.name
                 width, height, count = stream.codec_context.width, stream.codec_context.height, stream.frames
                 if container.duration and abs(count - container.duration / 1e6 * fps) > 2:
@@ -189,6 +195,10 @@ class FrameWriter:
         if self.path.exists() and not overwrite:
             raise UserError(f"output exists: {self.path} (pass --overwrite to replace it)")
         self.video = is_video_path(self.path)
+        if self.video and self.path.suffix.lower() not in MP4_EXTS:
+            raise UserError(
+                f"cannot write {self.path.suffix} video; H.264 output needs .mp4, .mkv, .mov or .m4v, or a folder name"
+            )
         suffix = self.path.suffix if self.video else ""
         self.tmp = self.path.with_name(f".{self.path.stem}.partial{suffix}")
         self.fps, self.crf, self.count = fps, crf, 0

@@ -8,6 +8,7 @@ why published bicubic numbers are not reproduced with it. Each axis is resampled
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -21,10 +22,11 @@ def _cubic(x: torch.Tensor) -> torch.Tensor:
     return near + far
 
 
+@functools.lru_cache(maxsize=32)
 def resize_matrix(
     in_len: int, out_len: int, scale: float, antialias: bool = True, dtype=torch.float64, device=None
 ) -> torch.Tensor:
-    """The (out_len, in_len) matrix of MATLAB's bicubic contributions along one axis."""
+    """The (out_len, in_len) matrix of MATLAB's bicubic contributions along one axis (cached)."""
     width = 4.0
     shrink = scale < 1 and antialias
     if shrink:
