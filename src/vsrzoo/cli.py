@@ -18,6 +18,7 @@ from vsrzoo.errors import UserError
 COMMANDS = {
     "fit": ("vsrzoo.methods.train", "train a method from a YAML recipe"),
     "models": ("vsrzoo.models_cli", "list registered methods, variants and parameter counts"),
+    "bench": ("vsrzoo.bench.cli", "benchmark methods on a dataset (PSNR/SSIM, LPIPS, warping error, cost)"),
     "data": ("vsrzoo.data.cli", "prepare and verify datasets"),
     "upscale": ("vsrzoo.inference.cli", "upscale a video file or frame folder"),
 }

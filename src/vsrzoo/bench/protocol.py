@@ -1,0 +1,142 @@
+"""What a benchmark run measures: protocols, metric names and units, shards.
+
+Protocols (DESIGN.md section 4):
+
+- ``standard``: the dataset's convention (Y for Vid4/UDM10, RGB for REDS4), crop 0, all frames;
+- ``duf``: the DUF/TecoGAN-era tables: Y, crop 8, first and last 2 frames skipped.
+
+Metrics and their reported units are listed in :data:`METRICS`. The default set is
+``psnr,ssim,ewarp``: it needs no downloaded weights, so ``vsrzoo bench --dataset sample`` runs
+offline and a result never depends on what happens to be in the user's cache. LPIPS and tLPIPS
+are computed only when asked for (``--metrics psnr,ssim,lpips`` or ``--metrics all``) and then
+need the AlexNet backbone under ``$TORCH_HOME``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from vsrzoo.errors import UserError, unknown
+
+__all__ = [
+    "DEFAULT_METRICS",
+    "METRICS",
+    "PROTOCOLS",
+    "MetricInfo",
+    "Protocol",
+    "assign_shards",
+    "get_protocol",
+    "parse_metrics",
+    "parse_shard",
+    "resolve_shard",
+]
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How frames are scored: colour space, border crop and frames skipped at each end."""
+
+    name: str
+    y_channel: bool
+    crop_border: int = 0
+    skip_first: int = 0
+    skip_last: int = 0
+
+    def frame_range(self, num_frames: int) -> range:
+        """Indices of the frames this protocol scores in a clip of ``num_frames``."""
+        return range(self.skip_first, num_frames - self.skip_last)
+
+
+PROTOCOLS = ("standard", "duf")
+
+
+def get_protocol(name: str, y_channel: bool) -> Protocol:
+    """``standard`` with the dataset's colour convention ``y_channel``, or ``duf``."""
+    if name == "standard":
+        return Protocol("standard", y_channel, 0, 0, 0)
+    if name == "duf":
+        return Protocol("duf", True, 8, 2, 2)
+    raise unknown("protocol", name, PROTOCOLS)
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """Display name, unit, direction and format of a metric as reported."""
+
+    title: str
+    unit: str
+    higher_is_better: bool
+    fmt: str
+    temporal: bool  # computed on pairs of consecutive frames
+
+    @property
+    def header(self) -> str:
+        arrow = "↑" if self.higher_is_better else "↓"
+        return f"{self.title} ({self.unit}) {arrow}" if self.unit else f"{self.title} {arrow}"
+
+
+METRICS: dict[str, MetricInfo] = {
+    "psnr": MetricInfo("PSNR", "dB", True, ".2f", False),
+    "ssim": MetricInfo("SSIM", "", True, ".4f", False),
+    "lpips": MetricInfo("LPIPS", "", False, ".4f", False),
+    "ewarp": MetricInfo("E*warp", "x1e-3", False, ".3f", True),
+    "ewarp_evalcrafter": MetricInfo("E*warp EvalCrafter", "x1e-3", False, ".3f", True),
+    "tlpips": MetricInfo("tLPIPS", "x100", False, ".3f", True),
+    "tof": MetricInfo("tOF", "px", False, ".3f", True),
+}
+DEFAULT_METRICS = ("psnr", "ssim", "ewarp")
+
+
+def parse_metrics(spec: str | list[str] | tuple[str, ...] | None) -> list[str]:
+    """``None`` -> the defaults; ``'all'`` -> every metric; else a comma list, validated."""
+    if spec is None:
+        return list(DEFAULT_METRICS)
+    names = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec) if s.strip()]
+    if names == ["all"]:
+        return list(METRICS)
+    if not names:
+        raise UserError(f"no metrics given; valid: {', '.join(METRICS)} (or 'all')")
+    for name in names:
+        if name not in METRICS:
+            raise unknown("metric", name, list(METRICS) + ["all"])
+    return list(dict.fromkeys(names))
+
+
+def parse_shard(spec: str | tuple[int, int] | None) -> tuple[int, int] | None:
+    """``'i/n'`` (0-based shard ``i`` of ``n``) -> (i, n)."""
+    if spec is None:
+        return None
+    if isinstance(spec, str):
+        try:
+            i_s, n_s = spec.split("/")
+            i, n = int(i_s), int(n_s)
+        except ValueError:
+            raise UserError(f"--shard must look like I/N (e.g. 0/4), got '{spec}'") from None
+    else:
+        i, n = spec
+    if n < 1 or not 0 <= i < n:
+        raise UserError(f"--shard {i}/{n}: need N >= 1 and 0 <= I < N (shards are numbered 0..N-1)")
+    return i, n
+
+
+def resolve_shard(spec: str | tuple[int, int] | None) -> tuple[int, int] | None:
+    """The explicit shard, else the torchrun world (``RANK``/``WORLD_SIZE``), else None."""
+    shard = parse_shard(spec)
+    if shard is not None:
+        return shard
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1:
+        return parse_shard((int(os.environ.get("RANK", "0")), world))
+    return None
+
+
+def assign_shards(frame_counts: list[int], n: int) -> list[int]:
+    """Shard of each clip: longest clips first, each to the least-loaded shard (deterministic)."""
+    load = [0] * n
+    owner = [0] * len(frame_counts)
+    for idx in sorted(range(len(frame_counts)), key=lambda k: (-frame_counts[k], k)):
+        shard = min(range(n), key=lambda s: (load[s], s))
+        owner[idx] = shard
+        load[shard] += frame_counts[idx]
+    return owner

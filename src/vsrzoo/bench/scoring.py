@@ -1,0 +1,95 @@
+"""Scoring one clip as its frames stream by: per-frame and per-pair metrics, nothing buffered
+beyond the previous frame (and one pixel row per frame for the temporal profile)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from vsrzoo.bench.protocol import Protocol
+from vsrzoo.metrics.psnr_ssim import psnr_ssim
+from vsrzoo.metrics.temporal import TLPIPS, TOF
+from vsrzoo.metrics.warping import WarpingError
+
+__all__ = ["ClipScorer", "mean_or_none"]
+
+
+def mean_or_none(values) -> float | None:
+    """Mean of the values that are not None (``inf`` propagates), or None if there are none."""
+    vals = [v for v in values if v is not None]
+    return float(np.mean(vals)) if vals else None
+
+
+class ClipScorer:
+    """Scores the frames of one clip fed in order with :meth:`add`.
+
+    ``flow``: a flow backend (needed by the warping errors); ``lpips``: a
+    :class:`vsrzoo.metrics.lpips.LPIPS` (needed by lpips/tlpips).
+    """
+
+    def __init__(
+        self,
+        metrics: list[str],
+        protocol: Protocol,
+        num_frames: int,
+        flow=None,
+        flow_from: str = "gt",
+        lpips=None,
+    ):
+        self.metrics, self.protocol = metrics, protocol
+        self.scored = protocol.frame_range(num_frames)
+        self.lpips = lpips
+        self.temporal = {}
+        if "ewarp" in metrics:
+            self.temporal["ewarp"] = WarpingError(flow, "lai", flow_from)
+        if "ewarp_evalcrafter" in metrics:
+            self.temporal["ewarp_evalcrafter"] = WarpingError(flow, "evalcrafter")
+        if "tof" in metrics:
+            self.temporal["tof"] = TOF()
+        if "tlpips" in metrics:
+            self.temporal["tlpips"] = TLPIPS(lpips)
+        self.rows: list[dict] = []
+        self.profile_gt: list[np.ndarray] = []
+        self.profile_sr: list[np.ndarray] = []
+        self.profile_row: int | None = None
+
+    def add(self, index: int, sr: np.ndarray, gt: np.ndarray, name: str = "") -> None:
+        """Score frame ``index`` (uint8 RGB (H, W, 3), same size) unless the protocol skips it."""
+        if index not in self.scored:
+            return
+        row: dict = {"frame": index, "name": name}
+        if "psnr" in self.metrics or "ssim" in self.metrics:
+            p, s = psnr_ssim(sr, gt, self.protocol.crop_border, self.protocol.y_channel)
+            row.update(psnr=float(p[0]), ssim=float(s[0]))
+        if "lpips" in self.metrics:
+            row["lpips"] = float(self.lpips(sr, gt)[0])
+        for key, meter in self.temporal.items():
+            row[key] = self._update(meter, sr, gt)
+        self.rows.append({k: v for k, v in row.items() if k in ("frame", "name") or k in self.metrics})
+        self._add_profile(sr, gt)
+
+    @staticmethod
+    def _update(meter, sr: np.ndarray, gt: np.ndarray) -> float | None:
+        if isinstance(meter, WarpingError):
+            return meter.update(_tensor(sr), _tensor(gt))
+        return meter.update(sr, gt)
+
+    def _add_profile(self, sr: np.ndarray, gt: np.ndarray) -> None:
+        if self.profile_row is None:
+            self.profile_row = gt.shape[0] // 2
+        self.profile_gt.append(gt[self.profile_row].copy())
+        self.profile_sr.append(sr[self.profile_row].copy())
+
+    def summary(self) -> dict[str, float | None]:
+        """Clip value of each metric: mean over scored frames (or pairs)."""
+        return {m: mean_or_none(r.get(m) for r in self.rows) for m in self.metrics}
+
+    def profiles(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(GT, output) temporal profiles: the middle pixel row of each frame, stacked over time."""
+        if not self.profile_gt:
+            return None
+        return np.stack(self.profile_gt), np.stack(self.profile_sr)
+
+
+def _tensor(frame: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1).unsqueeze(0)

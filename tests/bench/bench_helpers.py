@@ -1,0 +1,46 @@
+"""Tiny on-disk datasets for the bench tests: real photo content (scikit-image), BasicSR layout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import skimage.data
+import torch
+
+from vsrzoo.data.io import write_image
+from vsrzoo.data.resize import imresize_uint8
+
+CLIPS = {"alpha": ("astronaut", 7), "beta": ("coffee", 6), "gamma": ("chelsea", 5)}
+SIZE = 64
+
+
+def pan(image: str, n: int, size: int = SIZE) -> list[np.ndarray]:
+    """``n`` GT frames: a real photo panned by a sub-pixel step per frame."""
+    src = getattr(skimage.data, image)()
+    src = cv2.resize(src, (size * 3, size * 3), interpolation=cv2.INTER_AREA)
+    frames = []
+    for t in range(n):
+        mat = np.float32([[1, 0, -size + 1.3 * t], [0, 1, -size + 0.7 * t]])
+        frames.append(cv2.warpAffine(src, mat, (size, size), flags=cv2.INTER_CUBIC))
+    return frames
+
+
+def bi(gt: np.ndarray) -> np.ndarray:
+    return imresize_uint8(torch.from_numpy(gt).permute(2, 0, 1), scale=0.25).permute(1, 2, 0).numpy()
+
+
+def write_set(root: Path, clips: dict[str, list[np.ndarray]], folder: str = "sample") -> Path:
+    """GT and BIx4 frames under ``root/<folder>``; returns ``root`` (what get_dataset takes)."""
+    for name, frames in clips.items():
+        for sub in ("GT", "BIx4"):
+            (root / folder / sub / name).mkdir(parents=True, exist_ok=True)
+        for i, gt in enumerate(frames):
+            write_image(root / folder / "GT" / name / f"{i:08d}.png", gt)
+            write_image(root / folder / "BIx4" / name / f"{i:08d}.png", bi(gt))
+    return root
+
+
+def default_clips() -> dict[str, list[np.ndarray]]:
+    return {name: pan(image, n) for name, (image, n) in CLIPS.items()}
