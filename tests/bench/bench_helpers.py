@@ -44,3 +44,24 @@ def write_set(root: Path, clips: dict[str, list[np.ndarray]], folder: str = "sam
 
 def default_clips() -> dict[str, list[np.ndarray]]:
     return {name: pan(image, n) for name, (image, n) in CLIPS.items()}
+
+
+def write_alexnet_checkpoint(torch_home: Path) -> Path:
+    """A torchvision-format AlexNet feature checkpoint (random weights, seed 0) where LPIPS
+    looks for it, so the LPIPS code path runs without the real ImageNet file."""
+    import warnings
+
+    import lpips
+
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = lpips.LPIPS(net="alex", pnet_rand=True, verbose=False)
+    state = {}
+    for i in range(1, 6):
+        for name, module in getattr(model.net, f"slice{i}").named_children():
+            state.update({f"features.{name}.{k}": v for k, v in module.state_dict().items()})
+    path = torch_home / "hub" / "checkpoints" / "alexnet-owt-7be5be79.pth"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, path)
+    return path

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from bench_helpers import bi, default_clips, pan, write_set
+from bench_helpers import bi, default_clips, pan, write_alexnet_checkpoint, write_set
 
 import vsrzoo
 from vsrzoo.bench import evaluate
@@ -167,7 +167,25 @@ def test_lpips_requested_without_weights_fails_before_running(tiny_root, tmp_pat
     assert not (tmp_path / "out").exists()
 
 
+def test_all_metrics_with_lpips_weights_present(tiny_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    write_alexnet_checkpoint(tmp_path / "torch")
+    res = evaluate("sample", "bicubic", root=tiny_root, metrics="all")
+    summary = res.summary("bicubic")
+    assert set(summary) == {"psnr", "ssim", "lpips", "ewarp", "ewarp_evalcrafter", "tlpips", "tof"}
+    assert all(v is not None and v >= 0 for v in summary.values()) and summary["lpips"] > 0
+    assert res.settings["lpips"] == "alex v0.1"
+    rows = res["bicubic"]["clips"]["beta"]["frames"]
+    assert rows[0]["tlpips"] is None and rows[1]["tlpips"] is not None and rows[1]["lpips"] > 0
+
+
 def test_lr_used_is_the_dataset_lr(tiny_root):
     ds = get_dataset("sample", root=tiny_root)
     lr = next(ds.clips[0].read_lr())
     np.testing.assert_array_equal(lr, bi(next(ds.clips[0].read_gt())))
+
+
+def test_cost_names_dtype_and_device(tiny_root):
+    cost = evaluate("sample", "bicubic", root=tiny_root, metrics="psnr")["bicubic"]["cost"]
+    assert cost["dtype"] == "float32" and cost["device_type"] == "cpu" and cost["steps"] is None
+    assert cost["frames"] == 18 and cost["device_hours"] == pytest.approx(cost["wall_seconds"] / 3600)

@@ -52,6 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--flow-from", default="gt", choices=("gt", "output"), help="video the ewarp flow is estimated on"
     )
+    parser.add_argument(
+        "--lpips-net", default="alex", choices=("alex", "vgg"), help="LPIPS backbone (default: alex, v0.1)"
+    )
     parser.add_argument("--out", type=Path, help="results folder (default: results/bench/<dataset>)")
     parser.add_argument("--force", action="store_true", help="recompute clips that already have results")
     parser.add_argument(
@@ -78,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
         metrics=args.metrics,
         flow=args.flow,
         flow_from=args.flow_from,
+        lpips_net=args.lpips_net,
         out=out,
         force=args.force,
         shard=args.shard,

@@ -355,6 +355,7 @@ def evaluate(
     metrics: str | list[str] | None = None,
     flow: str = "dis",
     flow_from: str = "gt",
+    lpips_net: str = "alex",
     out: str | Path | None = None,
     force: bool = False,
     shard: str | tuple[int, int] | None = None,
@@ -367,7 +368,7 @@ def evaluate(
     ``methods``: 'name[:variant]' strings, VSRMethod instances, or a dict label -> either
     (default ['bicubic'] when no ``outputs``). ``outputs``: folders laid out as
     ``<clip>/<frame>.png`` (or 'LABEL=DIR', or a dict label -> folder). ``metrics``: comma list
-    or 'all' (default psnr,ssim,ewarp). ``out``: folder for per-clip results and the report
+    or 'all' (default psnr,ssim,ewarp); ``lpips_net``: 'alex' (the convention) or 'vgg'. ``out``: folder for per-clip results and the report
     (None keeps everything in memory: no resume, no report). ``shard``: 'i/n' or (i, n).
     """
     ds = _open_dataset(dataset, root, lr_dir, scale)
@@ -382,7 +383,7 @@ def evaluate(
     dev = _device(device)
     _check_clip_lengths(ds, proto)
     output_paths = {e.label: check_outputs(e.outputs, ds) for e in entries if e.kind == "outputs"}
-    tools = _build_tools(metric_names, flow, dev)
+    tools = _build_tools(metric_names, flow, lpips_net, dev)
     settings = _run_settings(ds, proto, metric_names, tools, flow_from)
     store = ClipStore(Path(out) if out is not None else None)
     keys = _result_keys(ds, entries, settings)
@@ -435,7 +436,7 @@ def _check_clip_lengths(ds: VideoSet, proto: Protocol) -> None:
         )
 
 
-def _build_tools(metric_names: list[str], flow: str, device: torch.device) -> dict:
+def _build_tools(metric_names: list[str], flow: str, lpips_net: str, device: torch.device) -> dict:
     """Flow backend and LPIPS network, built once and only if a requested metric needs them."""
     from vsrzoo.metrics.flow import get_flow
 
@@ -443,7 +444,7 @@ def _build_tools(metric_names: list[str], flow: str, device: torch.device) -> di
     if {"lpips", "tlpips"} & set(metric_names):
         from vsrzoo.metrics.lpips import LPIPS
 
-        tools["lpips"] = LPIPS().to(device)
+        tools["lpips"] = LPIPS(net=lpips_net).to(device)
     if {"ewarp", "ewarp_evalcrafter"} & set(metric_names):
         tools["flow"] = get_flow(flow, device=device)
     return tools
@@ -460,7 +461,9 @@ def _run_settings(ds: VideoSet, proto: Protocol, metric_names, tools, flow_from)
         "metrics": sorted(metric_names),
         "flow": flow.describe() if flow is not None else None,
         "flow_from": flow_from if "ewarp" in metric_names else None,
-        "lpips": "alex v0.1" if tools["lpips"] is not None else None,
+        "lpips": f"{tools['lpips'].net_name} v{tools['lpips'].version}"
+        if tools["lpips"] is not None
+        else None,
     }
 
 
@@ -495,9 +498,7 @@ def _run_entry(units, store, keys, output_paths, make_scorer, scale, device, bar
     try:
         for _, clip in units:
             bar.set_description(f"{entry.label} {clip.name}")
-            meter = CostMeter(
-                device, str(next(iter(model.parameters()), torch.empty(0)).dtype) if model else ""
-            )
+            meter = CostMeter(device, *_precision(model))
             result, profiles = _score_clip(entry, clip, model, output_paths, make_scorer, meter, bar)
             result["settings_key"] = keys[entry.label][clip.name]
             result["load_seconds"] = load_s
