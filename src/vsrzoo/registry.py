@@ -112,6 +112,20 @@ def create_model(
     return model
 
 
+def has_builtin_weights(name: str, variant: str = "tiny") -> bool:
+    """True when the package ships trained weights for ``name`` at ``variant``."""
+    from vsrzoo.methods.base import CONFIG_NAME, builtin_dir
+
+    return (builtin_dir() / f"{name}-{variant}" / CONFIG_NAME).is_file()
+
+
+def resolve_pretrained(name: str, variant: str, ckpt: str | None) -> str | None:
+    """The weights to use: ``ckpt`` when given, else the shipped ``builtin`` ones when they exist."""
+    if ckpt is not None:
+        return str(ckpt)
+    return "builtin" if has_builtin_weights(name, variant) else None
+
+
 def count_parameters(model: torch.nn.Module) -> dict[str, int]:
     """Total, trainable and frozen parameter counts (works on the meta device)."""
     total = trainable = 0

@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         nargs="+",
         metavar="NAME[:VARIANT]",
-        help="registered method(s) to run (default: bicubic when no --outputs); repeatable",
+        help="registered method(s) to run (default, when no --outputs: bicubic and every method with shipped tiny weights); repeatable",
     )
     parser.add_argument(
         "--ckpt", action="append", metavar="PATH", help="checkpoint for each --method, in order"

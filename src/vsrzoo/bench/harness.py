@@ -58,7 +58,12 @@ class Entry:
         if self.outputs is not None:
             return {"outputs": str(self.outputs.resolve())}
         name = self.name or getattr(self.model, "method_name", type(self.model).__name__)
-        ckpt = _file_stamp(Path(self.ckpt)) if self.ckpt is not None else None
+        ckpt = self.ckpt
+        if ckpt == "builtin":
+            from vsrzoo.methods.base import WEIGHTS_NAME, builtin_dir
+
+            ckpt = builtin_dir() / f"{self.name}-{self.variant or 'tiny'}" / WEIGHTS_NAME
+        ckpt = _file_stamp(Path(ckpt)) if ckpt is not None else None
         return {"method": name, "variant": self.variant, "ckpt": ckpt}
 
 
@@ -120,13 +125,20 @@ def _split_spec(spec: str) -> tuple[str, str | None]:
     return name, variant or None
 
 
+def default_methods() -> list[str]:
+    """What runs when no method is named: bicubic plus every method with shipped tiny weights."""
+    from vsrzoo.registry import has_builtin_weights, list_models
+
+    return ["bicubic"] + [m for m in list_models() if m != "bicubic" and has_builtin_weights(m)]
+
+
 def make_entries(methods=None, outputs=None, ckpt=None) -> list[Entry]:
     """Entries from method names ('name[:variant]'), model instances and output folders."""
     from vsrzoo.methods.base import VSRMethod
-    from vsrzoo.registry import get_method_info
+    from vsrzoo.registry import get_method_info, resolve_pretrained
 
     if methods is None and outputs is None:
-        methods = ["bicubic"]
+        methods = default_methods()
     if isinstance(methods, (str, torch.nn.Module)):
         methods = [methods]
     items = list(methods.items()) if isinstance(methods, dict) else [(None, m) for m in methods or []]
@@ -141,7 +153,8 @@ def make_entries(methods=None, outputs=None, ckpt=None) -> list[Entry]:
             continue
         name, variant = _split_spec(m)
         get_method_info(name)  # unknown method -> UserError listing the valid ones
-        entries.append(Entry(label or m, name=name, variant=variant, ckpt=next(ckpt_iter)))
+        ckpt_path = resolve_pretrained(name, variant or "tiny", next(ckpt_iter))
+        entries.append(Entry(label or m, name=name, variant=variant, ckpt=ckpt_path))
     entries += _output_entries(outputs)
     labels = [e.label for e in entries]
     dupes = sorted({x for x in labels if labels.count(x) > 1})

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from vsrzoo.data.io import DEFAULT_FPS, IMAGE_EXTS, VIDEO_EXTS, FrameWriter, open_video
 from vsrzoo.errors import MissingWeightsError, UserError
 from vsrzoo.inference.streaming import PRECISIONS, stream_upscale
-from vsrzoo.registry import create_model, get_method_info
+from vsrzoo.registry import create_model, get_method_info, resolve_pretrained
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +133,8 @@ def load_model(
     if ckpt is not None and str(ckpt) != "builtin" and not Path(ckpt).exists():
         raise MissingWeightsError(f"checkpoint not found: {ckpt} (give a file or directory that exists)")
     kwargs = {"scale": scale} if "scale" in inspect.signature(info.cls.__init__).parameters else {}
-    model = create_model(method, variant=variant, pretrained=str(ckpt) if ckpt else None, **kwargs)
+    ckpt = resolve_pretrained(method, variant, ckpt)
+    model = create_model(method, variant=variant, pretrained=ckpt, **kwargs)
     if ckpt is None and any(p.numel() for p in model.parameters()):
         log.warning("%s runs without trained weights (no --ckpt given): its output is untrained", method)
     return model.to(device)
