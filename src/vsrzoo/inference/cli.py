@@ -25,7 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--method", default="bicubic", help="registered method (see `vsrzoo models`)")
     parser.add_argument("--variant", default="tiny", choices=("tiny", "small", "full"), help="model size")
     parser.add_argument(
-        "--ckpt", default=None, help="weights: a checkpoint file or save_pretrained directory"
+        "--ckpt",
+        default=None,
+        help="weights: a .ckpt file or save_pretrained directory (default: the shipped tiny weights, if any)",
     )
     parser.add_argument("--scale", type=int, default=4, help="upscaling factor (default 4)")
     parser.add_argument(
