@@ -25,7 +25,7 @@ def tiny(**kw):
 def perturb(model, scale=0.05):
     """Give the zero-initialised output conv weights so the correction is not zero."""
     with torch.no_grad():
-        for p in model.net.decoder.decoder.conv_out.parameters():
+        for p in model.net.unet.conv_out.parameters():
             p.add_(scale * torch.randn_like(p))
     return model
 
@@ -48,6 +48,25 @@ def test_untrained_tiny_equals_bicubic():
     ref = bicubic_upsample(lr[0], 4).clamp(0, 1)
     assert out.shape == (1, 2, 3, 48, 64)
     assert torch.allclose(out[0], ref, atol=1e-6)
+
+
+def test_vae_decoder_variant_is_bicubic_at_init_and_trains():
+    vae = {
+        "variant": "tiny",
+        "block_out_channels": [8, 8, 16, 16],
+        "layers_per_block": 0,
+        "norm_num_groups": 4,
+    }
+    model = tiny(decoder_type="vae", decoder=vae, latent_channels=4)
+    assert model.net.lr_factor == 2 and model.size_multiple == 2
+    assert model.net.unet.config.in_channels == 3 * 4 + 3 * 64
+    lr = torch.rand(1, 2, 3, 8, 12)
+    with torch.no_grad():
+        out = model.eval()(lr)
+    assert torch.allclose(out[0], bicubic_upsample(lr[0], 4).clamp(0, 1), atol=1e-6)
+    losses = model.train().training_loss({"lr": lr, "gt": torch.rand(1, 2, 3, 32, 48)})
+    losses["loss"].backward()
+    assert model.net.decoder.decoder.conv_out.weight.grad.abs().sum() > 0
 
 
 def test_one_generator_pass_per_frame():
@@ -175,6 +194,11 @@ def test_bad_arguments_are_user_errors():
         tiny(flow="raft9")
     with pytest.raises(vsrzoo.errors.UserError, match="gan_loss"):
         tiny(gan_loss="wasserstein")
+    with pytest.raises(vsrzoo.errors.UserError, match="decoder_type"):
+        tiny(decoder_type="vqgan")
+    with pytest.raises(vsrzoo.errors.UserError, match="multiple of 2"):
+        vae = {"variant": "tiny", "block_out_channels": [8, 8, 16, 16], "norm_num_groups": 4}
+        tiny(decoder_type="vae", decoder=vae, latent_channels=4).net(torch.rand(1, 3, 7, 8))
 
 
 @pytest.mark.slow

@@ -34,8 +34,11 @@ section 2; every item is a constructor argument):
   discriminators: ``optim.disc_lr``). Only generator updates are counted as training steps, so
   ``trainer.global_step`` and ``trainer.max_steps`` mean generator iterations (the discriminator
   step goes through the strategy directly) and resuming continues at the saved iteration.
-* Tiny scale: ``residual=True`` makes the decoder predict a correction over the MATLAB-bicubic
-  upsample, zero-initialised, so the untrained model equals bicubic.
+* Tiny scale: ``residual=True`` makes the generator predict a correction over the MATLAB-bicubic
+  upsample, zero-initialised, so the untrained model equals bicubic; ``decoder_type="pixel_shuffle"``
+  replaces the half-width VAE decoder by the parameter-free 4x pixel shuffle (no pretrained decoder
+  fits a CPU, and a randomly initialised VAE decoder, which must learn sub-pixel placement after
+  nearest upsampling, did not beat bicubic in 250 CPU steps), so the latent grid is the LR grid.
 """
 
 from __future__ import annotations
@@ -66,24 +69,26 @@ log = logging.getLogger(__name__)
 FLOWS = ("lr", "gt", "zero")
 GAN_LOSSES = ("hinge", "non_saturating")
 DISC_ENCODERS = ("pixel_unshuffle", "sd_vae")
+DECODER_TYPES = ("vae", "pixel_shuffle")
 SD21_HUB_ID = "stabilityai/stable-diffusion-2-1-base"
 
 _TINY = dict(
     unet=dict(
         variant="tiny",
-        block_out_channels=(32, 64),
-        attention_levels=(False, True),
-        num_attention_heads=(2, 4),
+        block_out_channels=(32, 64, 64),
+        attention_levels=(False, False, False),  # self-attention only in the mid block (LR / 4)
+        num_attention_heads=(2, 4, 4),
         norm_num_groups=8,
     ),
-    decoder=dict(variant="tiny", block_out_channels=(16, 16, 16, 16), layers_per_block=0, norm_num_groups=4),
-    latent_channels=16,
+    decoder_type="pixel_shuffle",
+    decoder=dict(factor=4),
+    latent_channels=48,
     residual=True,
     flow_preset="fast",
     disc_encoder="pixel_unshuffle",
     latent_disc=dict(widths=(32, 32), strides=(1, 2), kernel_size=3),
     pixel_disc=dict(widths=(16, 32, 32), strides=(2, 2, 1)),
-    adv_start_step=100,
+    adv_start_step=600,
     latent_adv_weight=0.005,
     pixel_adv_weight=0.005,
 )
@@ -152,7 +157,9 @@ class InstaVSR(VSRMethod):
         unet: ``build_pruned_unet`` arguments: ``variant`` (tiny/small/full), ``width`` and
             ``timestep`` for pruning, config overrides. unet_pretrained: SD 2.1 hub id or folder
             (pruned on load) or a saved ``PrunedUNet``.
-        decoder / decoder_pretrained: the same for ``build_pruned_vae_decoder``.
+        decoder / decoder_pretrained: the same for ``build_pruned_vae_decoder``. decoder_type:
+            'vae' (that decoder) or 'pixel_shuffle' (parameter-free, ``decoder={'factor': f}``;
+            the latent is then the pixel-unshuffled frame, ``latent_channels = 3 f^2``).
         latent_channels: channels of the latent between UNet and decoder (SD: 4).
         recurrent, flow, flow_preset, detach_state, carry_state, reset_threshold: recurrence.
         residual: predict a correction over the bicubic upsample.
@@ -172,6 +179,7 @@ class InstaVSR(VSRMethod):
         unet_pretrained: str | None = None,
         decoder: dict[str, Any] | None = None,
         decoder_pretrained: str | None = None,
+        decoder_type: str = "vae",
         latent_channels: int = 4,
         recurrent: bool = True,
         flow: str = "lr",
@@ -205,7 +213,14 @@ class InstaVSR(VSRMethod):
         if segment_length < 1:
             raise UserError(f"instavsr: segment_length must be at least 1, got {segment_length}")
         self.segment_length = segment_length
-        dec = self._build_decoder(dict(decoder or {"variant": "full"}), decoder_pretrained, latent_channels)
+        if decoder_type not in DECODER_TYPES:
+            raise unknown("InstaVSR decoder_type", decoder_type, DECODER_TYPES)
+        if decoder_type == "pixel_shuffle":
+            dec = PixelUnshuffleCodec(factor=int((decoder or {}).get("factor", 8)))
+        else:
+            dec = self._build_decoder(
+                dict(decoder or {"variant": "full"}), decoder_pretrained, latent_channels
+            )
         in_ch = generator_in_channels(scale, dec.spatial_factor, recurrent)
         net_unet = self._build_unet(
             dict(unet or {"variant": "full"}), unet_pretrained, in_ch, latent_channels
@@ -296,7 +311,8 @@ class InstaVSR(VSRMethod):
 
     def enable_gradient_checkpointing(self) -> None:
         self.net.unet.enable_gradient_checkpointing()
-        self.net.decoder.enable_gradient_checkpointing()
+        if isinstance(self.net.decoder, PrunedVAEDecoder):
+            self.net.decoder.enable_gradient_checkpointing()
 
     # ------------------------------------------------------------------ flow
     def lr_flow(self, src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:

@@ -12,7 +12,9 @@ DESIGN.md section 2), each choice a constructor argument:
   latent in one pass, and a half-width ``AutoencoderKL`` decoder
   (:class:`~vsrzoo.backbones.PrunedVAEDecoder`) decodes it. With ``residual=True`` the decoder
   predicts a correction added to the MATLAB-bicubic upsample of the LR frame and starts at zero
-  (its last conv is zero-initialised), so an untrained model equals bicubic.
+  (the last conv with weights is zero-initialised), so an untrained model equals bicubic. Any
+  codec with ``decode``, ``spatial_factor`` and ``latent_channels`` can stand in for the decoder:
+  the tiny variant uses the parameter-free pixel shuffle (:class:`~vsrzoo.backbones.PixelUnshuffleCodec`).
 * :class:`PatchDiscriminator`: a PatchGAN-style conv discriminator (Isola et al., arXiv 1611.07004)
   with spectral norm, used once on pixels and once on latents (see :mod:`vsrzoo.methods.instavsr`).
 """
@@ -27,6 +29,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from vsrzoo.backbones.sd_unet import PrunedUNet, PrunedVAEDecoder
+from vsrzoo.backbones.vae import Codec
 from vsrzoo.data.resize import imresize
 from vsrzoo.errors import UserError
 
@@ -49,7 +52,8 @@ class InstaVSRGenerator(nn.Module):
 
     Args:
         unet: the pruned UNet; its ``in_channels`` must equal :func:`generator_in_channels`.
-        decoder: the half-width VAE decoder; its ``latent_channels`` must equal the UNet's output.
+        decoder: the half-width VAE decoder (or a parameter-free pixel-shuffle codec); its
+            ``latent_channels`` must equal the UNet's output.
         scale: upscaling factor; ``decoder.spatial_factor / scale`` is the LR pixel-unshuffle factor.
         recurrent: take the warped previous output as a second input.
         residual: predict a correction over the bicubic upsample (zero-initialised decoder output).
@@ -58,7 +62,7 @@ class InstaVSRGenerator(nn.Module):
     def __init__(
         self,
         unet: PrunedUNet,
-        decoder: PrunedVAEDecoder,
+        decoder: PrunedVAEDecoder | Codec,
         scale: int = 4,
         recurrent: bool = True,
         residual: bool = True,
@@ -82,8 +86,9 @@ class InstaVSRGenerator(nn.Module):
         self.scale, self.latent_factor, self.lr_factor = scale, factor, factor // scale
         self.recurrent, self.residual = recurrent, residual
         if residual:
-            nn.init.zeros_(decoder.decoder.conv_out.weight)
-            nn.init.zeros_(decoder.decoder.conv_out.bias)
+            last = decoder.decoder.conv_out if isinstance(decoder, PrunedVAEDecoder) else unet.conv_out
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
 
     @property
     def size_multiple(self) -> int:
