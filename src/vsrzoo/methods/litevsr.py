@@ -29,11 +29,17 @@ reconstruction (constructor arguments, DESIGN.md section 2):
 * Sampling: ``num_steps`` Euler steps on SD3-shifted times (``sample_shift``), starting from
   ``init_noise_scale * eps`` (1 = the paper's pure noise; 0 = the noise mean, whose one-step
   result is the conditional-mean estimate). Segments of ``segment_length`` frames.
+* ``latent_tile``: at inference the velocity may be evaluated on overlapping latent tiles blended
+  with linear ramps (as tiled diffusion VSR samplers do), so attention cost stays bounded.
 * Tiny scale only (no pretrained video prior fits a CPU): ``residual=True`` diffuses the
   difference between the HR latent and the LR latent, scaled by ``latent_scale``, and
   ``stage="prior"`` pretrains the tiny DiT unconditionally on those latents (the stand-in for
   Wan's pretraining; it writes a diffusers ``transformer/`` folder that ``backbone_pretrained``
   loads and freezes). The paper's setting is ``residual=False``, ``stage="adapter"``.
+  The tiny variant also uses a one-token prototype window (each query mixes the structure and
+  refinement tokens of its own position; larger windows start from window averages and learned
+  far too slowly in a CPU budget), times shifted towards noise (shift 3), the weight clamp at
+  ``t = 0.2``, one Euler step from the noise mean (``init_noise_scale=0``) and 32-latent tiles.
 """
 
 from __future__ import annotations
@@ -68,7 +74,7 @@ STAGES = ("adapter", "prior")
 TINY_BACKBONE = dict(
     variant="tiny", num_attention_heads=2, attention_head_dim=64, ffn_dim=256, num_layers=2, text_dim=32
 )
-TINY_ADAPTER = dict(num_heads=2, depth=1, mlp_ratio=2.0, window=(1, 8, 8), freq_dim=64)
+TINY_ADAPTER = dict(num_heads=2, depth=1, mlp_ratio=2.0, window=(1, 1, 1), freq_dim=64)
 SMALL_BACKBONE = dict(variant="small")
 SMALL_ADAPTER = dict(num_heads=6, depth=2, mlp_ratio=4.0, window=(1, 8, 8))
 
@@ -77,6 +83,20 @@ def unroll_count(t: torch.Tensor, unroll_max: int, sharpness: float = 5.0) -> to
     """LiteVSR's adaptive unrolling ``M(t) = round(1 + s(1-t) / (1 + (s-1)(1-t)) * (M_max - 1))``."""
     u = 1 - t.float()
     return torch.round(1 + sharpness * u / (1 + (sharpness - 1) * u) * (unroll_max - 1)).long()
+
+
+def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Start offsets of ``tile``-long spans overlapping by at least ``overlap``, the last flush with the end."""
+    if tile >= length:
+        return [0]
+    return list(range(0, length - tile, max(1, tile - overlap))) + [length - tile]
+
+
+def ramp(length: int, overlap: int, like: torch.Tensor) -> torch.Tensor:
+    """Blend weights along one tile axis: rising linearly over ``overlap`` at both ends, 1 inside, > 0 everywhere."""
+    i = torch.arange(length, device=like.device, dtype=torch.float32) + 0.5
+    edge = torch.minimum(i, length - i) / max(overlap, 1)
+    return edge.clamp(max=1.0)
 
 
 def build_codec(kind: str, scale: int, variant: str, pretrained: str | None) -> Codec:
@@ -103,12 +123,21 @@ def backbone_spec(backbone: WanTransformer3DModel, family: str) -> dict[str, Any
             adapter=TINY_ADAPTER,
             codec="pixel_unshuffle",
             residual=True,
-            latent_scale=8.0,
+            latent_scale=32.0,
+            timestep_shift=3.0,
+            loss_weight_min_t=0.2,
             segment_length=2,
             num_steps=1,
             init_noise_scale=0.0,
+            latent_tile=32,
         ),
-        "small": dict(backbone=SMALL_BACKBONE, adapter=SMALL_ADAPTER, codec="pixel_unshuffle", residual=True),
+        "small": dict(
+            backbone=SMALL_BACKBONE,
+            adapter=SMALL_ADAPTER,
+            codec="pixel_unshuffle",
+            residual=True,
+            segment_length=5,
+        ),
         "full": dict(backbone={"variant": "full"}, adapter={}, codec="wan2.2", codec_variant="full"),
     },
     paper="LiteVSR, arXiv 2606.09250 (ICML 2026)",
@@ -127,6 +156,7 @@ class LiteVSR(VSRMethod):
         codec / codec_variant / codec_pretrained: 'pixel_unshuffle' (by ``scale``) or 'wan2.2'.
         caption_length / caption_path: the null caption (zeros, or embeddings from a file).
         segment_length: frames per forward call. num_steps, sample_shift, init_noise_scale: sampler.
+        latent_tile, latent_tile_overlap, tiles_per_batch: tiled velocity at inference (None = whole frame).
         unroll_max, unroll_sharpness: adaptive unrolling (M_max, s = 5).
         loss_weight_min_t, timestep_shift: loss weight clamp and training time distribution.
         residual, latent_scale, stage: tiny-scale reconstruction switches.
@@ -151,6 +181,9 @@ class LiteVSR(VSRMethod):
         unroll_sharpness: float = 5.0,
         loss_weight_min_t: float = 0.05,
         timestep_shift: float = 1.0,
+        latent_tile: int | None = None,
+        latent_tile_overlap: int = 8,
+        tiles_per_batch: int = 16,
         residual: bool = False,
         latent_scale: float = 1.0,
         stage: str = "adapter",
@@ -159,8 +192,14 @@ class LiteVSR(VSRMethod):
         self.save_hyperparameters()
         if stage not in STAGES:
             raise unknown("LiteVSR stage", stage, STAGES)
-        if unroll_max < 1 or num_steps < 1 or segment_length < 1:
-            raise UserError("litevsr: unroll_max, num_steps and segment_length must be at least 1")
+        if min(unroll_max, num_steps, segment_length, tiles_per_batch) < 1:
+            raise UserError(
+                "litevsr: unroll_max, num_steps, segment_length and tiles_per_batch must be at least 1"
+            )
+        if latent_tile is not None and not 0 <= latent_tile_overlap < latent_tile:
+            raise UserError(
+                f"litevsr: latent_tile_overlap must be in [0, latent_tile), got {latent_tile_overlap}"
+            )
         self.segment_length = segment_length
         self._codec = [build_codec(codec, scale, codec_variant, codec_pretrained)]
         latent_channels = self._codec[0].latent_channels
@@ -268,6 +307,29 @@ class LiteVSR(VSRMethod):
     def velocity(self, d: torch.Tensor, t: torch.Tensor, lr_latent: torch.Tensor, clean: torch.Tensor):
         return self.net(d, t, lr_latent, clean)
 
+    def tiled_velocity(self, d: torch.Tensor, t: torch.Tensor, lr_latent: torch.Tensor, clean: torch.Tensor):
+        """Velocity from overlapping ``latent_tile`` tiles blended with linear ramps (bounded attention cost)."""
+        tile, overlap = self.hparams.latent_tile, self.hparams.latent_tile_overlap
+        h, w = d.shape[-2:]
+        if tile is None or (h <= tile and w <= tile):
+            return self.velocity(d, t, lr_latent, clean)
+        th, tw = min(tile, h), min(tile, w)
+        crops = [(y, x) for y in tile_starts(h, th, overlap) for x in tile_starts(w, tw, overlap)]
+        weight = (ramp(th, overlap, d)[:, None] * ramp(tw, overlap, d)[None]).to(d.dtype)
+        out, norm = torch.zeros_like(d), d.new_zeros(h, w)
+        b = d.shape[0]
+        for first in range(0, len(crops), self.hparams.tiles_per_batch):
+            chunk = crops[first : first + self.hparams.tiles_per_batch]
+
+            def stack(z: torch.Tensor, chunk=chunk) -> torch.Tensor:
+                return torch.cat([z[..., y : y + th, x : x + tw] for y, x in chunk])
+
+            v = self.velocity(stack(d), t.repeat(len(chunk)), stack(lr_latent), stack(clean)).to(d.dtype)
+            for k, (y, x) in enumerate(chunk):
+                out[..., y : y + th, x : x + tw] += v[k * b : (k + 1) * b] * weight
+                norm[y : y + th, x : x + tw] += weight
+        return out / norm
+
     @torch.no_grad()
     def sample(self, lr_latent: torch.Tensor, num_steps: int | None = None) -> torch.Tensor:
         """Euler integration from ``t = 1`` to 0; returns the clean latent (codec space).
@@ -280,7 +342,7 @@ class LiteVSR(VSRMethod):
         clean = [lr_latent]
 
         def velocity(d: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-            return self.velocity(d, t, lr_latent, clean[0]).to(d.dtype)
+            return self.tiled_velocity(d, t, lr_latent, clean[0]).to(d.dtype)
 
         def refine(step: int, t: torch.Tensor, d: torch.Tensor, v: torch.Tensor) -> None:
             clean[0] = self.from_diffusion(x0_from_velocity(d, v, t), lr_latent)
