@@ -16,7 +16,7 @@ from vsrzoo.errors import UserError
 
 # subcommand -> (module with add_arguments/run, one-line help)
 COMMANDS = {
-    "fit": ("vsrzoo.methods.train", "train a method from a YAML recipe"),
+    "fit": ("vsrzoo.fit_cli", "train a method from a YAML recipe"),
     "models": ("vsrzoo.models_cli", "list registered methods, variants and parameter counts"),
     "bench": ("vsrzoo.bench.cli", "benchmark methods on a dataset (PSNR/SSIM, LPIPS, warping error, cost)"),
     "data": ("vsrzoo.data.cli", "prepare and verify datasets"),

@@ -1,4 +1,4 @@
-"""``vsrzoo fit RECIPE [key=value ...]``: train a method from a recipe with Lightning.
+"""Training runner behind ``vsrzoo fit``: a recipe in, a trained method out, with Lightning.
 
 The recipe (see :mod:`vsrzoo.recipes`) names the method and its constructor arguments, the
 data, the optimizer and the Trainer (precision, devices, strategy such as ``ddp``). Outputs
@@ -8,34 +8,11 @@ go to ``output_dir``: Lightning checkpoints (``checkpoints/last.ckpt``, resumabl
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
 from vsrzoo.errors import UserError
-from vsrzoo.recipes import load_recipe, to_yaml
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("recipe", help="YAML recipe, e.g. recipes/litevsr-tiny.yaml")
-    parser.add_argument(
-        "overrides", nargs="*", metavar="key=value", help="recipe overrides, e.g. trainer.max_steps=50"
-    )
-    parser.add_argument("--print-config", action="store_true", help="print the resolved recipe and exit")
-    parser.add_argument(
-        "--resume", metavar="CKPT", help="continue from a Lightning checkpoint at its saved step"
-    )
-
-
-def run(args: argparse.Namespace) -> int:
-    cfg = load_recipe(args.recipe, args.overrides)
-    if args.print_config:
-        print(to_yaml(cfg), end="")
-        return 0
-    out = fit(cfg, resume=args.resume)
-    print(f"final weights: {out}")
-    return 0
 
 
 def build_trainer(cfg: DictConfig, out: Path, callbacks=(), **extra):
