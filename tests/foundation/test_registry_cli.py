@@ -51,19 +51,26 @@ def test_unknown_method_cli(capsys):
 
 
 def test_console_script_help():
-    for args in ([], ["fit"], ["models"]):
-        res = subprocess.run(
-            [sys.executable, "-m", "vsrzoo.cli", *args, "--help"], capture_output=True, text=True
-        )
-        assert res.returncode == 0 and "usage: vsrzoo" in res.stdout
+    res = subprocess.run([sys.executable, "-m", "vsrzoo.cli", "--help"], capture_output=True, text=True)
+    assert res.returncode == 0 and "usage: vsrzoo" in res.stdout
+    for command in ("fit", "bench", "upscale", "models", "data"):
+        assert command in res.stdout
 
 
-def test_usage_error_is_one_line():
-    res = subprocess.run([sys.executable, "-m", "vsrzoo.cli", "nosuch"], capture_output=True, text=True)
-    assert res.returncode == 2
-    assert res.stderr.count("\n") == 1 and res.stderr.startswith(
-        "vsrzoo: error: argument COMMAND: invalid choice"
-    )
+@pytest.mark.parametrize("command", ["fit", "bench", "upscale", "models", "data"])
+def test_subcommand_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.startswith(f"usage: vsrzoo {command}")
+
+
+def test_usage_error_is_one_line(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["nosuch"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("vsrzoo: error: argument COMMAND: invalid choice")
 
 
 def test_save_load_roundtrip(tmp_path):
