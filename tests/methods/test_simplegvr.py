@@ -13,6 +13,13 @@ from vsrzoo.methods.simplegvr_net import GridContext, SimpleGVRAttnProcessor, Si
 from vsrzoo.registry import count_parameters
 
 
+def untrained(**kwargs):
+    """The tiny model with a random (not zero) output layer, so its output depends on its inputs."""
+    model = vsrzoo.create_model("simplegvr", variant="tiny", **kwargs)
+    torch.nn.init.normal_(model.net.transformer.proj_out.weight, std=0.02)
+    return model
+
+
 def tiny_dit(in_channels: int = 8, out_channels: int = 4, layers: int = 2):
     torch.manual_seed(0)
     return build_wan21("tiny", in_channels=in_channels, out_channels=out_channels, num_layers=layers).eval()
@@ -113,7 +120,7 @@ def test_residual_reference_decodes_to_matlab_bicubic():
 
 def test_inference_lr_noise_level_is_fixed_and_used():
     torch.manual_seed(0)
-    model = vsrzoo.create_model("simplegvr", variant="tiny").eval()
+    model = untrained().eval()
     lr = torch.rand(1, 2, 3, 8, 8)
     outs = []
     for level in (0.3, 0.3, 0.9):
@@ -136,7 +143,7 @@ def test_output_size_mode_targets_a_fixed_resolution():
 
 
 def test_null_prompt_dropout_on_caption_embeddings():
-    model = vsrzoo.create_model("simplegvr", variant="tiny")
+    model = untrained()
     dim = model.net.transformer.config.text_dim
     batch = {"lr": torch.rand(1, 2, 3, 8, 8), "gt": torch.rand(1, 2, 3, 32, 32), "clip": ["x"]}
     captioned = {**batch, "text_embeds": torch.randn(1, 7, dim)}
@@ -178,7 +185,103 @@ def test_full_variant_is_a_trainable_wan21_dit_with_a_frozen_vae():
     assert model.num_inference_steps == 50 and model.segment_length == 17
 
 
-@pytest.mark.parametrize("bad", [{"codec": "sdvae"}, {"num_inference_steps": 0}, {"scale": 8}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"codec": "sdvae"},
+        {"num_inference_steps": 0},
+        {"scale": 8},
+        {"prediction": "eps"},
+        {"loss_weighting": "snr"},
+        {"lr_latent_source": "hr"},
+    ],
+)
 def test_bad_configuration_is_a_user_error(bad):
     with pytest.raises(vsrzoo.errors.UserError):
         vsrzoo.create_model("simplegvr", variant="tiny", **bad)
+
+
+@pytest.mark.parametrize("recipe", ["simplegvr-tiny.yaml", "simplegvr.yaml"])
+def test_recipes_load_and_name_their_variant(recipe):
+    from pathlib import Path
+
+    from vsrzoo.recipes import load_recipe
+
+    cfg = load_recipe(Path(__file__).resolve().parents[2] / "recipes" / recipe)
+    assert cfg.model.name == "simplegvr" and cfg.data.degradation == "simplegvr_flow"
+    if recipe == "simplegvr.yaml":  # paper: 16 GPUs x 2 = batch 32, AdamW 5e-5, 17 frames -> 5 latent frames
+        assert (cfg.model.variant, cfg.optim.lr, cfg.data.num_frames) == ("full", 5e-5, 17)
+        assert cfg.trainer.devices * cfg.trainer.num_nodes * cfg.data.batch_size == 32
+    else:
+        assert cfg.model.variant == "tiny" and cfg.data.dataset == "sample" and "vid4" not in str(cfg.data)
+
+
+def test_untrained_x0_model_returns_the_bicubic_reference():
+    model = vsrzoo.create_model("simplegvr", variant="tiny").eval()  # x0 prediction, zero output layer
+    lr = torch.rand(1, 3, 3, 12, 16)
+    with torch.no_grad():
+        out = model(lr)
+    torch.testing.assert_close(out, imresize(lr, 4).clamp(0, 1), atol=1e-6, rtol=0)
+
+
+def test_velocity_from_x0_prediction_matches_the_flow_definition():
+    model = untrained()
+    z0, noise = torch.randn(2, 48, 2, 4, 4), torch.randn(2, 48, 2, 4, 4)
+    t = torch.tensor([0.3, 0.8])
+    z_t = t.view(-1, 1, 1, 1, 1) * noise + (1 - t.view(-1, 1, 1, 1, 1)) * z0
+    cond = model.net.condition(torch.randn(2, 48, 2, 1, 1), (4, 4))
+    with torch.no_grad():
+        x0 = model.net(z_t, t, cond)
+        v = model.velocity(z_t, t, cond)
+    torch.testing.assert_close(z_t - t.view(-1, 1, 1, 1, 1) * v, x0, atol=1e-5, rtol=1e-5)
+
+
+def test_bicubic_lr_source_conditions_on_the_bicubic_latent():
+    lr = torch.rand(1, 2, 3, 8, 12)
+    tiny = vsrzoo.create_model("simplegvr", variant="tiny")
+    lr_latent, base = tiny.condition_latents(lr, (32, 48))
+    assert lr_latent.shape == (1, 48, 2, 8, 12)
+    torch.testing.assert_close(lr_latent, base)
+    paper = vsrzoo.create_model("simplegvr", variant="tiny", lr_latent_source="lr", predict_residual=False)
+    lr_latent, base = paper.condition_latents(lr, (32, 48))
+    assert base is None and lr_latent.shape == (1, 48, 2, 2, 3)  # LR at its own size; the upsampler resizes
+
+
+def test_t_squared_weighting_is_the_x0_mse():
+    from vsrzoo.diffusion import make_timestep_sampler
+
+    model = untrained()
+    model.timesteps = make_timestep_sampler("uniform", low=0.6, high=0.6)
+    batch = {"lr": torch.rand(1, 2, 3, 8, 8), "gt": torch.rand(1, 2, 3, 32, 32), "clip": ["x"]}
+    torch.manual_seed(2)
+    loss = model.training_loss(batch)["loss"]
+    torch.manual_seed(2)  # same LR noise level, LR noise and flow noise as inside training_loss
+    lr_latent, base = model.condition_latents(batch["lr"], (32, 32))
+    z0 = model.to_flow_space(model.encode(batch["gt"]), base)
+    lr_latent, _ = model.lr_noise(lr_latent)
+    t = model.timesteps(1)
+    z_t = 0.6 * torch.randn_like(z0) + 0.4 * z0
+    x0 = model.net(z_t, t, model.net.condition(lr_latent, (8, 8)))
+    torch.testing.assert_close(loss, (x0 - z0).pow(2).mean(), atol=1e-5, rtol=1e-3)  # float32 rounding
+
+
+def test_builtin_weights_beat_bicubic_on_vid4_calendar(shared_data):
+    import numpy as np
+
+    from vsrzoo.data.io import list_frames, read_image
+
+    def load(folder):
+        frames = [read_image(p) for p in list_frames(shared_data / "Vid4" / folder / "calendar")[:3]]
+        return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float().div(255)[None]
+
+    def y_psnr(x, gt):
+        w = torch.tensor([65.481, 128.553, 24.966]).view(1, 1, 3, 1, 1)
+        mse = (((x * 255).round() / 255 * w).sum(2) - (gt * w).sum(2)).pow(2).mean()
+        return float(10 * torch.log10(255.0**2 / mse))
+
+    model = vsrzoo.create_model("simplegvr", pretrained="builtin").eval()
+    lr, gt = load("BIx4"), load("GT")
+    torch.manual_seed(0)
+    with torch.no_grad():
+        sr = model.upscale_clip(lr)
+    assert y_psnr(sr, gt) > y_psnr(imresize(lr, 4).clamp(0, 1), gt) + 0.1

@@ -110,10 +110,13 @@ class _RecordGrid:
 
 
 def _apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Wan's interleaved rotary embedding on ``(B, N, heads, d)`` (as diffusers' WanAttnProcessor)."""
-    x1, x2 = x.unflatten(-1, (-1, 2)).unbind(-1)
-    cos, sin = cos[..., 0::2], sin[..., 1::2]
-    out = torch.empty_like(x)
+    """Wan's interleaved rotary embedding on ``(B, N, heads, d)`` (diffusers' WanAttnProcessor, in float32)."""
+    x1, x2 = x.float().unflatten(-1, (-1, 2)).unbind(-1)
+    cos, sin = (
+        cos[..., 0::2].float(),
+        sin[..., 1::2].float(),
+    )  # float32, not diffusers' float64: 2x faster on CPU
+    out = torch.empty_like(x, dtype=torch.float32)
     out[..., 0::2] = x1 * cos - x2 * sin
     out[..., 1::2] = x1 * sin + x2 * cos
     return out.type_as(x)
