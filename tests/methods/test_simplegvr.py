@@ -212,6 +212,9 @@ def test_recipes_load_and_name_their_variant(recipe):
     if recipe == "simplegvr.yaml":  # paper: 16 GPUs x 2 = batch 32, AdamW 5e-5, 17 frames -> 5 latent frames
         assert (cfg.model.variant, cfg.optim.lr, cfg.data.num_frames) == ("full", 5e-5, 17)
         assert cfg.trainer.devices * cfg.trainer.num_nodes * cfg.data.batch_size == 32
+        kwargs = dict(cfg.model.kwargs)  # the backbone checkpoint reaches the Wan loader (absent offline)
+        with pytest.raises(vsrzoo.errors.MissingWeightsError, match="Wan-AI/Wan2.1-T2V-1.3B-Diffusers"):
+            vsrzoo.create_model("simplegvr", variant="full", device="meta", **kwargs)
     else:
         assert cfg.model.variant == "tiny" and cfg.data.dataset == "sample" and "vid4" not in str(cfg.data)
 
@@ -285,3 +288,23 @@ def test_builtin_weights_beat_bicubic_on_vid4_calendar(shared_data):
     with torch.no_grad():
         sr = model.upscale_clip(lr)
     assert y_psnr(sr, gt) > y_psnr(imresize(lr, 4).clamp(0, 1), gt) + 0.1
+
+
+def test_pretrained_wan_checkpoint_loads_with_zero_initialised_condition_channels(tmp_path):
+    from vsrzoo.backbones.vae import build_wan21_vae
+
+    torch.manual_seed(0)
+    dit = build_wan21("tiny", in_channels=16, out_channels=16)
+    dit.save_pretrained(tmp_path / "transformer")
+    build_wan21_vae("tiny").save_pretrained(tmp_path / "vae")
+    model = vsrzoo.create_model(
+        "simplegvr", variant="tiny", dit_pretrained=str(tmp_path), codec="wan2.1_vae", prediction="velocity"
+    ).eval()
+    weight = model.net.transformer.patch_embedding.weight
+    torch.testing.assert_close(weight[:, :16], dit.patch_embedding.weight)
+    assert weight.shape[1] == 32 and not weight[:, 16:].any()
+    z, t = torch.randn(1, 16, 2, 4, 4), torch.tensor([0.7])
+    with torch.no_grad():
+        a = model.net(z, t, torch.randn(1, 16, 2, 4, 4))
+        b = model.net(z, t, torch.zeros(1, 16, 2, 4, 4))
+    torch.testing.assert_close(a, b)  # the condition has no effect until the new weights train

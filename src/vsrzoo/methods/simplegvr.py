@@ -16,7 +16,7 @@ Reconstruction (each a constructor argument, DESIGN.md section 2):
 
 * The paper's internal 1B T2V DiT and its 3D VAE are not public: ``full`` uses the open
   Wan2.1-T2V-1.3B DiT (``backbones.wan``) and the Wan2.1 VAE (16 channels, 8x spatial, 4x
-  temporal: 17 frames -> 5 latent frames) instead. ``pretrained`` loads both from a diffusers
+  temporal: 17 frames -> 5 latent frames) instead. ``dit_pretrained`` loads both from a diffusers
   Wan2.1 checkpoint; the patch embedding is widened for the condition channels, zero-initialised.
 * No text encoder: the null prompt is a zero caption embedding; batches may carry
   ``text_embeds`` (B, L, text_dim), of which ``null_prompt_prob`` are replaced by the null prompt.
@@ -136,8 +136,8 @@ class SimpleGVR(VSRMethod):
     Args (see the module docstring for which are the paper's):
         scale: pixel upscaling factor for benchmark use; output_size: fixed (H, W) output instead.
         dit_variant, dit_config: Wan2.1 DiT size ('tiny' / 'small' / 'full') and config overrides.
-        pretrained: diffusers Wan2.1 checkpoint (hub id or directory) for the DiT; vae_pretrained
-            for the VAE (defaults to ``pretrained``).
+        dit_pretrained: diffusers Wan2.1 checkpoint (hub id or directory) for the DiT; vae_pretrained
+            for the VAE (defaults to ``dit_pretrained``).
         codec: 'wan2.1_vae' (paper-scale) or 'pixel_unshuffle' (tiny); codec_variant, codec_factor.
         cond_channels, upsampler_hidden, upsampler_blocks: the latent upsampler.
         lr_noise_range, lr_noise_inference: LR latent noise augmentation (paper: [0.3, 0.6]).
@@ -159,7 +159,7 @@ class SimpleGVR(VSRMethod):
         output_size: list[int] | None = None,
         dit_variant: str = "tiny",
         dit_config: dict[str, Any] | None = None,
-        pretrained: str | None = None,
+        dit_pretrained: str | None = None,
         vae_pretrained: str | None = None,
         codec: str = "pixel_unshuffle",
         codec_variant: str = "tiny",
@@ -210,11 +210,11 @@ class SimpleGVR(VSRMethod):
         if lr_latent_source not in LR_SOURCES:
             raise unknown("SimpleGVR lr_latent_source", lr_latent_source, LR_SOURCES)
         self.lr_latent_source = lr_latent_source
-        self.codec = self._build_codec(codec, codec_variant, codec_factor, vae_pretrained or pretrained)
+        self.codec = self._build_codec(codec, codec_variant, codec_factor, vae_pretrained or dit_pretrained)
         c = self.codec.latent_channels
         cond_channels = cond_channels or c
         self.net = SimpleGVRNet(
-            self._build_dit(dit_variant, dit_config or {}, pretrained, c, c + cond_channels),
+            self._build_dit(dit_variant, dit_config or {}, dit_pretrained, c, c + cond_channels),
             latent_channels=c,
             cond_channels=cond_channels,
             upsampler_hidden=upsampler_hidden,
@@ -225,7 +225,7 @@ class SimpleGVR(VSRMethod):
             block_size=tuple(block_size),
             top_k=top_k,
         )
-        if prediction == "x0" and pretrained is None:  # untrained model == the (bicubic) reference
+        if prediction == "x0" and dit_pretrained is None:  # untrained model == the (bicubic) reference
             nn.init.zeros_(self.net.transformer.proj_out.weight)
             nn.init.zeros_(self.net.transformer.proj_out.bias)
         self.lr_noise = LatentNoiseAugment(tuple(lr_noise_range), lr_noise_inference)
