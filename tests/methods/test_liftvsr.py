@@ -137,13 +137,14 @@ def test_segment_timesteps_differ_and_stay_in_sampled_range():
     model = tiny_model()
     torch.manual_seed(0)
     t = model.segment_timesteps(2, 500)
+    assert model.make_sampler().timesteps.tolist() == [249]  # one DDIM step from t = 249
     assert t.shape == (2, 500) and bool((t[0] != t[1]).all())
-    assert int(t.min()) >= 0 and int(t.max()) < model.max_train_timestep == 500
+    assert int(t.min()) >= 0 and int(t.max()) < model.max_train_timestep == 250  # strength 0.25
 
 
 @pytest.mark.parametrize("cache_from,calls", [("clean", 3), ("last_step", 2)])
 def test_sampler_steps_and_cache_write_pass(cache_from, calls):
-    model = tiny_model(cache_from=cache_from)
+    model = tiny_model(cache_from=cache_from, num_inference_steps=2, strength=0.5)
     seen = []
     model.net.register_forward_pre_hook(
         lambda m, args, kw: seen.append((int(args[2][0]), kw["write_cache"])), with_kwargs=True
@@ -216,3 +217,30 @@ def test_full_variant_matches_paper_sizes_on_meta():
 def test_bad_arguments_are_user_errors(bad):
     with pytest.raises(UserError):
         vsrzoo.create_model("liftvsr", variant="tiny", **bad)
+
+
+@pytest.mark.parametrize("prob,depends_on_gt", [(1.0, False), (0.0, True)])
+def test_start_state_training_hides_the_residual(prob, depends_on_gt):
+    model = tiny_model(start_state_prob=prob)
+    inputs = []
+    model.net.register_forward_pre_hook(lambda m, args: inputs.append((args[0], args[2])))
+    lr = video(4, 8)
+    for seed in (1, 2):
+        torch.manual_seed(0)
+        gt = torch.rand(1, 4, 3, 32, 32, generator=torch.Generator().manual_seed(seed))
+        model.training_loss({"lr": lr, "gt": gt})
+    (x1, t1), (x2, t2) = inputs
+    first = int(model.make_sampler().timesteps[0])
+    assert torch.equal(t1, t2) and (int(t1) == first if prob == 1.0 else True)
+    assert torch.equal(x1, x2) != depends_on_gt
+
+
+def test_upscale_streams_segments_back_to_back():
+    model = tiny_model()
+    writes = []
+    model.net.register_forward_pre_hook(
+        lambda m, args, kw: writes.append(args[0].shape[1]) if kw["write_cache"] else None, with_kwargs=True
+    )
+    frames = [np.zeros((8, 8, 3), np.uint8)] * 10
+    assert len(list(model.upscale(iter(frames)))) == 10
+    assert writes == [4, 4, 4]  # frames 0-3, 4-7, then 6-9 (the last segment is aligned to the end)

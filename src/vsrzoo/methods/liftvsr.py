@@ -10,31 +10,40 @@ inference a cache written at another sampler step does not hurt. Trained on 4 RT
 reconstruction (DESIGN.md section 2, each a constructor argument):
 - conditioning: the MATLAB-bicubic upsampled LR video goes through the same codec as the HR
   video and is concatenated with the noisy latent on channels (input 4 -> 8 for the SD VAE);
-- ``residual=True`` (tiny variant) diffuses ``z_HR - z_bicubic`` instead of ``z_HR``, so a small
-  model only learns the detail bicubic misses; the paper's full model diffuses ``z_HR``;
-- timesteps in training: ``t`` uniform on ``[0, 1000)`` for the first segment, each next segment
-  at a uniformly drawn *different* timestep; ``T // segment_length`` segments chain their caches
-  (two with the recipes' ``num_frames = 2 * segment_length``), loss averaged over segments;
-- inference: segment by segment, the cache carried over and reset per video; during a segment's
-  sampler steps the cache is only read; it is written from the segment's final clean latent by
-  one extra pass at ``t = 0`` (``cache_from='clean'``), or during the last sampler step
-  (``cache_from='last_step'``, no extra pass);
-- sampler: DDIM or DPM-Solver++ (diffusers, trailing spacing) with ``num_inference_steps`` steps;
+- timesteps in training: ``t`` uniform for the first segment, each next segment at a uniformly
+  drawn *different* timestep; ``T // segment_length`` segments chain their caches (two with the
+  recipes' ``num_frames = 2 * segment_length``), loss (improved-DDPM hybrid) averaged over them;
+- inference: segment by segment, back to back, the cache carried over and reset per video;
+  during a segment's sampler steps the cache is only read; it is written from the segment's
+  final clean latent by one extra pass at ``t = 0`` (``cache_from='clean'``), or during the last
+  sampler step (``cache_from='last_step'``, no extra pass);
+- sampler: DDIM or DPM-Solver++ (diffusers, trailing spacing), ``num_inference_steps`` steps;
+  ``strength < 1`` runs only the last steps of a longer schedule (diffusers img2img), starting
+  near ``t = 1000 * strength``, and restricts training timesteps to that range;
 - LoRA rank 64 on the attention projections; null caption of 120 learned tokens (no T5);
-  AMC of 64 tokens per layer; optimizer settings in ``recipes/liftvsr.yaml``.
+  AMC of 64 tokens per layer; optimizer and data in ``recipes/liftvsr.yaml``;
+- optional latent tiles at inference (``tile_size``), folded into the batch, each with its own cache.
+
+CPU-scale choices of the tiny variant (not the paper's): a pixel-unshuffle codec instead of the
+VAE; ``residual=True`` diffuses ``latent_scale * (z_HR - z_bicubic)`` so a small model only learns
+the detail bicubic misses; one DDIM step from ``t = 249`` whose start state (``sigma * noise``,
+the residual being unknown) is shown in training with probability ``start_state_prob``.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Iterator
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from vsrzoo.backbones.vae import build_pixel_unshuffle, build_sd_vae
 from vsrzoo.data.resize import imresize
 from vsrzoo.diffusion import GaussianDiffusion, ddim_scheduler, dpm_solver_scheduler, noise_level, sample
+from vsrzoo.diffusion.conversions import expand_like
 from vsrzoo.errors import UserError, unknown
 from vsrzoo.methods.base import VSRMethod
 from vsrzoo.methods.liftvsr_net import LiftVSRTransformer
@@ -64,12 +73,14 @@ TINY = dict(
     cache_tokens=16,
     caption_tokens=1,
     residual=True,
-    latent_scale=8.0,
+    latent_scale=16.0,
     sampler="ddim",
-    num_inference_steps=2,
-    strength=0.5,
+    num_inference_steps=1,
+    strength=0.25,
+    start_state_prob=0.75,
     cache_from="last_step",
     tile_size=32,
+    tile_overlap=4,
 )
 SMALL = dict(
     codec="sd_vae",
@@ -125,7 +136,11 @@ class LiftVSR(VSRMethod):
         residual: diffuse ``z_HR - z_bicubic`` (reconstruction) instead of ``z_HR``.
         latent_scale: the diffused latent is ``latent_scale`` times it (unit variance for the
             small bicubic residual, like the VAE's scaling factor; 1 for the SD VAE latent).
-        sampler, num_inference_steps, cache_from: inference (module docstring).
+        sampler, num_inference_steps, cache_from, strength: inference (module docstring).
+        start_state_prob: share of training segments shown the sampler's first state (module docstring).
+        tile_size, tile_overlap, tile_batch: latent tiles for inference (None: whole frames);
+            each tile keeps its own cache; ``tile_batch`` tiles are denoised together.
+        stream_overlap: frames shared by consecutive segments in :meth:`upscale`.
         num_train_timesteps, beta_schedule: the DDPM schedule (PixArt: 1000 linear steps).
     """
 
@@ -155,9 +170,11 @@ class LiftVSR(VSRMethod):
         num_inference_steps: int = 20,
         cache_from: str = "clean",
         strength: float = 1.0,
+        start_state_prob: float = 0.0,
         tile_size: int | None = None,
         tile_overlap: int = 8,
         tile_batch: int = 16,
+        stream_overlap: int = 0,
         num_train_timesteps: int = 1000,
         beta_schedule: str = "linear",
     ):
@@ -181,8 +198,10 @@ class LiftVSR(VSRMethod):
         self.num_inference_steps = num_inference_steps
         self.cache_from = cache_from
         self.strength = strength
+        self.start_state_prob = start_state_prob
         self.max_train_timestep = max(1, math.ceil(num_train_timesteps * strength))
         self.tile_batch = tile_batch
+        self.stream_overlap = stream_overlap
         self._caches: dict[tuple[int, int, int], list[torch.Tensor | None]] = {}
         self.codec = self._build_codec(codec, codec_variant, codec_pretrained, codec_factor)
         overrides = dict(pixart_overrides or {})
@@ -292,6 +311,14 @@ class LiftVSR(VSRMethod):
             self.net(z, cond, torch.zeros(b, dtype=torch.long, device=z.device), write_cache=True)
         return z
 
+    @torch.no_grad()
+    def upscale(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        """Stream segments back to back by default (``stream_overlap=0``): the memory cache, not
+        re-computed overlapping frames, carries the context from one segment to the next."""
+        from vsrzoo.inference.streaming import stream_upscale
+
+        yield from stream_upscale(self, frames, overlap=self.stream_overlap)
+
     def tiles(self, height: int, width: int) -> list[tuple[int, int, int, int]]:
         """Latent tiles ``(y, x, h, w)`` covering the frame, overlapping by ``tile_overlap``."""
         if self.tile_size is None:
@@ -375,9 +402,23 @@ class LiftVSR(VSRMethod):
     def _segment_loss(self, x0, cond, t, write_cache: bool) -> dict[str, torch.Tensor]:
         b, s = x0.shape[:2]
         x0 = x0.flatten(0, 1).float()
-        t_frames = t.repeat_interleave(s)
         noise = torch.randn_like(x0)
+        t, start = self._with_start_states(t)
+        t_frames, start = t.repeat_interleave(s), start.repeat_interleave(s)
         x_t = self.diffusion.add_noise(x0, noise, t_frames)
+        if start.any():  # the sampler's first state: sigma * noise, without the unknown residual
+            alpha, sigma = (expand_like(v, x0) for v in self.diffusion.alpha_sigma(t_frames))
+            mask = start.view(-1, *([1] * (x0.dim() - 1)))
+            x_t = torch.where(mask, sigma * noise, x_t)
+            noise = torch.where(mask, (x_t - alpha * x0) / sigma, noise)  # the noise x_t implies
         out = self.net(x_t.unflatten(0, (b, s)), cond, t, write_cache=write_cache)
         losses = self.diffusion.training_losses(out.flatten(0, 1), x0, x_t, t_frames, noise)
         return {key: value.mean() for key, value in losses.items()}
+
+    def _with_start_states(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Replace a ``start_state_prob`` share of timesteps by the sampler's first one; mark them."""
+        if self.start_state_prob <= 0:
+            return t, torch.zeros_like(t, dtype=torch.bool)
+        start = torch.rand(t.shape, device=t.device) < self.start_state_prob
+        first = int(self.make_sampler().timesteps[0])
+        return torch.where(start, torch.full_like(t, first), t), start
