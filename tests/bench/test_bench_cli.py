@@ -74,7 +74,13 @@ def test_cli_one_line_errors(tiny_root, tmp_path, capsys, args, message):
 def test_readme_command_runs_offline_with_no_other_argument(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(["bench", "--dataset", "sample"]) == 0
-    assert "| bicubic |" in capsys.readouterr().out
+    rows = [
+        line.split("|")[1].strip() for line in capsys.readouterr().out.splitlines() if line.startswith("| ")
+    ]
     data = json.loads((tmp_path / "results" / "bench" / "sample" / "results.json").read_text())
     assert data["metrics"] == ["psnr", "ssim", "ewarp"] and data["complete"]
-    assert data["entries"]["bicubic"]["summary"]["psnr"] > 20
+    from vsrzoo.bench.harness import default_methods
+
+    for method in default_methods():  # bicubic plus every method with shipped weights
+        assert method in rows
+        assert data["entries"][method]["summary"]["psnr"] > 20
