@@ -18,7 +18,11 @@ section 2; every item is a constructor argument):
   (``flow``): OpenCV DIS (``flow_preset``) between the LR frames, upsampled to HR (``"lr"``, the
   same at training and inference), between the GT frames in training (``"gt"``), or none
   (``"zero"``). Training unrolls the batch's frames and backpropagates through time unless
-  ``detach_state``. At inference the previous SR frame and its LR frame are the state, carried
+  ``detach_state``; ``state_noise`` adds Gaussian noise to the fed-back output in training, so
+  the model learns to damp errors in its state instead of amplifying them frame after frame;
+  ``back_project_state`` makes the warped previous output agree with the current LR frame (one
+  iterative back-projection step) before it is fed in, so misalignment from imperfect flow does
+  not accumulate as low-frequency drift. At inference the previous SR frame and its LR frame are the state, carried
   across forward calls (``carry_state``) and reset per video; a frame whose LR differs from the
   flow-aligned previous LR by more than ``reset_threshold`` (mean absolute, [0, 1]) drops the
   state (a scene cut, or a tile that is not the state's tile under tiled inference).
@@ -58,6 +62,7 @@ from vsrzoo.methods.base import VSRMethod
 from vsrzoo.methods.instavsr_net import (
     InstaVSRGenerator,
     PatchDiscriminator,
+    back_project,
     bicubic_upsample,
     generator_in_channels,
 )
@@ -88,7 +93,8 @@ _TINY = dict(
     disc_encoder="pixel_unshuffle",
     latent_disc=dict(widths=(32, 32), strides=(1, 2), kernel_size=3),
     pixel_disc=dict(widths=(16, 32, 32), strides=(2, 2, 1)),
-    adv_start_step=600,
+    state_noise=0.1,
+    adv_start_step=700,
     latent_adv_weight=0.005,
     pixel_adv_weight=0.005,
 )
@@ -161,7 +167,8 @@ class InstaVSR(VSRMethod):
             'vae' (that decoder) or 'pixel_shuffle' (parameter-free, ``decoder={'factor': f}``;
             the latent is then the pixel-unshuffled frame, ``latent_channels = 3 f^2``).
         latent_channels: channels of the latent between UNet and decoder (SD: 4).
-        recurrent, flow, flow_preset, detach_state, carry_state, reset_threshold: recurrence.
+        recurrent, flow, flow_preset, detach_state, state_noise, back_project_state, carry_state,
+            reset_threshold: recurrence.
         residual: predict a correction over the bicubic upsample.
         l1_weight, lpips_weight, temporal_weight: fidelity and temporal loss weights.
         latent_adv_weight, pixel_adv_weight, adv_start_step, gan_loss: adversarial terms.
@@ -185,6 +192,8 @@ class InstaVSR(VSRMethod):
         flow: str = "lr",
         flow_preset: str = "medium",
         detach_state: bool = False,
+        state_noise: float = 0.0,
+        back_project_state: bool = True,
         carry_state: bool = True,
         reset_threshold: float | None = 0.1,
         residual: bool = False,
@@ -319,11 +328,13 @@ class InstaVSR(VSRMethod):
         """HR flow from frame ``src`` to frame ``dst`` estimated on their LR frames (N, 3, h, w)."""
         return upsample_flow(estimate_flow(self.hparams.flow_preset, src, dst), self.scale)
 
-    def warp_previous(self, prev_sr: torch.Tensor, flow: torch.Tensor | None) -> torch.Tensor:
-        """The previous SR frame aligned to the current one (``flow``: current -> previous, HR)."""
-        if flow is None or self.hparams.flow == "zero":
-            return prev_sr
-        return flow_warp(prev_sr, flow.to(prev_sr.dtype))
+    def warp_previous(
+        self, prev_sr: torch.Tensor, flow: torch.Tensor | None, lr: torch.Tensor
+    ) -> torch.Tensor:
+        """The previous SR frame aligned to the current LR frame ``lr`` (``flow``: current -> previous, HR)."""
+        if flow is not None and self.hparams.flow != "zero":
+            prev_sr = flow_warp(prev_sr, flow.to(prev_sr.dtype))
+        return back_project(prev_sr, lr, self.scale) if self.hparams.back_project_state else prev_sr
 
     # ------------------------------------------------------------------ inference
     def reset_state(self) -> None:
@@ -338,7 +349,7 @@ class InstaVSR(VSRMethod):
             flow_lr = torch.zeros_like(frame[:, :2], dtype=torch.float32)
         else:
             flow_lr = estimate_flow(self.hparams.flow_preset, frame, prev_lr)
-        warped = self.warp_previous(prev_sr, upsample_flow(flow_lr, self.scale))
+        warped = self.warp_previous(prev_sr, upsample_flow(flow_lr, self.scale), frame)
         threshold = self.hparams.reset_threshold
         if threshold is None:
             return warped
@@ -385,13 +396,15 @@ class InstaVSR(VSRMethod):
                     flow = gt_bw[:, t - 1]
                 else:
                     flow = None if self.hparams.flow == "zero" else self.lr_flow(frame, lr[:, t - 1])
-                previous = self.warp_previous(previous, flow)
+                previous = self.warp_previous(previous, flow, frame)
             sr, latent = self.net(frame, previous)
             srs.append(sr)
             latents.append(latent)
             if self.net.recurrent:
                 previous = sr.clamp(0, 1)
                 previous = previous.detach() if self.hparams.detach_state else previous
+                if self.training and self.hparams.state_noise > 0:
+                    previous = previous + self.hparams.state_noise * torch.randn_like(previous)
         return torch.stack(srs, 1), torch.stack(latents, 1)
 
     def adversarial_active(self) -> bool:

@@ -33,12 +33,28 @@ from vsrzoo.backbones.vae import Codec
 from vsrzoo.data.resize import imresize
 from vsrzoo.errors import UserError
 
-__all__ = ["InstaVSRGenerator", "PatchDiscriminator", "bicubic_upsample", "generator_in_channels"]
+__all__ = [
+    "InstaVSRGenerator",
+    "PatchDiscriminator",
+    "back_project",
+    "bicubic_upsample",
+    "generator_in_channels",
+]
 
 
 def bicubic_upsample(lr: torch.Tensor, scale: int) -> torch.Tensor:
     """MATLAB-bicubic upsample of (N, 3, h, w) frames, in the input's dtype (no gradient needed)."""
     return imresize(lr.detach().float(), scale=scale).to(lr.dtype)
+
+
+def back_project(hr: torch.Tensor, lr: torch.Tensor, scale: int) -> torch.Tensor:
+    """One iterative back-projection step (Irani and Peleg 1991), differentiable w.r.t. ``hr``.
+
+    Corrects ``hr`` (N, 3, s*h, s*w) by the bicubic upsample of what its MATLAB-bicubic
+    downscale misses of ``lr`` (N, 3, h, w), so its low frequencies agree with ``lr``.
+    """
+    missing = lr.float() - imresize(hr.float(), scale=1 / scale)
+    return hr + imresize(missing, scale=scale).to(hr.dtype)
 
 
 def generator_in_channels(scale: int, latent_factor: int = 8, recurrent: bool = True) -> int:
