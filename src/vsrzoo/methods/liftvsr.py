@@ -12,7 +12,9 @@ reconstruction (DESIGN.md section 2, each a constructor argument):
   video and is concatenated with the noisy latent on channels (input 4 -> 8 for the SD VAE);
 - timesteps in training: ``t`` uniform for the first segment, each next segment at a uniformly
   drawn *different* timestep; ``T // segment_length`` segments chain their caches (two with the
-  recipes' ``num_frames = 2 * segment_length``), loss (improved-DDPM hybrid) averaged over them;
+  recipes' ``num_frames = 2 * segment_length``), loss (improved-DDPM hybrid) averaged over them.
+  With two segments the AMC's update gate (old cache vs. new summary) is never exercised: the
+  first write just stores the summary; ``num_frames >= 3 * segment_length`` trains it too;
 - inference: segment by segment, back to back, the cache carried over and reset per video;
   during a segment's sampler steps the cache is only read; it is written from the segment's
   final clean latent by one extra pass at ``t = 0`` (``cache_from='clean'``), or during the last
