@@ -280,3 +280,49 @@ def test_builtin_weights_beat_bicubic_on_vid4_calendar(shared_data):
         return 10 * torch.log10(255**2 / mse)
 
     assert y_psnr(sr * 255) > y_psnr(bicubic_upsample(lr, 4).clamp(0, 1) * 255) + 0.5
+
+
+def test_prunes_a_pretrained_sd_folder_and_round_trips(tmp_path):
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+
+    torch.manual_seed(0)
+    sd = tmp_path / "sd"
+    UNet2DConditionModel(
+        sample_size=8,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        cross_attention_dim=16,
+        attention_head_dim=(2, 4),
+        norm_num_groups=8,
+        use_linear_projection=True,
+    ).save_pretrained(sd / "unet")
+    AutoencoderKL(
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        block_out_channels=(16, 16, 32, 32),
+        norm_num_groups=8,
+        latent_channels=4,
+    ).save_pretrained(sd / "vae")
+    model = vsrzoo.create_model(
+        "instavsr",
+        variant="full",
+        unet_pretrained=str(sd),
+        decoder_pretrained=str(sd),
+        disc_encoder_pretrained=str(sd),
+        residual=True,
+    ).eval()
+    assert tuple(model.net.unet.config.block_out_channels) == (24, 48)  # 75% width
+    assert tuple(model.net.decoder.config.block_out_channels) == (8, 8, 16, 16)  # half width
+    assert model.disc_encoder.latent_channels == 4
+    cfg = model.config()
+    assert cfg["unet_pretrained"] is None and cfg["decoder_pretrained"] is None
+    model.save_pretrained(tmp_path / "ckpt")
+    loaded = vsrzoo.create_model("instavsr", pretrained=str(tmp_path / "ckpt")).eval()
+    lr = torch.rand(1, 2, 3, 8, 8)
+    with torch.no_grad():
+        perturb(model)
+        model.net.decoder.decoder.conv_out.weight.add_(0.05)
+        loaded.load_state_dict(model.state_dict())
+        assert torch.equal(model.upscale_clip(lr), loaded.upscale_clip(lr))
