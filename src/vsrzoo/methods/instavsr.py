@@ -95,8 +95,8 @@ _TINY = dict(
     pixel_disc=dict(widths=(16, 32, 32), strides=(2, 2, 1)),
     state_noise=0.1,
     adv_start_step=700,
-    latent_adv_weight=0.005,
-    pixel_adv_weight=0.005,
+    latent_adv_weight=0.002,
+    pixel_adv_weight=0.002,
 )
 _SMALL = dict(
     unet=dict(variant="small"),
