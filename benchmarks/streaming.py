@@ -153,8 +153,8 @@ def child_frames(args) -> dict:
 
 
 def child_size(args) -> dict:
-    from vsrzoo.inference import stream_upscale
-    from vsrzoo.registry import create_model
+    from vsrzoo.factory import create_model
+    from vsrzoo.inference.streaming import stream_upscale
 
     frame = big_frame(clip()[0][0], args.size)
     model = create_model("bicubic")
@@ -233,8 +233,8 @@ def rss_vs_size(tile: int = 128) -> dict:
 
 def fps_precision(lr: list[np.ndarray], repeats: int = 2) -> dict:
     """Best-of-``repeats`` fps per precision, per model and segment length (frames per forward)."""
-    from vsrzoo.inference import stream_upscale
-    from vsrzoo.registry import create_model
+    from vsrzoo.factory import create_model
+    from vsrzoo.inference.streaming import stream_upscale
 
     frames = looped(lr, 16)
     out = {}
@@ -278,7 +278,7 @@ def border_mask(h: int, w: int, tile: int, overlap: int, scale: int, width: int)
 
 
 def seams(lr: list[np.ndarray], gt: list[np.ndarray], tile: int = 48, overlap: int = 16) -> dict:
-    from vsrzoo.inference import tiled_forward
+    from vsrzoo.inference.tiling import tiled_forward
 
     x = torch.from_numpy(np.stack(lr[:2])).permute(0, 3, 1, 2).float().div(255).unsqueeze(0)
     y = torch.from_numpy(np.stack(gt[:2])).permute(0, 3, 1, 2).float().div(255).unsqueeze(0)

@@ -11,7 +11,7 @@ Public API::
 
 from __future__ import annotations
 
-from vsrzoo.registry import count_parameters, create_model, list_models, register_method
+from vsrzoo.registry import count_parameters, register_method
 
 __version__ = "0.1.0"
 
@@ -26,14 +26,18 @@ __all__ = [
 ]
 
 
+# Heavy parts are imported on first use so `import vsrzoo` and `vsrzoo --help` stay fast.
+_LAZY = {
+    "create_model": "vsrzoo.factory",
+    "list_models": "vsrzoo.factory",
+    "evaluate": "vsrzoo.bench",
+    "upscale": "vsrzoo.inference.api",
+}
+
+
 def __getattr__(name: str):
-    # Heavy sub-packages are imported on first use so `vsrzoo --help` stays fast.
-    if name == "evaluate":
-        from vsrzoo.bench import evaluate
+    if name in _LAZY:
+        import importlib
 
-        return evaluate
-    if name == "upscale":
-        from vsrzoo.inference import upscale
-
-        return upscale
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'vsrzoo' has no attribute {name!r}")

@@ -1,12 +1,12 @@
-"""Method registry (timm-style): a name maps to a builder, each with tiny/small/full variants.
+"""Method registry (timm-style): a name maps to a class, each with tiny/small/full variants.
 
-Methods register themselves with :func:`register_method`; :func:`create_model` builds one by
-name. Building the ``full`` variant on the ``meta`` device counts parameters without memory.
+The lowest layer of the package: it imports nothing of vsrzoo but :mod:`vsrzoo.errors`. Methods
+register themselves with :func:`register_method` when :mod:`vsrzoo.methods` is imported;
+:mod:`vsrzoo.factory` (above the methods) imports them all and builds one by name.
 """
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -55,19 +55,13 @@ def register_method(
     return wrap
 
 
-def _ensure_loaded() -> None:
-    import vsrzoo.methods  # noqa: F401  (importing registers every method)
-
-
 def list_models() -> list[str]:
-    """Names of all registered methods, sorted."""
-    _ensure_loaded()
+    """Names of all registered methods, sorted (import :mod:`vsrzoo.methods` first to register them)."""
     return sorted(_REGISTRY)
 
 
 def get_method_info(name: str) -> MethodInfo:
     """The :class:`MethodInfo` of ``name``; a UserError listing valid names if unknown."""
-    _ensure_loaded()
     if name not in _REGISTRY:
         raise unknown("method", name, _REGISTRY)
     return _REGISTRY[name]
@@ -84,46 +78,6 @@ def check_kwargs(cls: type, kwargs: dict[str, Any], where: str) -> None:
             hint = closest(key, valid)
             extra = f" (did you mean '{hint}'?)" if hint else ""
             raise UserError(f"unknown key '{key}' in {where}{extra}")
-
-
-def create_model(
-    name: str,
-    variant: str = "tiny",
-    pretrained: str | None = None,
-    device: str | torch.device | None = None,
-    **overrides: Any,
-) -> torch.nn.Module:
-    """Build method ``name`` at ``variant`` size; ``overrides`` replace constructor arguments.
-
-    ``pretrained`` is a directory written by ``save_pretrained``, a checkpoint path, or
-    ``"builtin"`` for the tiny weights shipped with the package. ``device="meta"`` builds
-    without allocating memory (for counting parameters).
-    """
-    info = get_method_info(name)
-    if variant not in info.variants:
-        raise unknown(f"variant of {name}", variant, info.variants)
-    kwargs = {**info.variants[variant], **overrides}
-    check_kwargs(info.cls, kwargs, f"method '{name}'")
-    if pretrained is not None:
-        return info.cls.from_pretrained(pretrained, variant=variant, device=device, **overrides)
-    with torch.device(device) if device is not None else contextlib.nullcontext():
-        model = info.cls(**kwargs)
-    model.variant = variant
-    return model
-
-
-def has_builtin_weights(name: str, variant: str = "tiny") -> bool:
-    """True when the package ships trained weights for ``name`` at ``variant``."""
-    from vsrzoo.methods.base import CONFIG_NAME, builtin_dir
-
-    return (builtin_dir() / f"{name}-{variant}" / CONFIG_NAME).is_file()
-
-
-def resolve_pretrained(name: str, variant: str, ckpt: str | None) -> str | None:
-    """The weights to use: ``ckpt`` when given, else the shipped ``builtin`` ones when they exist."""
-    if ckpt is not None:
-        return str(ckpt)
-    return "builtin" if has_builtin_weights(name, variant) else None
 
 
 def count_parameters(model: torch.nn.Module) -> dict[str, int]:

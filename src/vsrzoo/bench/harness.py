@@ -127,15 +127,15 @@ def _split_spec(spec: str) -> tuple[str, str | None]:
 
 def default_methods() -> list[str]:
     """What runs when no method is named: bicubic plus every method with shipped tiny weights."""
-    from vsrzoo.registry import has_builtin_weights, list_models
+    from vsrzoo.factory import has_builtin_weights, list_models
 
     return ["bicubic"] + [m for m in list_models() if m != "bicubic" and has_builtin_weights(m)]
 
 
 def make_entries(methods=None, outputs=None, ckpt=None) -> list[Entry]:
     """Entries from method names ('name[:variant]'), model instances and output folders."""
+    from vsrzoo.factory import get_method_info, resolve_pretrained
     from vsrzoo.methods.base import VSRMethod
-    from vsrzoo.registry import get_method_info, resolve_pretrained
 
     if methods is None and outputs is None:
         methods = default_methods()
@@ -343,7 +343,7 @@ def _device(device: str | torch.device) -> torch.device:
 
 
 def _load_model(entry: Entry, scale: int, device: torch.device) -> tuple[torch.nn.Module, float]:
-    from vsrzoo.registry import create_model
+    from vsrzoo.factory import create_model
 
     start = time.perf_counter()
     if entry.model is not None:

@@ -25,7 +25,7 @@ import numpy as np
 
 from vsrzoo.bench.protocol import METRICS
 from vsrzoo.bench.store import GT_LABEL, ClipStore, atomic_write_bytes, atomic_write_text, safe_name
-from vsrzoo.models_cli import markdown_table
+from vsrzoo.tables import markdown_table
 
 __all__ = ["clip_table", "summary_table", "write_report"]
 

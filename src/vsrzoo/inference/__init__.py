@@ -1,11 +1,11 @@
 """vsrzoo.inference: streaming over time and tiling over space, with bounded memory.
 
-``upscale`` (files in, files out), ``stream_upscale`` (frames in, frames out) and
-``tiled_forward`` (one float segment, tiled) share one engine.
+The engine (``stream_upscale``: frames in, frames out; ``tiled_forward``: one float segment,
+tiled) sits below the methods and only reads what :class:`vsrzoo.methods.VSRMethod` declares.
+The file-level API (``vsrzoo.upscale`` / :mod:`vsrzoo.inference.api`) sits above them.
 """
 
-from vsrzoo.inference.api import UpscaleResult, upscale
 from vsrzoo.inference.streaming import stream_upscale
 from vsrzoo.inference.tiling import Tiler, parse_memory, tiled_forward
 
-__all__ = ["Tiler", "UpscaleResult", "parse_memory", "stream_upscale", "tiled_forward", "upscale"]
+__all__ = ["Tiler", "parse_memory", "stream_upscale", "tiled_forward"]

@@ -22,8 +22,8 @@ from tqdm.auto import tqdm
 
 from vsrzoo.data.io import DEFAULT_FPS, IMAGE_EXTS, VIDEO_EXTS, FrameWriter, open_video
 from vsrzoo.errors import MissingWeightsError, UserError
+from vsrzoo.factory import create_model, get_method_info, resolve_pretrained
 from vsrzoo.inference.streaming import PRECISIONS, stream_upscale
-from vsrzoo.registry import create_model, get_method_info, resolve_pretrained
 
 log = logging.getLogger(__name__)
 

@@ -55,7 +55,7 @@ def build_trainer(cfg: DictConfig, out: Path, callbacks=(), **extra):
 
 def build_model(cfg: DictConfig):
     """The method named by the recipe, configured for training."""
-    from vsrzoo.registry import create_model
+    from vsrzoo.factory import create_model
 
     m = cfg.model
     model = create_model(

@@ -1,8 +1,8 @@
 """The ``vsrzoo`` command: fit, bench, upscale, models, data.
 
 Error contract: a user error prints one line ``vsrzoo: error: ...`` to stderr and exits 2,
-without a traceback (``--debug`` shows it). Each subcommand lives next to the code it drives
-and exposes ``add_arguments(parser)`` and ``run(args) -> int``.
+without a traceback (``--debug`` shows it). Each subcommand is a module of this package
+(:mod:`vsrzoo.cli.fit`, ...) that exposes ``add_arguments(parser)`` and ``run(args) -> int``.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from vsrzoo.errors import UserError
 
 # subcommand -> (module with add_arguments/run, one-line help)
 COMMANDS = {
-    "fit": ("vsrzoo.fit_cli", "train a method from a YAML recipe"),
-    "models": ("vsrzoo.models_cli", "list registered methods, variants and parameter counts"),
-    "bench": ("vsrzoo.bench.cli", "benchmark methods on a dataset (PSNR/SSIM, LPIPS, warping error, cost)"),
-    "data": ("vsrzoo.data.cli", "prepare and verify datasets"),
-    "upscale": ("vsrzoo.inference.cli", "upscale a video file or frame folder"),
+    "fit": ("vsrzoo.cli.fit", "train a method from a YAML recipe"),
+    "models": ("vsrzoo.cli.models", "list registered methods, variants and parameter counts"),
+    "bench": ("vsrzoo.cli.bench", "benchmark methods on a dataset (PSNR/SSIM, LPIPS, warping error, cost)"),
+    "data": ("vsrzoo.cli.data", "prepare and verify datasets"),
+    "upscale": ("vsrzoo.cli.upscale", "upscale a video file or frame folder"),
 }
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from vsrzoo.registry import VARIANTS, count_parameters, create_model, get_method_info, list_models
+from vsrzoo.factory import create_model, get_method_info, list_models
+from vsrzoo.registry import VARIANTS, count_parameters
+from vsrzoo.tables import markdown_table
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,15 +47,6 @@ def param_rows(name: str) -> list[list[str]]:
             ]
         )
     return rows
-
-
-def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    """A GitHub-markdown table with aligned columns."""
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
-    fmt = "| " + " | ".join(f"{{:<{w}}}" for w in widths) + " |"
-    lines = [fmt.format(*header), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
-    lines += [fmt.format(*map(str, r)) for r in rows]
-    return "\n".join(lines)
 
 
 def backbone_rows() -> list[list[str]]:

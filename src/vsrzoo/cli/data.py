@@ -26,7 +26,7 @@ from vsrzoo.data.datasets import PRESETS, VideoSet, fmt_size, get_dataset, verif
 from vsrzoo.data.degradations import DEGRADATIONS, Degradation, clip_seed, get_degradation
 from vsrzoo.data.io import write_image
 from vsrzoo.errors import UserError
-from vsrzoo.models_cli import markdown_table
+from vsrzoo.tables import markdown_table
 
 log = logging.getLogger(__name__)
 
