@@ -48,6 +48,7 @@ class DataConfig:
     gt_dir: str | None = None
     val_lr_dir: str | None = None
     val_degradation: str | None = None
+    clips_per_epoch: int = 1000
 
 
 @dataclass

@@ -24,18 +24,13 @@ from typing import Any
 
 import lightning as L
 import numpy as np
-import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from vsrzoo.data.datasets import VideoSet, check_pair, fmt_size, get_dataset, image_size
 from vsrzoo.data.degradations import clip_seed
 from vsrzoo.data.io import read_image
+from vsrzoo.data.procedural import PROCEDURAL, ProceduralClips, as_float
 from vsrzoo.errors import UserError
-
-
-def to_tensor(frames: np.ndarray) -> torch.Tensor:
-    """uint8 (T, H, W, 3) -> float32 (T, 3, H, W) in [0, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float().div_(255.0)
 
 
 def augment(clips: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
@@ -111,7 +106,7 @@ class TrainClips(Dataset):
             lr = np.stack([self._read_lr(clip, t, (h, w))[y : y + lr_crop, x : x + lr_crop] for t in frames])
             if self.augment:
                 lr, gt = augment([lr, gt], rng)
-        return {"lr": to_tensor(lr), "gt": to_tensor(gt), "clip": clip.name}
+        return {"lr": as_float(lr), "gt": as_float(gt), "clip": clip.name}
 
     def _read(self, path, clip: str) -> np.ndarray:
         frame = read_image(path)
@@ -155,7 +150,7 @@ class WholeClips(Dataset):
             )
             if problem:
                 raise UserError(f"{self.videos.name}: {problem}")
-        return {"lr": to_tensor(lr), "gt": to_tensor(gt), "clip": clip.name}
+        return {"lr": as_float(lr), "gt": as_float(gt), "clip": clip.name}
 
 
 class EpochSampler(Sampler):
@@ -189,7 +184,9 @@ class VSRDataModule(L.LightningDataModule):
     ``lr_dir``. Validation uses ``val_dataset`` (default: ``dataset``), restricted to
     ``val_clips`` and capped at ``val_max_frames`` frames per clip; it uses the training LR
     settings when it is the same dataset, else its preset's LR folder (or ``val_lr_dir`` /
-    ``val_degradation``).
+    ``val_degradation``). ``dataset: procedural`` trains on :mod:`vsrzoo.data.procedural`'s
+    unlimited random clips (``clips_per_epoch`` of them per epoch, new ones every epoch);
+    ``val_dataset: procedural`` validates on a fixed, separately seeded set of them.
     """
 
     def __init__(
@@ -214,6 +211,7 @@ class VSRDataModule(L.LightningDataModule):
         gt_dir: str | None = None,
         val_lr_dir: str | None = None,
         val_degradation: str | None = None,
+        clips_per_epoch: int = 1000,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -257,15 +255,36 @@ class VSRDataModule(L.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         c = self.cfg
+        if stage in (None, "fit") and self.train_set is None and c["dataset"] == PROCEDURAL:
+            self.train_set = self._procedural("train", c["clips_per_epoch"], c["num_frames"], c["crop_size"])
         if stage in (None, "fit") and self.train_set is None:
             videos = self._open(c["dataset"], c["lr_dir"], c["degradation"], c["train_clips"])
             self.train_set = TrainClips(videos, c["num_frames"], c["crop_size"], c["augment"], c["seed"])
+        if stage in (None, "fit", "validate") and self.val_set is None and self._val_name() == PROCEDURAL:
+            n = len(c["val_clips"] or ()) or 4
+            self.val_set = self._procedural("val", n, c["val_max_frames"] or 8, max(c["crop_size"], 32))
         if stage in (None, "fit", "validate") and self.val_set is None:
             self.val_set = WholeClips(self._open_val(), c["val_max_frames"])
 
+    def _val_name(self) -> str:
+        return self.cfg["val_dataset"] or self.cfg["dataset"]
+
+    def _procedural(self, split: str, length: int, num_frames: int, crop_size: int) -> ProceduralClips:
+        c = self.cfg
+        return ProceduralClips(
+            num_frames,
+            crop_size,
+            c["scale"],
+            length,
+            c["degradation"] if split == "train" else c["val_degradation"] or c["degradation"],
+            c["degradation_kwargs"],
+            c["seed"],
+            split,
+        )
+
     def _open_val(self) -> VideoSet:
         c = self.cfg
-        name = c["val_dataset"] or c["dataset"]
+        name = self._val_name()
         same = name == c["dataset"]
         lr_dir = c["val_lr_dir"] or (c["lr_dir"] if same else None)
         degradation = c["val_degradation"] or (c["degradation"] if same and not c["val_lr_dir"] else None)
