@@ -24,7 +24,9 @@ def test_same_key_same_bytes_new_epoch_new_clip():
     a, b = ds[(0, 1)], ds[(0, 1)]
     assert torch.equal(a["gt"], b["gt"]) and torch.equal(a["lr"], b["lr"])
     assert not torch.equal(a["gt"], ds[(1, 1)]["gt"])
-    assert not torch.equal(a["gt"], ProceduralClips(num_frames=4, crop_size=12, length=3, seed=8)[(0, 1)]["gt"])
+    assert not torch.equal(
+        a["gt"], ProceduralClips(num_frames=4, crop_size=12, length=3, seed=8)[(0, 1)]["gt"]
+    )
     assert a["gt"].shape == (4, 3, 48, 48) and a["lr"].shape == (4, 3, 12, 12)
     assert a["gt"].dtype == torch.float32 and 0 <= a["gt"].min() and a["gt"].max() <= 1
 
@@ -33,7 +35,9 @@ def test_the_camera_moves_smoothly():
     gt = ProceduralClips(num_frames=6, crop_size=16, length=1, seed=3)[0]["gt"]
     steps = (gt[1:] - gt[:-1]).abs().mean(dim=(1, 2, 3))
     assert (steps > 1e-4).all()  # every frame moves
-    unrelated = (gt[0] - ProceduralClips(num_frames=6, crop_size=16, length=1, seed=4)[0]["gt"][0]).abs().mean()
+    unrelated = (
+        (gt[0] - ProceduralClips(num_frames=6, crop_size=16, length=1, seed=4)[0]["gt"][0]).abs().mean()
+    )
     assert steps.max() < unrelated  # but far less than a cut to another clip
 
 
@@ -53,7 +57,12 @@ def test_bad_sizes_are_user_errors():
 
 def test_datamodule_trains_and_validates_on_procedural_clips():
     dm = VSRDataModule(
-        dataset="procedural", val_dataset="procedural", num_frames=3, crop_size=8, batch_size=2, clips_per_epoch=4
+        dataset="procedural",
+        val_dataset="procedural",
+        num_frames=3,
+        crop_size=8,
+        batch_size=2,
+        clips_per_epoch=4,
     )
     batch = next(iter(dm.train_dataloader()))
     assert batch["lr"].shape == (2, 3, 3, 8, 8) and batch["gt"].shape == (2, 3, 3, 32, 32)
