@@ -81,3 +81,41 @@ def test_consistent_translation_is_not_occluded():
     assert not motion_boundary_mask(fw).any()
     inside = in_frame_mask(fw)[0, 0]
     assert inside[:, :6].all() and not inside[:, 7:].any()
+
+
+def _ramp_and_flow(width: int, height: int = 4):
+    """An image whose value is its x position, and a smooth sub-pixel flow."""
+    xs = torch.arange(width, dtype=torch.float64).view(1, 1, 1, width).expand(1, 1, height, width)
+    flow = torch.zeros(1, 2, height, width, dtype=torch.float64)
+    flow[:, 0] = 0.37 + 0.25 * torch.sin(xs[0, 0] / 97.0)
+    return xs, flow
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_flow_warp_under_autocast_matches_float64_at_2k_width(dtype):
+    image, flow = _ramp_and_flow(2048)
+    reference = flow_warp(image, flow)  # float64: the sampled x position itself
+    with torch.autocast("cpu", dtype=dtype):
+        out = flow_warp(image.float(), flow.float())
+    assert out.dtype == torch.float32
+    inside = reference[..., :-2] < 2047  # away from the clamped right border
+    assert (out.double() - reference)[..., :-2][inside].abs().max() < 0.01  # px
+
+
+def test_bf16_warp_is_finite_and_close():
+    torch.manual_seed(0)
+    x = torch.rand(1, 3, 256, 256)
+    flow = torch.randn(1, 2, 256, 256) * 3
+    out = flow_warp(x.bfloat16(), flow.bfloat16())
+    assert out.dtype == torch.bfloat16 and torch.isfinite(out.float()).all()
+    ref = flow_warp(x.double(), flow.bfloat16().double())
+    assert (out.double() - ref).abs().max() < 0.02  # only the bf16 rounding of x and of the result
+
+
+def test_bf16_image_is_sampled_at_float32_positions_at_2k_width():
+    xs, flow = _ramp_and_flow(2048)
+    image = (0.5 + 0.4 * torch.sin(2 * torch.pi * xs / 64)).bfloat16()
+    out = flow_warp(image, flow.bfloat16())
+    ref = flow_warp(image.double(), flow.bfloat16().double())
+    # |dI/dx| <= 0.04 per px: a 0.1 px position error would show as 0.004; bf16 rounding is <= 0.002
+    assert (out.double() - ref)[..., :-2].abs().max() <= 0.0025

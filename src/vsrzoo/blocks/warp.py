@@ -52,7 +52,8 @@ def flow_warp(
 ) -> torch.Tensor:
     """Backward-warp ``x`` (B, C, H, W) along ``flow`` (B, 2, H, W): ``out(p) = x(p + flow(p))``.
 
-    Differentiable with respect to ``x`` and ``flow``. ``padding_mode='border'`` clamps samples
+    Differentiable with respect to ``x`` and ``flow``; computed in at least float32 (also under
+    bf16/fp16 autocast), the result cast back to ``x.dtype``. ``padding_mode='border'`` clamps samples
     that fall outside the frame to the nearest edge pixel, as the FlowNet2 ``Resample2d`` used by
     Lai et al. does; pass ``'zeros'`` to blank them instead.
     """
@@ -63,12 +64,17 @@ def flow_warp(
             f"got x {tuple(x.shape)} and flow {tuple(flow.shape)}"
         )
     h, w = x.shape[-2:]
-    pos = sampling_grid(flow.to(torch.promote_types(flow.dtype, torch.float32)))
-    # align_corners=True maps -1 and 1 to the centres of the first and last pixels.
-    gx = pos[:, 0] * (2.0 / max(w - 1, 1)) - 1.0
-    gy = pos[:, 1] * (2.0 / max(h - 1, 1)) - 1.0
-    grid = torch.stack([gx, gy], dim=-1).to(x.dtype)
-    return F.grid_sample(x, grid, mode=mode, padding_mode=padding_mode, align_corners=True)
+    work = torch.promote_types(torch.promote_types(flow.dtype, x.dtype), torch.float32)
+    # Positions and sampling in float32 (or float64) whatever autocast says: a bf16 grid is off
+    # by up to 8 px at 2K width (8 mantissa bits), and bf16 grid_sample on CPU can return NaN.
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        pos = sampling_grid(flow.to(work))
+        # align_corners=True maps -1 and 1 to the centres of the first and last pixels.
+        gx = pos[:, 0] * (2.0 / max(w - 1, 1)) - 1.0
+        gy = pos[:, 1] * (2.0 / max(h - 1, 1)) - 1.0
+        grid = torch.stack([gx, gy], dim=-1)
+        out = F.grid_sample(x.to(work), grid, mode=mode, padding_mode=padding_mode, align_corners=True)
+    return out.to(x.dtype)
 
 
 def in_frame_mask(flow: torch.Tensor) -> torch.Tensor:
