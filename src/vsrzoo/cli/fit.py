@@ -20,6 +20,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--resume", metavar="CKPT", help="continue from a Lightning checkpoint at its saved step"
     )
+    plan = parser.add_argument_group("planning (no download, no allocation, nothing written)")
+    plan.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print parameters, per-device memory, weights, data and checkpoint size, then exit "
+        "(exit 2 with one line per blocker when the plan cannot run)",
+    )
+    plan.add_argument(
+        "--gpu", metavar="NAME", help="device to plan for: 4090, a100, a100-40gb, h800, h100, ..."
+    )
+    plan.add_argument(
+        "--device-memory", metavar="SIZE", help="memory of one device, e.g. 24GB (default: 80GB)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,8 +40,23 @@ def run(args: argparse.Namespace) -> int:
     if args.print_config:
         print(to_yaml(cfg), end="")
         return 0
+    if args.dry_run:
+        return dry_run(cfg, args.gpu, args.device_memory)
     from vsrzoo.methods.train import fit
 
     out = fit(cfg, resume=args.resume)
     print(f"final weights: {out}")
     return 0
+
+
+def dry_run(cfg, gpu: str | None, memory: str | None) -> int:
+    """Print the plan; each blocker is one ``vsrzoo: error:`` line and makes the exit status 2."""
+    import sys
+
+    from vsrzoo.planning import make_plan
+
+    plan = make_plan(cfg, gpu=gpu, memory=memory)
+    print(plan.report())
+    for blocker in plan.blockers:
+        sys.stderr.write(f"vsrzoo: error: {blocker}\n")
+    return 2 if plan.blockers else 0

