@@ -13,6 +13,7 @@ Registered names (``get_degradation(name, **kwargs)``):
 - ``bd``: 12x12 Gaussian (sigma 1.6) + subsampling at offset 1, the BD set.
 - ``realbasicvsr``: second-order real-world pipeline of RealBasicVSR (arXiv 2111.12704).
 - ``simplegvr_flow``: SimpleGVR's flow-based artifacts (arXiv 2506.19838).
+- ``simplegvr_model``: SimpleGVR's model-guided (SDEdit) artifacts from a diffusers video DiT.
 """
 
 from __future__ import annotations
@@ -22,13 +23,14 @@ from typing import Any
 
 from vsrzoo.data.degradations.base import Degradation, as_clip, mod_crop
 from vsrzoo.data.degradations.classic import BD, BI, BicubicUp
+from vsrzoo.data.degradations.model_guided import ModelGuided
 from vsrzoo.data.degradations.realbasicvsr import RealBasicVSR
 from vsrzoo.data.degradations.simplegvr import SimpleGVRFlow
 from vsrzoo.errors import unknown
 from vsrzoo.registry import check_kwargs
 
 DEGRADATIONS: dict[str, type[Degradation]] = {
-    cls.name: cls for cls in (BI, BicubicUp, BD, RealBasicVSR, SimpleGVRFlow)
+    cls.name: cls for cls in (BI, BicubicUp, BD, RealBasicVSR, SimpleGVRFlow, ModelGuided)
 }
 
 __all__ = [
@@ -37,6 +39,7 @@ __all__ = [
     "DEGRADATIONS",
     "BicubicUp",
     "Degradation",
+    "ModelGuided",
     "RealBasicVSR",
     "SimpleGVRFlow",
     "as_clip",
