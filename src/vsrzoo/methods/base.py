@@ -60,9 +60,22 @@ def builtin_dir() -> Path:
 class VSRMethod(L.LightningModule):
     """Base class of every method: streaming inference, validation, optimizers, save/load."""
 
-    method_name = "base"
-    segment_length: int = 1
+    # What the engine, the registry and the trainer read. Declared once here with their defaults;
+    # a method overrides the class attribute or sets it in ``__init__`` (from its constructor arguments).
+    method_name: str = "base"
+    """Registry name, set by :func:`vsrzoo.registry.register_method`."""
     supported_scales: tuple[int, ...] = (4,)
+    """Upscaling factors of the method (the only declaration: the registry and ``vsrzoo models`` read it)."""
+    segment_length: int = 1
+    """Frames per ``forward`` call in streaming inference (the methods' papers fix it, e.g. 8 for LiftVSR)."""
+    size_multiple: int = 1
+    """LR sides must be multiples of it; the engine pads tiles by edge replication up to it."""
+    memory_bytes_per_pixel: float | None = None
+    """Peak bytes per LR pixel per frame for ``--tile auto``; None lets the engine measure it."""
+    num_inference_steps: int = 1
+    """Sampler steps per segment (1 for one-step and non-diffusion methods); reported by the bench."""
+    supports_gradient_checkpointing: bool = False
+    """Whether :meth:`enable_gradient_checkpointing` works (recipe key ``trainer.gradient_checkpointing``)."""
 
     def __init__(self, scale: int = 4):
         super().__init__()
@@ -73,6 +86,10 @@ class VSRMethod(L.LightningModule):
             )
         self.scale = scale
         self.optim_cfg: dict[str, Any] = {}
+
+    def enable_gradient_checkpointing(self) -> None:
+        """Recompute activations in the backward pass (less memory, more time)."""
+        raise UserError(f"method '{self.method_name}' does not support gradient checkpointing")
 
     # ----------------------------------------------------------------- inference
     def reset_state(self) -> None:
