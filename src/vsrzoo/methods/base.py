@@ -20,6 +20,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
+import torchmetrics
 from safetensors.torch import load_file, save_file
 
 from vsrzoo.errors import MissingWeightsError, UserError
@@ -86,6 +87,7 @@ class VSRMethod(L.LightningModule):
             )
         self.scale = scale
         self.optim_cfg: dict[str, Any] = {}
+        self.val_psnr = torchmetrics.MeanMetric()  # states are not persistent: checkpoints are unchanged
 
     def enable_gradient_checkpointing(self) -> None:
         """Recompute activations in the backward pass (less memory, more time)."""
@@ -132,12 +134,18 @@ class VSRMethod(L.LightningModule):
         return losses["loss"]
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        """PSNR of uint8-rounded frames (BasicSR), averaged over every validation frame of every process.
+
+        ``val_psnr`` (a torchmetrics ``MeanMetric``) sums and counts across DDP ranks at epoch end, so
+        the logged value is the mean over all frames even when ranks hold different numbers of clips.
+        """
         sr = self.upscale_clip(batch["lr"]).float().clamp(0, 1)
         sr8, gt8 = (sr * 255).round(), (batch["gt"].float() * 255).round()
         mse = ((sr8 - gt8) ** 2).mean(dim=(2, 3, 4)).clamp_min(1e-10)
-        psnr = (10 * torch.log10(255.0**2 / mse)).mean()
-        self.log("val/psnr", psnr, prog_bar=True, batch_size=1, sync_dist=True)
-        return psnr
+        psnr = 10 * torch.log10(255.0**2 / mse)  # (B, T): one value per frame
+        self.val_psnr.update(psnr)
+        self.log("val/psnr", self.val_psnr, prog_bar=True, on_step=False, on_epoch=True)
+        return psnr.mean()
 
     def configure_training(self, optim_cfg: dict[str, Any]) -> None:
         """Take the recipe's ``optim`` section (lr, weight decay, betas, warm-up, schedule)."""

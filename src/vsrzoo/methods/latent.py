@@ -217,4 +217,12 @@ def _ignore_missing_codec_keys(module, incompatible_keys):
     missing[:] = [k for k in missing if f".{CODEC_KEY}." not in f".{k}"]
 
 
-__all__ = ["LatentVSRMethod", "build_codec", "latent_tiles", "pad_frames", "pad_space", "run_tiles", "tile_weights"]
+__all__ = [
+    "LatentVSRMethod",
+    "build_codec",
+    "latent_tiles",
+    "pad_frames",
+    "pad_space",
+    "run_tiles",
+    "tile_weights",
+]

@@ -155,7 +155,9 @@ class LiftVSR(LatentVSRMethod):
         super().__init__(scale=scale)
         self.save_hyperparameters()
         if segment_length < 1 or num_inference_steps < 1 or latent_tile_batch < 1:
-            raise UserError("liftvsr: segment_length, num_inference_steps and latent_tile_batch must be at least 1")
+            raise UserError(
+                "liftvsr: segment_length, num_inference_steps and latent_tile_batch must be at least 1"
+            )
         if not 0.0 < strength <= 1.0:
             raise UserError(f"liftvsr: strength must be in (0, 1], got {strength}")
         self.segment_length = segment_length

@@ -248,7 +248,9 @@ class LiteVSR(LatentVSRMethod):
         if tile is None or (h <= tile and w <= tile):
             return self.velocity(d, t, lr_latent, clean)
 
-        def velocity(group: int, d: torch.Tensor, lr_latent: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
+        def velocity(
+            group: int, d: torch.Tensor, lr_latent: torch.Tensor, clean: torch.Tensor
+        ) -> torch.Tensor:
             return self.velocity(d, t.repeat(d.shape[0] // b), lr_latent, clean)
 
         return self.tiled(velocity, d, lr_latent, clean).to(d.dtype)
