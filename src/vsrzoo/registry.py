@@ -8,6 +8,7 @@ register themselves with :func:`register_method` when :mod:`vsrzoo.methods` is i
 from __future__ import annotations
 
 import inspect
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,15 +41,18 @@ def register_method(
     variants: dict[str, dict[str, Any]],
     paper: str = "",
     summary: str = "",
-    scales: tuple[int, ...] = (4,),
 ) -> Callable[[type], type]:
-    """Class decorator: register ``cls`` under ``name`` with per-variant constructor kwargs."""
+    """Class decorator: register ``cls`` under ``name`` with per-variant constructor kwargs.
+
+    The scales are the class's ``supported_scales`` (declared once, on the class).
+    """
 
     def wrap(cls: type) -> type:
         missing = [v for v in variants if v not in VARIANTS]
         if missing:
             raise ValueError(f"{name}: unknown variant(s) {missing}; use {VARIANTS}")
-        _REGISTRY[name] = MethodInfo(name, cls, dict(variants), paper, summary, tuple(scales))
+        scales = tuple(getattr(cls, "supported_scales", (4,)))
+        _REGISTRY[name] = MethodInfo(name, cls, dict(variants), paper, summary, scales)
         cls.method_name = name
         return cls
 
@@ -73,11 +77,17 @@ def check_kwargs(cls: type, kwargs: dict[str, Any], where: str) -> None:
     if any(p.kind is p.VAR_KEYWORD for p in params.values()):
         return
     valid = [p for p in params if p != "self"]
-    for key in kwargs:
+    hints = typing.get_type_hints(cls.__init__) if isinstance(cls, type) else {}
+    for key, value in kwargs.items():
         if key not in valid:
             hint = closest(key, valid)
             extra = f" (did you mean '{hint}'?)" if hint else ""
             raise UserError(f"unknown key '{key}' in {where}{extra}")
+        choices = (
+            typing.get_args(hints.get(key)) if typing.get_origin(hints.get(key)) is typing.Literal else ()
+        )
+        if choices and value not in choices:
+            raise UserError(f"{key}={value!r} in {where} is not one of " + ", ".join(map(repr, choices)))
 
 
 def count_parameters(model: torch.nn.Module) -> dict[str, int]:

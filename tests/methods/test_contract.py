@@ -1,16 +1,110 @@
-"""One test over the whole registry: every method's tiny variant keeps the common contract."""
+"""One test over the whole registry: every method's tiny variant keeps the common contract.
+
+The registry is parametrised with one more method, registered at runtime: adding a fifth method is
+one class (on :class:`~vsrzoo.methods.latent.LatentVSRMethod`) and one ``register_method`` call,
+and it then passes the same contract as the shipped four.
+"""
 
 from __future__ import annotations
+
+from typing import Literal
 
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from omegaconf import OmegaConf
+from torch import nn
 
 import vsrzoo
+from vsrzoo import registry
+from vsrzoo.methods.latent import LatentVSRMethod, build_codec
 from vsrzoo.recipes import load_recipe
 
-METHODS = vsrzoo.list_models()
+FIFTH = "fifthlatent"
+METHODS = [*vsrzoo.list_models(), FIFTH]
+
+
+class FifthLatentVSR(LatentVSRMethod):
+    """A small latent method: a 3D-conv net maps the bicubic latent to the residual latent in one pass."""
+
+    supported_scales = (4,)
+
+    def __init__(
+        self,
+        scale: int = 4,
+        codec: Literal["pixel-unshuffle", "sd-vae"] = "pixel-unshuffle",
+        codec_factor: int = 4,
+        width: int = 32,
+        residual: bool = True,
+        latent_scale: float = 8.0,
+        latent_tile: int | None = None,
+        latent_tile_overlap: int = 8,
+        latent_tile_batch: int = 16,
+        segment_length: int = 4,
+    ):
+        super().__init__(scale=scale)
+        self.save_hyperparameters()
+        self.residual, self.latent_scale, self.segment_length = residual, latent_scale, segment_length
+        self.latent_tile, self.latent_tile_overlap = latent_tile, latent_tile_overlap
+        self.latent_tile_batch = latent_tile_batch
+        self.check_latent_tile()
+        self.set_codec(build_codec(codec, "tiny", None, codec_factor))
+        c = self.codec.latent_channels
+        self.net = nn.Sequential(
+            nn.Conv3d(c, width, 3, padding=1), nn.SiLU(), nn.Conv3d(width, c, 3, padding=1)
+        )
+
+    def denoise(self, reference: torch.Tensor) -> torch.Tensor:
+        return self.net(reference * self.latent_scale)
+
+    def forward(self, lr: torch.Tensor) -> torch.Tensor:
+        reference = self.bicubic_latent(lr)
+        d = self.tiled(lambda group, ref: self.denoise(ref), reference)
+        return self.decode(self.from_diffusion(d, reference), lr.shape[1])
+
+    def training_loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        reference = self.bicubic_latent(batch["lr"])
+        target = self.to_diffusion(self.encode(batch["gt"]), reference)
+        return {"loss": F.mse_loss(self.denoise(reference), target)}
+
+
+@pytest.fixture(autouse=True)
+def fifth_method():
+    """Register the fifth method for the duration of each test (the registry is left as it was)."""
+    registry.register_method(
+        FIFTH,
+        variants={
+            "tiny": dict(width=8, latent_tile=8, latent_tile_overlap=2, latent_tile_batch=3),
+            "full": {},
+        },
+        paper="none (a test of the method contract)",
+    )(FifthLatentVSR)
+    yield
+    registry._REGISTRY.pop(FIFTH, None)
+
+
+def test_fifth_method_is_registered_like_the_others():
+    assert FIFTH in vsrzoo.list_models() and registry.get_method_info(FIFTH).scales == (4,)
+    with pytest.raises(vsrzoo.errors.UserError, match="codec"):
+        vsrzoo.create_model(FIFTH, codec="vq-gan")
+
+
+def test_frozen_codec_is_moved_but_neither_trained_nor_saved(tmp_path):
+    model = vsrzoo.create_model(FIFTH, codec="sd-vae")  # the tiny SD VAE: a codec with weights
+    codec = sum(p.numel() for p in model.codec.parameters())
+    counts = registry.count_parameters(model)
+    assert codec > 0 and counts["trainable"] == sum(p.numel() for p in model.net.parameters())
+    assert not any(k.startswith("codec.") for k in model.state_dict())
+    model.train()
+    assert not model.codec.training  # frozen: stays in eval mode
+    model.to(torch.float64)
+    assert next(model.codec.parameters()).dtype == torch.float64
+    model.to(torch.float32).save_pretrained(tmp_path / "ckpt")
+    loaded = vsrzoo.create_model(FIFTH, pretrained=str(tmp_path / "ckpt"))
+    assert torch.equal(loaded.net[0].weight, model.net[0].weight)
+    state = {**model.state_dict(), **{f"codec.{k}": v for k, v in model.codec.state_dict().items()}}
+    loaded.load_state_dict(state)  # checkpoints written with the codec inside still load
 
 
 def tiny(name: str):

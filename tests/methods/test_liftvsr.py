@@ -9,7 +9,9 @@ import torch
 import vsrzoo
 from vsrzoo.backbones.pixart import build_pixart
 from vsrzoo.errors import UserError
-from vsrzoo.methods.liftvsr import TINY, blend_weights, tile_starts
+from vsrzoo.inference.tiling import tile_spans
+from vsrzoo.methods.latent import latent_tiles, tile_weights
+from vsrzoo.methods.liftvsr import TINY
 from vsrzoo.methods.liftvsr_net import LiftVSRTransformer
 from vsrzoo.registry import count_parameters
 
@@ -172,17 +174,20 @@ def test_sampler_noise_follows_the_global_seed():
 
 
 def test_tiles_cover_frame_and_keep_their_own_caches():
+    def tile_starts(length, tile, overlap):
+        return [a for a, _ in tile_spans(length, tile, overlap)]
+
     assert tile_starts(40, 32, 8) == [0, 8] and tile_starts(20, 32, 8) == [0]
     assert tile_starts(100, 32, 8) == [0, 24, 48, 68]
-    w = blend_weights(32, 32, 24, 0, 100, 40, 8)
+    w = tile_weights(24, 32, 100, 8)[:, None] * tile_weights(0, 32, 40, 8)[None, :]
     assert w.min() > 0 and w[0, 16] < w[16, 16] == 1.0
-    model = tiny_model(tile_size=8, tile_overlap=2, tile_batch=1)
+    model = tiny_model(latent_tile=8, latent_tile_overlap=2, latent_tile_batch=1)
     open_temporal_branch(model.net)
     with torch.no_grad():
         out = model(video(4, size=14))
-    assert out.shape == (1, 4, 3, 56, 56) and len(model._caches) == len(model.tiles(14, 14)) == 4
-    whole = tiny_model(tile_size=32)
-    single = tiny_model(tile_size=None)
+    assert out.shape == (1, 4, 3, 56, 56) and len(model._caches) == len(latent_tiles(14, 14, 8, 2)) == 4
+    whole = tiny_model(latent_tile=32)
+    single = tiny_model(latent_tile=None)
     lr = video(4, size=12)
     torch.manual_seed(0)
     with torch.no_grad():
@@ -194,7 +199,7 @@ def test_tiles_cover_frame_and_keep_their_own_caches():
 
 
 def test_pads_sizes_that_are_not_a_multiple_of_the_patch():
-    model = tiny_model(pixart_overrides=dict(TINY["pixart_overrides"], patch_size=2))
+    model = tiny_model(backbone=dict(TINY["backbone"], patch_size=2))
     assert model.size_multiple == 2
     with torch.no_grad():
         out = model(video(4, size=13)[..., :11])

@@ -112,10 +112,7 @@ def test_residual_reference_decodes_to_matlab_bicubic():
     lr = torch.rand(1, 2, 3, 8, 12)
     base = model.base_latent(lr, (32, 48))
     torch.testing.assert_close(model.decode(base), imresize(lr, 4).clamp(0, 1), atol=1e-6, rtol=0)
-    assert (
-        vsrzoo.create_model("simplegvr", variant="tiny", predict_residual=False).base_latent(lr, (32, 48))
-        is None
-    )
+    assert vsrzoo.create_model("simplegvr", variant="tiny", residual=False).base_latent(lr, (32, 48)) is None
 
 
 def test_inference_lr_noise_level_is_fixed_and_used():
@@ -164,7 +161,7 @@ def test_training_uses_detail_aware_timesteps():
 
 
 def test_wan_vae_codec_pads_frames_to_its_temporal_factor():
-    model = vsrzoo.create_model("simplegvr", variant="tiny", codec="wan2.1_vae", codec_variant="tiny").eval()
+    model = vsrzoo.create_model("simplegvr", variant="tiny", codec="wan2.1-vae", codec_variant="tiny").eval()
     assert model.codec.temporal_factor == 4 and model.codec.spatial_factor == 8
     with torch.no_grad():
         out = model(torch.rand(1, 3, 3, 8, 12))  # 3 frames -> 5 (1 + 4k), 8x12 -> 8x16 before encoding
@@ -245,7 +242,7 @@ def test_bicubic_lr_source_conditions_on_the_bicubic_latent():
     lr_latent, base = tiny.condition_latents(lr, (32, 48))
     assert lr_latent.shape == (1, 48, 2, 8, 12)
     torch.testing.assert_close(lr_latent, base)
-    paper = vsrzoo.create_model("simplegvr", variant="tiny", lr_latent_source="lr", predict_residual=False)
+    paper = vsrzoo.create_model("simplegvr", variant="tiny", lr_latent_source="lr", residual=False)
     lr_latent, base = paper.condition_latents(lr, (32, 48))
     assert base is None and lr_latent.shape == (1, 48, 2, 2, 3)  # LR at its own size; the upsampler resizes
 
@@ -260,7 +257,7 @@ def test_t_squared_weighting_is_the_x0_mse():
     loss = model.training_loss(batch)["loss"]
     torch.manual_seed(2)  # same LR noise level, LR noise and flow noise as inside training_loss
     lr_latent, base = model.condition_latents(batch["lr"], (32, 32))
-    z0 = model.to_flow_space(model.encode(batch["gt"]), base)
+    z0 = model.to_diffusion(model.encode(batch["gt"]), base)
     lr_latent, _ = model.lr_noise(lr_latent)
     t = model.timesteps(1)
     z_t = 0.6 * torch.randn_like(z0) + 0.4 * z0
@@ -298,7 +295,11 @@ def test_pretrained_wan_checkpoint_loads_with_zero_initialised_condition_channel
     dit.save_pretrained(tmp_path / "transformer")
     build_wan21_vae("tiny").save_pretrained(tmp_path / "vae")
     model = vsrzoo.create_model(
-        "simplegvr", variant="tiny", dit_pretrained=str(tmp_path), codec="wan2.1_vae", prediction="velocity"
+        "simplegvr",
+        variant="tiny",
+        backbone_pretrained=str(tmp_path),
+        codec="wan2.1-vae",
+        prediction="velocity",
     ).eval()
     weight = model.net.transformer.patch_embedding.weight
     torch.testing.assert_close(weight[:, :16], dit.patch_embedding.weight)

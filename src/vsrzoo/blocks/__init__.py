@@ -7,9 +7,13 @@
   SimpleGVR's block-sparse local attention and temporal units (arXiv 2506.19838).
 - :class:`FlowGuidedRegularizer`: InstaVSR's flow-guided temporal regulariser (arXiv 2603.26134).
 - :func:`flow_warp`, :func:`occlusion_mask`: backward warping and Lai et al.'s occlusion test.
+- :func:`estimate_flow`, :func:`upsample_flow`: flow between (small) frames, LR flow to HR.
+- :func:`gan_generator_loss`, :func:`gan_discriminator_loss`: hinge / non-saturating GAN losses.
 """
 
 from vsrzoo.blocks.adapter import FlowMatchingAdapter, LowRankLinear, timestep_embedding
+from vsrzoo.blocks.flow import estimate_flow, upsample_flow
+from vsrzoo.blocks.losses import gan_discriminator_loss, gan_generator_loss
 from vsrzoo.blocks.memory_cache import AttentionMemoryCache
 from vsrzoo.blocks.regularizer import FlowGuidedRegularizer
 from vsrzoo.blocks.sparse_attention import (
@@ -30,7 +34,10 @@ __all__ = [
     "SparseLocalAttention",
     "TokenFlowAttention",
     "dense_local_attention",
+    "estimate_flow",
     "flow_warp",
+    "gan_discriminator_loss",
+    "gan_generator_loss",
     "in_frame_mask",
     "interleaved_temporal_windows",
     "motion_boundary_mask",
@@ -39,4 +46,5 @@ __all__ = [
     "select_blocks",
     "sparse_local_attention",
     "timestep_embedding",
+    "upsample_flow",
 ]

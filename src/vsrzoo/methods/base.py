@@ -20,6 +20,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
+import torchmetrics
 from safetensors.torch import load_file, save_file
 
 from vsrzoo.errors import MissingWeightsError, UserError
@@ -60,9 +61,22 @@ def builtin_dir() -> Path:
 class VSRMethod(L.LightningModule):
     """Base class of every method: streaming inference, validation, optimizers, save/load."""
 
-    method_name = "base"
-    segment_length: int = 1
+    # What the engine, the registry and the trainer read. Declared once here with their defaults;
+    # a method overrides the class attribute or sets it in ``__init__`` (from its constructor arguments).
+    method_name: str = "base"
+    """Registry name, set by :func:`vsrzoo.registry.register_method`."""
     supported_scales: tuple[int, ...] = (4,)
+    """Upscaling factors of the method (the only declaration: the registry and ``vsrzoo models`` read it)."""
+    segment_length: int = 1
+    """Frames per ``forward`` call in streaming inference (the methods' papers fix it, e.g. 8 for LiftVSR)."""
+    size_multiple: int = 1
+    """LR sides must be multiples of it; the engine pads tiles by edge replication up to it."""
+    memory_bytes_per_pixel: float | None = None
+    """Peak bytes per LR pixel per frame for ``--tile auto``; None lets the engine measure it."""
+    num_inference_steps: int = 1
+    """Sampler steps per segment (1 for one-step and non-diffusion methods); reported by the bench."""
+    supports_gradient_checkpointing: bool = False
+    """Whether :meth:`enable_gradient_checkpointing` works (recipe key ``trainer.gradient_checkpointing``)."""
 
     def __init__(self, scale: int = 4):
         super().__init__()
@@ -73,6 +87,11 @@ class VSRMethod(L.LightningModule):
             )
         self.scale = scale
         self.optim_cfg: dict[str, Any] = {}
+        self.val_psnr = torchmetrics.MeanMetric()  # states are not persistent: checkpoints are unchanged
+
+    def enable_gradient_checkpointing(self) -> None:
+        """Recompute activations in the backward pass (less memory, more time)."""
+        raise UserError(f"method '{self.method_name}' does not support gradient checkpointing")
 
     # ----------------------------------------------------------------- inference
     def reset_state(self) -> None:
@@ -115,12 +134,18 @@ class VSRMethod(L.LightningModule):
         return losses["loss"]
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        """PSNR of uint8-rounded frames (BasicSR), averaged over every validation frame of every process.
+
+        ``val_psnr`` (a torchmetrics ``MeanMetric``) sums and counts across DDP ranks at epoch end, so
+        the logged value is the mean over all frames even when ranks hold different numbers of clips.
+        """
         sr = self.upscale_clip(batch["lr"]).float().clamp(0, 1)
         sr8, gt8 = (sr * 255).round(), (batch["gt"].float() * 255).round()
         mse = ((sr8 - gt8) ** 2).mean(dim=(2, 3, 4)).clamp_min(1e-10)
-        psnr = (10 * torch.log10(255.0**2 / mse)).mean()
-        self.log("val/psnr", psnr, prog_bar=True, batch_size=1, sync_dist=True)
-        return psnr
+        psnr = 10 * torch.log10(255.0**2 / mse)  # (B, T): one value per frame
+        self.val_psnr.update(psnr)
+        self.log("val/psnr", self.val_psnr, prog_bar=True, on_step=False, on_epoch=True)
+        return psnr.mean()
 
     def configure_training(self, optim_cfg: dict[str, Any]) -> None:
         """Take the recipe's ``optim`` section (lr, weight decay, betas, warm-up, schedule)."""

@@ -18,7 +18,6 @@ from vsrzoo.registry import register_method
     variants={"tiny": {}, "small": {}, "full": {}},
     paper="MATLAB imresize bicubic (Keys 1981, a = -0.5)",
     summary="Per-frame MATLAB-compatible bicubic upsampling; the baseline of every VSR table.",
-    scales=(2, 3, 4, 8),
 )
 class Bicubic(VSRMethod):
     """Per-frame bicubic upsampling; has no parameters and needs no training."""

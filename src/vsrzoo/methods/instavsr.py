@@ -10,7 +10,7 @@ section 2; every item is a constructor argument):
 
 * Generator (:class:`~vsrzoo.methods.instavsr_net.InstaVSRGenerator`): no text encoder, no VAE
   encoder (the LR frame is pixel-unshuffled onto the latent grid), the SD 2.1 UNet pruned to 75%
-  width without cross-attention or timestep embedding (``unet``, ``unet_pretrained`` prunes a real
+  width without cross-attention or timestep embedding (``backbone``, ``backbone_pretrained`` prunes a real
   SD 2.1 UNet at t = 999), the ``AutoencoderKL`` decoder at half width (``decoder``,
   ``decoder_pretrained``). One UNet + decoder pass per frame; the UNet output is the latent.
 * Recurrence (``recurrent``): the previous SR frame, warped to the current frame by optical flow,
@@ -32,14 +32,14 @@ section 2; every item is a constructor argument):
   forward-backward occlusion mask + adversarial terms from ``adv_start_step`` on (a warm-up in
   which the model learns fidelity first).
 * Dual-space adversarial training: a latent discriminator judges frames mapped onto the latent
-  grid by a fixed encoder (``disc_encoder``: the frozen SD VAE encoder at paper scale, or the
+  grid by a fixed encoder (``disc_encoder``: the frozen SD VAE encoder ``'sd-vae'`` at paper scale, or the
   parameter-free 8x pixel-unshuffle), a pixel PatchGAN judges HR pixels; ``gan_loss`` hinge or
   non-saturating. Lightning manual optimisation with two optimizers (generator: ``optim.lr``,
   discriminators: ``optim.disc_lr``). Only generator updates are counted as training steps, so
   ``trainer.global_step`` and ``trainer.max_steps`` mean generator iterations (the discriminator
   step goes through the strategy directly) and resuming continues at the saved iteration.
 * Tiny scale: ``residual=True`` makes the generator predict a correction over the MATLAB-bicubic
-  upsample, zero-initialised, so the untrained model equals bicubic; ``decoder_type="pixel_shuffle"``
+  upsample, zero-initialised, so the untrained model equals bicubic; ``decoder_type="pixel-unshuffle"``
   replaces the half-width VAE decoder by the parameter-free 4x pixel shuffle (no pretrained decoder
   fits a CPU, and a randomly initialised VAE decoder, which must learn sub-pixel placement after
   nearest upsampling, did not beat bicubic in 250 CPU steps), so the latent grid is the LR grid.
@@ -49,15 +49,22 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import Any
+from typing import Any, Literal
 
 import torch
-import torch.nn.functional as F
 
 from vsrzoo.backbones.sd_unet import PrunedUNet, PrunedVAEDecoder, build_pruned_unet, build_pruned_vae_decoder
 from vsrzoo.backbones.vae import Codec, PixelUnshuffleCodec, build_sd_vae
-from vsrzoo.blocks import FlowGuidedRegularizer, flow_warp
-from vsrzoo.errors import MissingWeightsError, UserError, unknown
+from vsrzoo.blocks import (
+    FlowGuidedRegularizer,
+    estimate_flow,
+    flow_warp,
+    gan_discriminator_loss,
+    gan_generator_loss,
+    upsample_flow,
+)
+from vsrzoo.blocks.losses import GANLoss
+from vsrzoo.errors import MissingWeightsError, UserError
 from vsrzoo.methods.base import VSRMethod
 from vsrzoo.methods.instavsr_net import (
     InstaVSRGenerator,
@@ -71,26 +78,22 @@ from vsrzoo.registry import register_method
 
 log = logging.getLogger(__name__)
 
-FLOWS = ("lr", "gt", "zero")
-GAN_LOSSES = ("hinge", "non_saturating")
-DISC_ENCODERS = ("pixel_unshuffle", "sd_vae")
-DECODER_TYPES = ("vae", "pixel_shuffle")
 SD21_HUB_ID = "stabilityai/stable-diffusion-2-1-base"
 
 _TINY = dict(
-    unet=dict(
+    backbone=dict(
         variant="tiny",
         block_out_channels=(32, 64, 64),
         attention_levels=(False, False, False),  # self-attention only in the mid block (LR / 4)
         num_attention_heads=(2, 4, 4),
         norm_num_groups=8,
     ),
-    decoder_type="pixel_shuffle",
+    decoder_type="pixel-unshuffle",
     decoder=dict(factor=4),
     latent_channels=48,
     residual=True,
     flow_preset="fast",
-    disc_encoder="pixel_unshuffle",
+    disc_encoder="pixel-unshuffle",
     latent_disc=dict(widths=(32, 32), strides=(1, 2), kernel_size=3),
     pixel_disc=dict(widths=(16, 32, 32), strides=(2, 2, 1)),
     state_noise=0.1,
@@ -99,14 +102,14 @@ _TINY = dict(
     pixel_adv_weight=0.002,
 )
 _SMALL = dict(
-    unet=dict(variant="small"),
+    backbone=dict(variant="small"),
     decoder=dict(variant="small"),
     residual=True,
-    disc_encoder="pixel_unshuffle",
+    disc_encoder="pixel-unshuffle",
     latent_disc=dict(widths=(64, 128), strides=(1, 2), kernel_size=3),
     pixel_disc=dict(widths=(32, 64, 128), strides=(2, 2, 1)),
 )
-_FULL = dict(unet=dict(variant="full"), decoder=dict(variant="full"), disc_encoder="sd_vae")
+_FULL = dict(backbone=dict(variant="full"), decoder=dict(variant="full"), disc_encoder="sd-vae")
 
 
 @functools.lru_cache(maxsize=4)
@@ -115,56 +118,21 @@ def dis_flow(preset: str) -> DISFlow:
     return DISFlow(preset=preset)
 
 
-def estimate_flow(preset: str, src: torch.Tensor, dst: torch.Tensor, min_size: int = 16) -> torch.Tensor:
-    """DIS flow (N, 2, h, w) from ``src`` to ``dst`` (N, 3, h, w), no gradient.
-
-    DIS needs frames of at least 12 pixels; smaller ones are edge-padded and the flow cropped back.
-    """
-    h, w = src.shape[-2:]
-    pad = (0, max(0, min_size - w), 0, max(0, min_size - h))
-    if any(pad):
-        src, dst = (F.pad(x.detach().float(), pad, mode="replicate") for x in (src, dst))
-    flow = dis_flow(preset)(src.detach(), dst.detach())
-    return flow[..., :h, :w].to(src.device)
-
-
-def upsample_flow(flow: torch.Tensor, scale: int) -> torch.Tensor:
-    """An LR flow (N, 2, h, w) in LR pixels -> the HR flow (N, 2, s*h, s*w) in HR pixels."""
-    if scale == 1:
-        return flow
-    return F.interpolate(flow, scale_factor=scale, mode="bilinear", align_corners=False) * scale
-
-
-def gan_generator_loss(logits: torch.Tensor, kind: str) -> torch.Tensor:
-    """Generator side: hinge ``-D(fake)``, non-saturating ``softplus(-D(fake))``."""
-    logits = logits.float()
-    return -logits.mean() if kind == "hinge" else F.softplus(-logits).mean()
-
-
-def gan_discriminator_loss(real: torch.Tensor, fake: torch.Tensor, kind: str) -> torch.Tensor:
-    """Discriminator side: hinge ``relu(1 - D(real)) + relu(1 + D(fake))`` or the logistic loss."""
-    real, fake = real.float(), fake.float()
-    if kind == "hinge":
-        return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
-    return F.softplus(-real).mean() + F.softplus(fake).mean()
-
-
 @register_method(
     "instavsr",
     variants={"tiny": _TINY, "small": _SMALL, "full": _FULL},
     paper="InstaVSR, arXiv 2603.26134",
     summary="Pruned one-step SD 2.1 (reconstruction): recurrent, flow-regularised, dual-space GAN; 1 pass/frame.",
-    scales=(4,),
 )
 class InstaVSR(VSRMethod):
     """InstaVSR as a LightningModule: one pass per frame, recurrent state, manual GAN optimisation.
 
     Args (the module docstring says what is paper and what is reconstruction):
-        unet: ``build_pruned_unet`` arguments: ``variant`` (tiny/small/full), ``width`` and
-            ``timestep`` for pruning, config overrides. unet_pretrained: SD 2.1 hub id or folder
-            (pruned on load) or a saved ``PrunedUNet``.
+        backbone: the pruned UNet, ``build_pruned_unet`` arguments: ``variant`` (tiny/small/full),
+            ``width`` and ``timestep`` for pruning, config overrides. backbone_pretrained: SD 2.1 hub
+            id or folder (pruned on load) or a saved ``PrunedUNet``.
         decoder / decoder_pretrained: the same for ``build_pruned_vae_decoder``. decoder_type:
-            'vae' (that decoder) or 'pixel_shuffle' (parameter-free, ``decoder={'factor': f}``;
+            'sd-vae-decoder-half' (that decoder) or 'pixel-unshuffle' (its parameter-free inverse, ``decoder={'factor': f}``;
             the latent is then the pixel-unshuffled frame, ``latent_channels = 3 f^2``).
         latent_channels: channels of the latent between UNet and decoder (SD: 4).
         recurrent, flow, flow_preset, detach_state, state_noise, back_project_state, carry_state,
@@ -179,17 +147,20 @@ class InstaVSR(VSRMethod):
         segment_length: frames per forward call (the state carries across calls).
     """
 
+    supported_scales = (4,)
+    supports_gradient_checkpointing = True
+
     def __init__(
         self,
         scale: int = 4,
-        unet: dict[str, Any] | None = None,
-        unet_pretrained: str | None = None,
+        backbone: dict[str, Any] | None = None,
+        backbone_pretrained: str | None = None,
         decoder: dict[str, Any] | None = None,
         decoder_pretrained: str | None = None,
-        decoder_type: str = "vae",
+        decoder_type: Literal["sd-vae-decoder-half", "pixel-unshuffle"] = "sd-vae-decoder-half",
         latent_channels: int = 4,
         recurrent: bool = True,
-        flow: str = "lr",
+        flow: Literal["lr", "gt", "zero"] = "lr",
         flow_preset: str = "medium",
         detach_state: bool = False,
         state_noise: float = 0.0,
@@ -203,8 +174,8 @@ class InstaVSR(VSRMethod):
         latent_adv_weight: float = 0.05,
         pixel_adv_weight: float = 0.05,
         adv_start_step: int = 0,
-        gan_loss: str = "hinge",
-        disc_encoder: str = "sd_vae",
+        gan_loss: GANLoss = "hinge",
+        disc_encoder: Literal["pixel-unshuffle", "sd-vae"] = "sd-vae",
         disc_encoder_variant: str = "full",
         disc_encoder_pretrained: str | None = None,
         latent_disc: dict[str, Any] | None = None,
@@ -215,16 +186,10 @@ class InstaVSR(VSRMethod):
         super().__init__(scale=scale)
         self.save_hyperparameters()
         self.automatic_optimization = False
-        if flow not in FLOWS:
-            raise unknown("InstaVSR flow", flow, FLOWS)
-        if gan_loss not in GAN_LOSSES:
-            raise unknown("InstaVSR gan_loss", gan_loss, GAN_LOSSES)
         if segment_length < 1:
             raise UserError(f"instavsr: segment_length must be at least 1, got {segment_length}")
         self.segment_length = segment_length
-        if decoder_type not in DECODER_TYPES:
-            raise unknown("InstaVSR decoder_type", decoder_type, DECODER_TYPES)
-        if decoder_type == "pixel_shuffle":
+        if decoder_type == "pixel-unshuffle":
             dec = PixelUnshuffleCodec(factor=int((decoder or {}).get("factor", 8)))
         else:
             dec = self._build_decoder(
@@ -232,7 +197,7 @@ class InstaVSR(VSRMethod):
             )
         in_ch = generator_in_channels(scale, dec.spatial_factor, recurrent)
         net_unet = self._build_unet(
-            dict(unet or {"variant": "full"}), unet_pretrained, in_ch, latent_channels
+            dict(backbone or {"variant": "full"}), backbone_pretrained, in_ch, latent_channels
         )
         self.net = InstaVSRGenerator(net_unet, dec, scale=scale, recurrent=recurrent, residual=residual)
         self.size_multiple = self.net.size_multiple
@@ -272,10 +237,8 @@ class InstaVSR(VSRMethod):
 
     @staticmethod
     def _build_disc_encoder(kind: str, variant: str, pretrained: str | None) -> Codec:
-        if kind == "pixel_unshuffle":
+        if kind == "pixel-unshuffle":
             return PixelUnshuffleCodec(factor=8)
-        if kind != "sd_vae":
-            raise unknown("InstaVSR disc_encoder", kind, DISC_ENCODERS)
         codec = build_sd_vae(variant, pretrained)
         codec.vae.decoder = None  # only the encoder is used; keep no dead weights
         return codec.requires_grad_(False).eval()
@@ -283,10 +246,10 @@ class InstaVSR(VSRMethod):
     def config(self) -> dict[str, Any]:
         """Constructor arguments; pretrained UNet/decoder are replaced by their configs (weights are saved)."""
         cfg = super().config()
-        for key, module in (("unet", self.net.unet), ("decoder", self.net.decoder)):
+        for key, module in (("backbone", self.net.unet), ("decoder", self.net.decoder)):
             if cfg.get(f"{key}_pretrained"):
                 spec = {k: v for k, v in dict(module.config).items() if not k.startswith("_")}
-                if key == "unet":
+                if key == "backbone":
                     spec.pop("in_channels"), spec.pop("out_channels")
                 else:
                     spec.pop("latent_channels")
@@ -326,7 +289,7 @@ class InstaVSR(VSRMethod):
     # ------------------------------------------------------------------ flow
     def lr_flow(self, src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
         """HR flow from frame ``src`` to frame ``dst`` estimated on their LR frames (N, 3, h, w)."""
-        return upsample_flow(estimate_flow(self.hparams.flow_preset, src, dst), self.scale)
+        return upsample_flow(estimate_flow(dis_flow(self.hparams.flow_preset), src, dst), self.scale)
 
     def warp_previous(
         self, prev_sr: torch.Tensor, flow: torch.Tensor | None, lr: torch.Tensor
@@ -348,7 +311,7 @@ class InstaVSR(VSRMethod):
         if self.hparams.flow == "zero":
             flow_lr = torch.zeros_like(frame[:, :2], dtype=torch.float32)
         else:
-            flow_lr = estimate_flow(self.hparams.flow_preset, frame, prev_lr)
+            flow_lr = estimate_flow(dis_flow(self.hparams.flow_preset), frame, prev_lr)
         warped = self.warp_previous(prev_sr, upsample_flow(flow_lr, self.scale), frame)
         threshold = self.hparams.reset_threshold
         if threshold is None:
@@ -382,8 +345,8 @@ class InstaVSR(VSRMethod):
         """DIS flows of the ground truth (B, T-1, 2, H, W): forward t -> t+1 and backward t+1 -> t."""
         b, t = gt.shape[:2]
         a, c = gt[:, :-1].flatten(0, 1), gt[:, 1:].flatten(0, 1)
-        preset = self.hparams.flow_preset
-        fw, bw = estimate_flow(preset, a, c), estimate_flow(preset, c, a)
+        flow = dis_flow(self.hparams.flow_preset)
+        fw, bw = estimate_flow(flow, a, c), estimate_flow(flow, c, a)
         return fw.unflatten(0, (b, t - 1)), bw.unflatten(0, (b, t - 1))
 
     def unroll(self, lr: torch.Tensor, gt_bw: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:

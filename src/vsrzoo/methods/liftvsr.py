@@ -24,7 +24,7 @@ reconstruction (DESIGN.md section 2, each a constructor argument):
   near ``t = 1000 * strength``, and restricts training timesteps to that range;
 - LoRA rank 64 on the attention projections; null caption of 120 learned tokens (no T5);
   AMC of 64 tokens per layer; optimizer and data in ``recipes/liftvsr.yaml``;
-- optional latent tiles at inference (``tile_size``), folded into the batch, each with its own cache.
+- optional latent tiles at inference (``latent_tile``), folded into the batch, each with its own cache.
 
 CPU-scale choices of the tiny variant (not the paper's): a pixel-unshuffle codec instead of the
 VAE; ``residual=True`` diffuses ``latent_scale * (z_HR - z_bicubic)`` so a small model only learns
@@ -36,31 +36,25 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+from einops import rearrange
 
-from vsrzoo.backbones.vae import build_pixel_unshuffle, build_sd_vae
-from vsrzoo.data.resize import imresize
 from vsrzoo.diffusion import GaussianDiffusion, ddim_scheduler, dpm_solver_scheduler, noise_level, sample
 from vsrzoo.diffusion.conversions import expand_like
-from vsrzoo.errors import UserError, unknown
-from vsrzoo.methods.base import VSRMethod
+from vsrzoo.errors import UserError
+from vsrzoo.methods.latent import LatentVSRMethod, build_codec
 from vsrzoo.methods.liftvsr_net import LiftVSRTransformer
 from vsrzoo.registry import register_method
 
-CODECS = ("sd_vae", "pixel_unshuffle")
-SAMPLERS = ("ddim", "dpm")
-CACHE_SOURCES = ("clean", "last_step")
-
 TINY = dict(
     segment_length=4,
-    codec="pixel_unshuffle",
+    codec="pixel-unshuffle",
     codec_factor=4,
-    pixart_variant="tiny",
-    pixart_overrides=dict(
+    backbone=dict(
+        variant="tiny",
         num_attention_heads=4,
         attention_head_dim=24,
         num_layers=2,
@@ -81,13 +75,13 @@ TINY = dict(
     strength=0.25,
     start_state_prob=0.75,
     cache_from="last_step",
-    tile_size=32,
-    tile_overlap=4,
+    latent_tile=32,
+    latent_tile_overlap=4,
 )
 SMALL = dict(
-    codec="sd_vae",
+    codec="sd-vae",
     codec_variant="small",
-    pixart_variant="small",
+    backbone=dict(variant="small"),
     lora_rank=16,
     flow_hidden=16,
     cache_tokens=32,
@@ -96,69 +90,47 @@ SMALL = dict(
 )
 
 
-def tile_starts(size: int, tile: int, overlap: int) -> list[int]:
-    """Start offsets of tiles of ``tile`` covering ``size``; the last one is aligned to the end."""
-    if size <= tile:
-        return [0]
-    return [*range(0, size - tile, tile - overlap), size - tile]
-
-
-def blend_weights(th: int, tw: int, y: int, x: int, h: int, w: int, overlap: int) -> torch.Tensor:
-    """Tile weights (th, tw) that ramp up linearly over ``overlap`` on edges shared with other tiles."""
-
-    def ramp(n: int, first: bool, last: bool) -> torch.Tensor:
-        r = torch.ones(n)
-        k = min(overlap, n)
-        if k and not first:
-            r[:k] = torch.arange(1, k + 1) / (k + 1)
-        if k and not last:
-            r[-k:] = torch.minimum(r[-k:], torch.arange(k, 0, -1) / (k + 1))
-        return r
-
-    return ramp(th, y == 0, y + th >= h)[:, None] * ramp(tw, x == 0, x + tw >= w)[None, :]
-
-
 @register_method(
     "liftvsr",
     variants={"tiny": TINY, "small": SMALL, "full": {}},
     paper="LiftVSR, arXiv 2506.08529",
     summary="PixArt-alpha + LoRA lifted to video: token-flow temporal attention, memory cache across segments.",
-    scales=(4,),
 )
-class LiftVSR(VSRMethod):
+class LiftVSR(LatentVSRMethod):
     """PixArt-alpha video SR with per-segment token-flow attention and a cross-segment memory cache.
 
     Args (defaults are the paper-scale ``full`` variant):
         segment_length: frames per segment (8 in the paper).
-        codec, codec_variant, codec_pretrained, codec_factor: ``'sd_vae'`` (PixArt's VAE, frozen) or
-            ``'pixel_unshuffle'`` (``codec_factor`` space-to-depth, no parameters).
-        pixart_variant, pixart_pretrained, pixart_overrides, lora_rank, lora_alpha, flow_hidden,
-            temporal_mlp_ratio, cache_tokens, caption_tokens, caption_file: the denoiser
-            (:class:`~vsrzoo.methods.liftvsr_net.LiftVSRTransformer`).
+        codec, codec_variant, codec_pretrained, codec_factor: ``'sd-vae'`` (PixArt's VAE, frozen) or
+            ``'pixel-unshuffle'`` (``codec_factor`` space-to-depth, no parameters).
+        backbone: PixArt-alpha ``variant`` (tiny/small/full) and config overrides; backbone_pretrained:
+            hub id or diffusers folder of PixArt-alpha weights.
+        lora_rank, lora_alpha, flow_hidden, temporal_mlp_ratio, cache_tokens, caption_tokens,
+            caption_file: the denoiser (:class:`~vsrzoo.methods.liftvsr_net.LiftVSRTransformer`).
         residual: diffuse ``z_HR - z_bicubic`` (reconstruction) instead of ``z_HR``.
         latent_scale: the diffused latent is ``latent_scale`` times it (unit variance for the
             small bicubic residual, like the VAE's scaling factor; 1 for the SD VAE latent).
         sampler, num_inference_steps, cache_from, strength: inference (module docstring).
         start_state_prob: share of training segments shown the sampler's first state (module docstring).
-        tile_size, tile_overlap, tile_batch: latent tiles for inference (None: whole frames);
-            each tile keeps its own cache; ``tile_batch`` tiles are denoised together.
+        latent_tile, latent_tile_overlap, latent_tile_batch: latent tiles for inference (None: whole
+            frames); each tile keeps its own cache; ``latent_tile_batch`` tiles are denoised together.
         stream_overlap: frames shared by consecutive segments in :meth:`upscale`.
         num_train_timesteps, beta_schedule: the DDPM schedule (PixArt: 1000 linear steps).
     """
 
     supported_scales = (4,)
+    supports_gradient_checkpointing = True
 
     def __init__(
         self,
         scale: int = 4,
         segment_length: int = 8,
-        codec: str = "sd_vae",
+        codec: Literal["sd-vae", "pixel-unshuffle"] = "sd-vae",
         codec_variant: str = "full",
         codec_pretrained: str | None = None,
         codec_factor: int = 4,
-        pixart_variant: str = "full",
-        pixart_pretrained: str | None = None,
-        pixart_overrides: dict[str, Any] | None = None,
+        backbone: dict[str, Any] | None = None,
+        backbone_pretrained: str | None = None,
         lora_rank: int | None = 64,
         lora_alpha: float | None = None,
         flow_hidden: int = 32,
@@ -168,29 +140,24 @@ class LiftVSR(VSRMethod):
         caption_file: str | None = None,
         residual: bool = False,
         latent_scale: float = 1.0,
-        sampler: str = "dpm",
+        sampler: Literal["ddim", "dpm"] = "dpm",
         num_inference_steps: int = 20,
-        cache_from: str = "clean",
+        cache_from: Literal["clean", "last_step"] = "clean",
         strength: float = 1.0,
         start_state_prob: float = 0.0,
-        tile_size: int | None = None,
-        tile_overlap: int = 8,
-        tile_batch: int = 16,
+        latent_tile: int | None = None,
+        latent_tile_overlap: int = 8,
+        latent_tile_batch: int = 16,
         stream_overlap: int = 0,
         num_train_timesteps: int = 1000,
         beta_schedule: str = "linear",
     ):
         super().__init__(scale=scale)
         self.save_hyperparameters()
-        for value, valid, kind in (
-            (codec, CODECS, "codec"),
-            (sampler, SAMPLERS, "sampler"),
-            (cache_from, CACHE_SOURCES, "cache_from"),
-        ):
-            if value not in valid:
-                raise unknown(f"liftvsr {kind}", value, valid)
-        if segment_length < 1 or num_inference_steps < 1 or tile_batch < 1:
-            raise UserError("liftvsr: segment_length, num_inference_steps and tile_batch must be at least 1")
+        if segment_length < 1 or num_inference_steps < 1 or latent_tile_batch < 1:
+            raise UserError(
+                "liftvsr: segment_length, num_inference_steps and latent_tile_batch must be at least 1"
+            )
         if not 0.0 < strength <= 1.0:
             raise UserError(f"liftvsr: strength must be in (0, 1], got {strength}")
         self.segment_length = segment_length
@@ -202,17 +169,19 @@ class LiftVSR(VSRMethod):
         self.strength = strength
         self.start_state_prob = start_state_prob
         self.max_train_timestep = max(1, math.ceil(num_train_timesteps * strength))
-        self.tile_batch = tile_batch
+        self.latent_tile, self.latent_tile_overlap = latent_tile, latent_tile_overlap
+        self.latent_tile_batch = latent_tile_batch
         self.stream_overlap = stream_overlap
         self._caches: dict[tuple[int, int, int], list[torch.Tensor | None]] = {}
-        self.codec = self._build_codec(codec, codec_variant, codec_pretrained, codec_factor)
-        overrides = dict(pixart_overrides or {})
-        if pixart_pretrained is None:
+        self.set_codec(build_codec(codec, codec_variant, codec_pretrained, codec_factor))
+        overrides = dict(backbone or {})
+        pixart_variant = overrides.pop("variant", "full")
+        if backbone_pretrained is None:
             c = self.codec.latent_channels
             overrides = {"in_channels": c, "out_channels": 2 * c, **overrides}
         self.net = LiftVSRTransformer(
             pixart_variant=pixart_variant,
-            pixart_pretrained=pixart_pretrained,
+            pixart_pretrained=backbone_pretrained,
             pixart_overrides=overrides,
             lora_rank=lora_rank,
             lora_alpha=lora_alpha,
@@ -230,19 +199,7 @@ class LiftVSR(VSRMethod):
         self.diffusion = GaussianDiffusion(num_train_timesteps, schedule=beta_schedule, learn_sigma=True)
         hr_multiple = self.codec.spatial_factor * self.net.patch_size
         self.size_multiple = hr_multiple // math.gcd(hr_multiple, scale)
-        p = self.net.patch_size
-        if tile_size is not None and (tile_size % p or not 0 <= tile_overlap < tile_size):
-            raise UserError(
-                f"liftvsr: tile_size must be a multiple of the patch size {p} and exceed tile_overlap, "
-                f"got tile_size={tile_size}, tile_overlap={tile_overlap}"
-            )
-        self.tile_size, self.tile_overlap = tile_size, tile_overlap
-
-    @staticmethod
-    def _build_codec(codec: str, variant: str, pretrained: str | None, factor: int):
-        if codec == "pixel_unshuffle":
-            return build_pixel_unshuffle(pretrained=pretrained, factor=factor)
-        return build_sd_vae(variant, pretrained=pretrained).requires_grad_(False)
+        self.check_latent_tile(self.net.patch_size)
 
     # ------------------------------------------------------------------ helpers
     def reset_state(self) -> None:
@@ -251,29 +208,6 @@ class LiftVSR(VSRMethod):
 
     def enable_gradient_checkpointing(self) -> None:
         self.net.enable_gradient_checkpointing()
-
-    @torch.no_grad()
-    def encode(self, frames: torch.Tensor) -> torch.Tensor:
-        """Frames (B, T, 3, H, W) in [0, 1] -> latents (B, T, C, H/f, W/f)."""
-        z = self.codec.encode((frames * 2 - 1).transpose(1, 2))
-        return z.transpose(1, 2)
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Latents (B, T, C, h, w) -> frames (B, T, 3, f*h, f*w) in [0, 1] (not clamped)."""
-        return (self.codec.decode(z.transpose(1, 2)).transpose(1, 2) + 1) / 2
-
-    def condition(self, lr: torch.Tensor) -> torch.Tensor:
-        """LR latent: the codec's latent of the MATLAB-bicubic upsampled LR frames."""
-        return self.encode(imresize(lr, scale=self.scale).clamp(0, 1))
-
-    def _pad(self, lr: torch.Tensor) -> torch.Tensor:
-        m = self.size_multiple
-        pad_h, pad_w = -lr.shape[-2] % m, -lr.shape[-1] % m
-        if not (pad_h or pad_w):
-            return lr
-        b, t = lr.shape[:2]
-        padded = F.pad(lr.flatten(0, 1), (0, pad_w, 0, pad_h), mode="replicate")
-        return padded.unflatten(0, (b, t))
 
     # ---------------------------------------------------------------- inference
     def make_sampler(self):
@@ -321,47 +255,35 @@ class LiftVSR(VSRMethod):
 
         yield from stream_upscale(self, frames, overlap=self.stream_overlap)
 
-    def tiles(self, height: int, width: int) -> list[tuple[int, int, int, int]]:
-        """Latent tiles ``(y, x, h, w)`` covering the frame, overlapping by ``tile_overlap``."""
-        if self.tile_size is None:
-            return [(0, 0, height, width)]
-        th, tw = min(self.tile_size, height), min(self.tile_size, width)
-        ys, xs = tile_starts(height, th, self.tile_overlap), tile_starts(width, tw, self.tile_overlap)
-        return [(y, x, th, tw) for y in ys for x in xs]
+    def condition(self, lr: torch.Tensor) -> torch.Tensor:
+        """LR latent (B, T, C, h, w): the codec's latent of the MATLAB-bicubic upsampled LR frames."""
+        return rearrange(self.bicubic_latent(lr), "b c t h w -> b t c h w")
 
     def sample_tiled(self, cond: torch.Tensor) -> torch.Tensor:
-        """Sample a segment tile by tile (tiles folded into the batch); each tile keeps its own cache."""
-        b, s, c, h, w = cond.shape
-        tiles = self.tiles(h, w)
-        out = torch.zeros(cond.shape, dtype=torch.float32, device=cond.device)
-        total = torch.zeros(1, 1, 1, h, w, dtype=torch.float32, device=cond.device)
-        for start in range(0, len(tiles), self.tile_batch):
-            group = tiles[start : start + self.tile_batch]
-            key = (h, w, start)
+        """Sample a segment tile by tile (tiles folded into the batch); each tile group keeps its own cache."""
+        h, w = cond.shape[-2:]
+
+        def denoise(group: int, crops: torch.Tensor) -> torch.Tensor:
+            key = (h, w, group)
             self.net.set_cache(self._caches.get(key, [None] * len(self.net.temporal)))
-            crops = torch.cat([cond[..., y : y + th, x : x + tw] for y, x, th, tw in group])
             z = self.sample_segment(crops)
             self._caches[key] = self.net.get_cache()
-            for i, (y, x, th, tw) in enumerate(group):
-                weight = blend_weights(th, tw, y, x, h, w, self.tile_overlap).to(z.device)
-                out[..., y : y + th, x : x + tw] += weight * z[i * b : (i + 1) * b]
-                total[..., y : y + th, x : x + tw] += weight
-        return out / total
+            return z
+
+        return self.tiled(denoise, cond)
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
         if lr.dim() != 5 or lr.shape[2] != 3:
             raise UserError(f"liftvsr expects LR frames (B, T, 3, h, w), got {tuple(lr.shape)}")
         h, w = lr.shape[-2:]
-        cond = self.condition(self._pad(lr))
+        cond = self.condition(self.pad_space(lr))
         segments = [
             self.sample_tiled(cond[:, i : i + self.segment_length])
             for i in range(0, cond.shape[1], self.segment_length)
         ]
-        z = torch.cat(segments, dim=1).to(cond.dtype) / self.latent_scale
-        if self.residual:
-            z = z + cond
-        sr = self.decode(z)
-        return sr[..., : self.scale * h, : self.scale * w].clamp(0, 1)
+        z = self.from_diffusion(torch.cat(segments, dim=1).to(cond.dtype), cond)
+        sr = self.decode(rearrange(z, "b t c h w -> b c t h w"))
+        return sr[..., : self.scale * h, : self.scale * w]
 
     # ----------------------------------------------------------------- training
     def segment_timesteps(self, num_segments: int, batch_size: int, device=None) -> torch.Tensor:
@@ -386,10 +308,7 @@ class LiftVSR(VSRMethod):
                 f"{lr.shape[-1]}x{lr.shape[-2]}; set data.crop_size accordingly"
             )
         cond = self.condition(lr)
-        target = self.encode(gt)
-        if self.residual:
-            target = target - cond
-        target = target * self.latent_scale
+        target = self.to_diffusion(rearrange(self.encode(gt), "b c t h w -> b t c h w"), cond)
         timesteps = self.segment_timesteps(k, lr.shape[0], lr.device)
         self.net.reset_cache()
         totals: dict[str, torch.Tensor] = {}

@@ -22,15 +22,15 @@ reconstruction (constructor arguments, DESIGN.md section 2):
 * ``loss_weight_min_t``: the ``1 / t^2`` weight is clamped at ``t = 0.05``; training times are
   uniform after an SD3 shift ``timestep_shift`` (1 = uniform).
 * LR latent = codec(MATLAB-bicubic x4 upsample of the LR frames), so it lies on the HR latent grid.
-* The codec (Wan2.2 VAE at full size, ``codec_pretrained``) is a fixed pre/post-processor kept
-  outside the module tree, like a diffusers pipeline's VAE: it is neither trained, saved nor
-  counted, so the parameter counts are DiT + adapter as in the paper's 11.25%.
+* The codec (Wan2.2 VAE at full size, ``codec_pretrained``) is a fixed pre/post-processor, like a
+  diffusers pipeline's VAE: it is neither trained nor saved (:class:`~vsrzoo.methods.latent.LatentVSRMethod`);
+  it counts as frozen. The paper's 11.25% is the adapter's share of DiT + adapter (ours: 11.27%).
 * Null caption (:class:`~vsrzoo.backbones.text.CaptionEmbedding`, zeros or ``caption_path``).
-* Sampling: ``num_steps`` Euler steps on SD3-shifted times (``sample_shift``), starting from
+* Sampling: ``num_inference_steps`` Euler steps on SD3-shifted times (``sample_shift``), starting from
   ``init_noise_scale * eps`` (1 = the paper's pure noise; 0 = the noise mean, whose one-step
   result is the conditional-mean estimate). Segments of ``segment_length`` frames.
 * ``latent_tile``: at inference the velocity may be evaluated on overlapping latent tiles blended
-  with linear ramps (as tiled diffusion VSR samplers do), so attention cost stays bounded.
+  with linear ramps (:func:`~vsrzoo.methods.latent.run_tiles`), so attention cost stays bounded.
 * Tiny scale only (no pretrained video prior fits a CPU): ``residual=True`` diffuses the
   difference between the HR latent and the LR latent, scaled by ``latent_scale``, and
   ``stage="prior"`` pretrains the tiny DiT unconditionally on those latents (the stand-in for
@@ -47,29 +47,23 @@ from __future__ import annotations
 import inspect
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
-import torch.nn.functional as F
 from diffusers import WanTransformer3DModel
 
 from vsrzoo.backbones.common import freeze, unfreeze
 from vsrzoo.backbones.text import CaptionEmbedding
-from vsrzoo.backbones.vae import Codec, PixelUnshuffleCodec, build_wan22_vae
 from vsrzoo.backbones.wan import build_wan
 from vsrzoo.blocks import FlowMatchingAdapter
-from vsrzoo.data.resize import imresize
 from vsrzoo.diffusion.flow import RectifiedFlow, x0_from_velocity
 from vsrzoo.diffusion.samplers import euler_flow_scheduler
 from vsrzoo.diffusion.samplers import sample as run_sampler
 from vsrzoo.diffusion.timesteps import ShiftedTimesteps
-from vsrzoo.errors import UserError, unknown
-from vsrzoo.methods.base import VSRMethod
+from vsrzoo.errors import UserError
+from vsrzoo.methods.latent import LatentVSRMethod, build_codec
 from vsrzoo.methods.litevsr_net import LiteVSRTransformer
 from vsrzoo.registry import register_method
-
-CODECS = ("pixel_unshuffle", "wan2.2")
-STAGES = ("adapter", "prior")
 
 TINY_BACKBONE = dict(
     variant="tiny", num_attention_heads=2, attention_head_dim=64, ffn_dim=256, num_layers=2, text_dim=32
@@ -85,29 +79,6 @@ def unroll_count(t: torch.Tensor, unroll_max: int, sharpness: float = 5.0) -> to
     return torch.round(1 + sharpness * u / (1 + (sharpness - 1) * u) * (unroll_max - 1)).long()
 
 
-def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
-    """Start offsets of ``tile``-long spans overlapping by at least ``overlap``, the last flush with the end."""
-    if tile >= length:
-        return [0]
-    return list(range(0, length - tile, max(1, tile - overlap))) + [length - tile]
-
-
-def ramp(length: int, overlap: int, like: torch.Tensor) -> torch.Tensor:
-    """Blend weights along one tile axis: rising linearly over ``overlap`` at both ends, 1 inside, > 0 everywhere."""
-    i = torch.arange(length, device=like.device, dtype=torch.float32) + 0.5
-    edge = torch.minimum(i, length - i) / max(overlap, 1)
-    return edge.clamp(max=1.0)
-
-
-def build_codec(kind: str, scale: int, variant: str, pretrained: str | None) -> Codec:
-    """The pixel <-> latent codec: pixel-unshuffle by ``scale`` (LR grid) or the Wan2.2 VAE."""
-    if kind == "pixel_unshuffle":
-        return PixelUnshuffleCodec(factor=scale)
-    if kind == "wan2.2":
-        return build_wan22_vae(variant, pretrained)
-    raise unknown("LiteVSR codec", kind, CODECS)
-
-
 def backbone_spec(backbone: WanTransformer3DModel, family: str) -> dict[str, Any]:
     """JSON-able constructor arguments that rebuild ``backbone`` (for checkpoints of a loaded prior)."""
     names = set(inspect.signature(WanTransformer3DModel.__init__).parameters) - {"self"}
@@ -121,30 +92,29 @@ def backbone_spec(backbone: WanTransformer3DModel, family: str) -> dict[str, Any
         "tiny": dict(
             backbone=TINY_BACKBONE,
             adapter=TINY_ADAPTER,
-            codec="pixel_unshuffle",
+            codec="pixel-unshuffle",
             residual=True,
             latent_scale=32.0,
             timestep_shift=3.0,
             loss_weight_min_t=0.2,
             segment_length=2,
-            num_steps=1,
+            num_inference_steps=1,
             init_noise_scale=0.0,
             latent_tile=32,
         ),
         "small": dict(
             backbone=SMALL_BACKBONE,
             adapter=SMALL_ADAPTER,
-            codec="pixel_unshuffle",
+            codec="pixel-unshuffle",
             residual=True,
             segment_length=5,
         ),
-        "full": dict(backbone={"variant": "full"}, adapter={}, codec="wan2.2", codec_variant="full"),
+        "full": dict(backbone={"variant": "full"}, adapter={}, codec="wan2.2-vae", codec_variant="full"),
     },
     paper="LiteVSR, arXiv 2606.09250 (ICML 2026)",
     summary="Frozen Wan2.2-5B DiT + state-aware flow-matching adapter (11.25% trainable), 1-N Euler steps.",
-    scales=(4,),
 )
-class LiteVSR(VSRMethod):
+class LiteVSR(LatentVSRMethod):
     """LiteVSR as a LightningModule: frozen Wan DiT, trainable adapter, rectified flow, Euler sampling.
 
     Args (see the module docstring for what is paper and what is reconstruction):
@@ -153,14 +123,19 @@ class LiteVSR(VSRMethod):
             of a Wan transformer (e.g. 'Wan-AI/Wan2.2-TI2V-5B-Diffusers'), loaded then frozen.
         adapter: :class:`FlowMatchingAdapter` arguments; width, channels, patch and block count
             come from the backbone.
-        codec / codec_variant / codec_pretrained: 'pixel_unshuffle' (by ``scale``) or 'wan2.2'.
+        codec / codec_variant / codec_pretrained / codec_factor: 'pixel-unshuffle' (``codec_factor``)
+            or 'wan2.2-vae'.
         caption_length / caption_path: the null caption (zeros, or embeddings from a file).
-        segment_length: frames per forward call. num_steps, sample_shift, init_noise_scale: sampler.
-        latent_tile, latent_tile_overlap, tiles_per_batch: tiled velocity at inference (None = whole frame).
+        segment_length: frames per forward call. num_inference_steps, sample_shift, init_noise_scale: sampler.
+        latent_tile, latent_tile_overlap, latent_tile_batch: tiled velocity at inference (None = whole frame).
         unroll_max, unroll_sharpness: adaptive unrolling (M_max, s = 5).
         loss_weight_min_t, timestep_shift: loss weight clamp and training time distribution.
         residual, latent_scale, stage: tiny-scale reconstruction switches.
     """
+
+    supported_scales = (4,)
+    supports_gradient_checkpointing = True
+    clamp_bicubic = False  # the shipped tiny weights were trained on the unclamped bicubic latent
 
     def __init__(
         self,
@@ -168,13 +143,14 @@ class LiteVSR(VSRMethod):
         backbone: dict[str, Any] | None = None,
         backbone_pretrained: str | None = None,
         adapter: dict[str, Any] | None = None,
-        codec: str = "wan2.2",
+        codec: Literal["pixel-unshuffle", "wan2.2-vae"] = "wan2.2-vae",
         codec_variant: str = "full",
         codec_pretrained: str | None = None,
+        codec_factor: int = 4,
         caption_length: int = 1,
         caption_path: str | None = None,
         segment_length: int = 17,
-        num_steps: int = 4,
+        num_inference_steps: int = 4,
         sample_shift: float = 1.0,
         init_noise_scale: float = 1.0,
         unroll_max: int = 3,
@@ -183,26 +159,24 @@ class LiteVSR(VSRMethod):
         timestep_shift: float = 1.0,
         latent_tile: int | None = None,
         latent_tile_overlap: int = 8,
-        tiles_per_batch: int = 16,
+        latent_tile_batch: int = 16,
         residual: bool = False,
         latent_scale: float = 1.0,
-        stage: str = "adapter",
+        stage: Literal["adapter", "prior"] = "adapter",
     ):
         super().__init__(scale=scale)
         self.save_hyperparameters()
-        if stage not in STAGES:
-            raise unknown("LiteVSR stage", stage, STAGES)
-        if min(unroll_max, num_steps, segment_length, tiles_per_batch) < 1:
+        if min(unroll_max, num_inference_steps, segment_length, latent_tile_batch) < 1:
             raise UserError(
-                "litevsr: unroll_max, num_steps, segment_length and tiles_per_batch must be at least 1"
+                "litevsr: unroll_max, num_inference_steps, segment_length and latent_tile_batch must be at least 1"
             )
-        if latent_tile is not None and not 0 <= latent_tile_overlap < latent_tile:
-            raise UserError(
-                f"litevsr: latent_tile_overlap must be in [0, latent_tile), got {latent_tile_overlap}"
-            )
-        self.segment_length = segment_length
-        self._codec = [build_codec(codec, scale, codec_variant, codec_pretrained)]
-        latent_channels = self._codec[0].latent_channels
+        self.segment_length, self.num_inference_steps = segment_length, num_inference_steps
+        self.residual, self.latent_scale = residual, latent_scale
+        self.latent_tile, self.latent_tile_overlap = latent_tile, latent_tile_overlap
+        self.latent_tile_batch = latent_tile_batch
+        self.check_latent_tile()
+        self.set_codec(build_codec(codec, codec_variant, codec_pretrained, codec_factor))
+        latent_channels = self.codec.latent_channels
         dit = self._build_backbone(dict(backbone or {"variant": "full"}), backbone_pretrained)
         cfg = dit.config
         if cfg.in_channels != latent_channels:
@@ -224,7 +198,7 @@ class LiteVSR(VSRMethod):
         self.net = LiteVSRTransformer(dit, FlowMatchingAdapter(**adapter_args), caption)
         self.flow = RectifiedFlow("uniform" if stage == "prior" else "inverse_sigma_sq", loss_weight_min_t)
         patch = cfg.patch_size[1]
-        self.size_multiple = max(1, self._codec[0].spatial_factor * patch // scale)
+        self.size_multiple = max(1, self.codec.spatial_factor * patch // scale)
         self.set_stage(stage)
 
     # ------------------------------------------------------------------ building
@@ -243,16 +217,6 @@ class LiteVSR(VSRMethod):
             trained, frozen = frozen, trained
         unfreeze(trained)
         freeze(frozen)
-
-    @property
-    def codec(self) -> Codec:
-        """The fixed codec, moved to this model's device on use (it is not a submodule)."""
-        codec = self._codec[0]
-        param = next(iter(codec.parameters()), None)
-        device = self.net.backbone.proj_out.weight.device
-        if param is not None and param.device != device:
-            codec.to(device)
-        return codec
 
     def enable_gradient_checkpointing(self) -> None:
         self.net.gradient_checkpointing = True
@@ -274,64 +238,25 @@ class LiteVSR(VSRMethod):
             self.net.backbone.save_pretrained(directory / "transformer")
         return directory
 
-    # ------------------------------------------------------------------ latents
-    def pad_frames(self, x: torch.Tensor) -> torch.Tensor:
-        """Replicate the last frame so the codec's temporal compression fits (1 + k * factor frames)."""
-        tf = self.codec.temporal_factor
-        extra = -(x.shape[1] - 1) % tf
-        return torch.cat([x, x[:, -1:].expand(-1, extra, -1, -1, -1)], dim=1) if extra else x
-
-    def encode(self, frames: torch.Tensor) -> torch.Tensor:
-        """(B, T, 3, H, W) in [0, 1] -> latent (B, C, T', H', W')."""
-        return self.codec.encode(frames.transpose(1, 2) * 2 - 1)
-
-    def decode(self, latent: torch.Tensor, num_frames: int) -> torch.Tensor:
-        """Latent -> (B, T, 3, H, W) in [0, 1], cropped to ``num_frames``."""
-        x = self.codec.decode(latent).transpose(1, 2)[:, :num_frames]
-        return ((x.float() + 1) / 2).clamp(0, 1)
-
-    def encode_lr(self, lr: torch.Tensor) -> torch.Tensor:
-        """LR latent: the codec of the MATLAB-bicubic upsampled LR frames (reconstruction)."""
-        return self.encode(imresize(lr.float(), scale=self.scale).to(lr.dtype))
-
-    def to_diffusion(self, latent: torch.Tensor, lr_latent: torch.Tensor) -> torch.Tensor:
-        hp = self.hparams
-        return (latent - lr_latent if hp.residual else latent) * hp.latent_scale
-
-    def from_diffusion(self, d: torch.Tensor, lr_latent: torch.Tensor) -> torch.Tensor:
-        hp = self.hparams
-        latent = d / hp.latent_scale
-        return latent + lr_latent if hp.residual else latent
-
     # ------------------------------------------------------------------ inference
     def velocity(self, d: torch.Tensor, t: torch.Tensor, lr_latent: torch.Tensor, clean: torch.Tensor):
         return self.net(d, t, lr_latent, clean)
 
     def tiled_velocity(self, d: torch.Tensor, t: torch.Tensor, lr_latent: torch.Tensor, clean: torch.Tensor):
-        """Velocity from overlapping ``latent_tile`` tiles blended with linear ramps (bounded attention cost)."""
-        tile, overlap = self.hparams.latent_tile, self.hparams.latent_tile_overlap
-        h, w = d.shape[-2:]
+        """Velocity on overlapping ``latent_tile`` tiles, blended (bounded attention cost)."""
+        tile, (h, w), b = self.latent_tile, d.shape[-2:], d.shape[0]
         if tile is None or (h <= tile and w <= tile):
             return self.velocity(d, t, lr_latent, clean)
-        th, tw = min(tile, h), min(tile, w)
-        crops = [(y, x) for y in tile_starts(h, th, overlap) for x in tile_starts(w, tw, overlap)]
-        weight = (ramp(th, overlap, d)[:, None] * ramp(tw, overlap, d)[None]).to(d.dtype)
-        out, norm = torch.zeros_like(d), d.new_zeros(h, w)
-        b = d.shape[0]
-        for first in range(0, len(crops), self.hparams.tiles_per_batch):
-            chunk = crops[first : first + self.hparams.tiles_per_batch]
 
-            def stack(z: torch.Tensor, chunk=chunk) -> torch.Tensor:
-                return torch.cat([z[..., y : y + th, x : x + tw] for y, x in chunk])
+        def velocity(
+            group: int, d: torch.Tensor, lr_latent: torch.Tensor, clean: torch.Tensor
+        ) -> torch.Tensor:
+            return self.velocity(d, t.repeat(d.shape[0] // b), lr_latent, clean)
 
-            v = self.velocity(stack(d), t.repeat(len(chunk)), stack(lr_latent), stack(clean)).to(d.dtype)
-            for k, (y, x) in enumerate(chunk):
-                out[..., y : y + th, x : x + tw] += v[k * b : (k + 1) * b] * weight
-                norm[y : y + th, x : x + tw] += weight
-        return out / norm
+        return self.tiled(velocity, d, lr_latent, clean).to(d.dtype)
 
     @torch.no_grad()
-    def sample(self, lr_latent: torch.Tensor, num_steps: int | None = None) -> torch.Tensor:
+    def sample(self, lr_latent: torch.Tensor, num_inference_steps: int | None = None) -> torch.Tensor:
         """Euler integration from ``t = 1`` to 0; returns the clean latent (codec space).
 
         Each step feeds the previous step's clean estimate to the refinement stream (the first
@@ -347,16 +272,13 @@ class LiteVSR(VSRMethod):
         def refine(step: int, t: torch.Tensor, d: torch.Tensor, v: torch.Tensor) -> None:
             clean[0] = self.from_diffusion(x0_from_velocity(d, v, t), lr_latent)
 
-        scheduler = euler_flow_scheduler(num_steps or hp.num_steps, hp.sample_shift)
+        scheduler = euler_flow_scheduler(num_inference_steps or self.num_inference_steps, hp.sample_shift)
         d = run_sampler(velocity, hp.init_noise_scale * noise, scheduler, callback=refine)
         return self.from_diffusion(d, lr_latent)
 
-    def forward(self, lr: torch.Tensor, num_steps: int | None = None) -> torch.Tensor:
-        b, t, _, h, w = lr.shape
-        m = self.size_multiple
-        pad_h, pad_w = -h % m, -w % m
-        x = F.pad(lr.flatten(0, 1), (0, pad_w, 0, pad_h), mode="replicate").unflatten(0, (b, t))
-        latent = self.sample(self.encode_lr(self.pad_frames(x)), num_steps)
+    def forward(self, lr: torch.Tensor, num_inference_steps: int | None = None) -> torch.Tensor:
+        t, h, w = lr.shape[1], *lr.shape[-2:]
+        latent = self.sample(self.bicubic_latent(self.pad_frames(self.pad_space(lr))), num_inference_steps)
         return self.decode(latent, t)[..., : h * self.scale, : w * self.scale]
 
     # ------------------------------------------------------------------ training
@@ -378,7 +300,7 @@ class LiteVSR(VSRMethod):
     def training_loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         lr, gt = self.pad_frames(batch["lr"]), self.pad_frames(batch["gt"])
         with torch.no_grad():
-            lr_latent, hr_latent = self.encode_lr(lr), self.encode(gt)
+            lr_latent, hr_latent = self.bicubic_latent(lr), self.encode(gt)
         d0 = self.to_diffusion(hr_latent, lr_latent)
         t = self.sample_timesteps(d0.shape[0], d0.device)
         d_t, target, _ = self.flow.training_pair(d0, t)

@@ -16,7 +16,7 @@ Reconstruction (each a constructor argument, DESIGN.md section 2):
 
 * The paper's internal 1B T2V DiT and its 3D VAE are not public: ``full`` uses the open
   Wan2.1-T2V-1.3B DiT (``backbones.wan``) and the Wan2.1 VAE (16 channels, 8x spatial, 4x
-  temporal: 17 frames -> 5 latent frames) instead. ``dit_pretrained`` loads both from a diffusers
+  temporal: 17 frames -> 5 latent frames) instead. ``backbone_pretrained`` loads both from a diffusers
   Wan2.1 checkpoint; the patch embedding is widened for the condition channels, zero-initialised.
 * No text encoder: the null prompt is a zero caption embedding; batches may carry
   ``text_embeds`` (B, L, text_dim), of which ``null_prompt_prob`` are replaced by the null prompt.
@@ -26,7 +26,7 @@ Reconstruction (each a constructor argument, DESIGN.md section 2):
   :meth:`SimpleGVR.upsample_latent`, a base model's latent (the cascade). ``scale`` gives the
   benchmark factor (x4); ``output_size`` gives a fixed output size such as 1080p (the paper's
   512p -> 1080p, about 2.8x).
-* ``predict_residual`` (used by ``tiny``): the flow runs on ``latent_scale * (z_HR - z_bicubic)``,
+* ``residual`` (used by ``tiny``): the flow runs on ``latent_scale * (z_HR - z_bicubic)``,
   the HR latent relative to the codec's encoding of the MATLAB-bicubic upsampled LR, so a small
   CPU-trained model refines bicubic instead of generating from scratch.
 * ``prediction='x0'`` (used by ``tiny``): the DiT outputs the clean latent and the velocity is
@@ -49,15 +49,13 @@ Reconstruction (each a constructor argument, DESIGN.md section 2):
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
-from vsrzoo.backbones.common import enable_gradient_checkpointing, freeze, widen_input_channels
-from vsrzoo.backbones.vae import build_pixel_unshuffle, build_wan21_vae
+from vsrzoo.backbones.common import enable_gradient_checkpointing, widen_input_channels
 from vsrzoo.backbones.wan import build_wan21
-from vsrzoo.data.resize import imresize
 from vsrzoo.diffusion import (
     LatentNoiseAugment,
     RectifiedFlow,
@@ -65,28 +63,24 @@ from vsrzoo.diffusion import (
     flow_interpolate,
     make_timestep_sampler,
 )
-from vsrzoo.errors import UserError, unknown
-from vsrzoo.methods.base import VSRMethod
+from vsrzoo.errors import UserError
+from vsrzoo.methods.latent import LatentVSRMethod, build_codec
 from vsrzoo.methods.simplegvr_net import SimpleGVRNet
 from vsrzoo.registry import register_method
 
-CODECS = ("pixel_unshuffle", "wan2.1_vae")
-PREDICTIONS = ("velocity", "x0")
-LOSS_WEIGHTINGS = ("uniform", "t_squared")
-LR_SOURCES = ("lr", "bicubic")
 # reconstruction (tiny, 1 sampling step): all detail is made in the single step at t = 1, so the
 # detail-aware histogram puts most of its mass in the top bin (probabilities of [0, 0.1), ..., [0.9, 1]).
 TINY_TIMESTEP_HISTOGRAM = [0.01, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.11, 0.60]
 
 _TINY = dict(
-    dit_variant="tiny",
-    dit_config=dict(num_attention_heads=2, attention_head_dim=64, ffn_dim=256, num_layers=2),
-    codec="pixel_unshuffle",
+    backbone=dict(variant="tiny", num_attention_heads=2, attention_head_dim=64, ffn_dim=256, num_layers=2),
+    codec="pixel-unshuffle",
+    codec_variant="tiny",
     codec_factor=4,
     upsampler_hidden=48,
     upsampler_blocks=[1, 1],
     num_inference_steps=1,
-    predict_residual=True,
+    residual=True,
     latent_scale=8.0,
     prediction="x0",
     loss_weighting="t_squared",
@@ -95,78 +89,56 @@ _TINY = dict(
     segment_length=10,
 )
 _SMALL = dict(
-    dit_variant="small",
-    codec="wan2.1_vae",
+    backbone=dict(variant="small"),
     codec_variant="small",
     upsampler_hidden=128,
-    upsampler_blocks=[2, 2],
     num_inference_steps=20,
-    segment_length=17,
 )
-_FULL = dict(
-    dit_variant="full",
-    codec="wan2.1_vae",
-    codec_variant="full",
-    upsampler_hidden=256,
-    upsampler_blocks=[2, 2],
-    num_inference_steps=50,
-    segment_length=17,
-)
-
-
-def _pad_last(x: torch.Tensor, multiple: int, dim: int) -> torch.Tensor:
-    """Repeat the last entry along ``dim`` until its size is a multiple of ``multiple``."""
-    extra = -x.shape[dim] % multiple
-    if not extra:
-        return x
-    last = x.narrow(dim, x.shape[dim] - 1, 1)
-    return torch.cat([x, last.expand(*[extra if d == dim % x.ndim else -1 for d in range(x.ndim)])], dim)
 
 
 @register_method(
     "simplegvr",
-    variants={"tiny": _TINY, "small": _SMALL, "full": _FULL},
+    variants={"tiny": _TINY, "small": _SMALL, "full": {}},
     paper="SimpleGVR, Xie et al., arXiv 2506.19838 (ICLR 2026)",
     summary="Latent-cascaded generative VSR: fully trained Wan-class DiT, latent upsampler, sparse local attention.",
-    scales=(2, 3, 4),
 )
-class SimpleGVR(VSRMethod):
+class SimpleGVR(LatentVSRMethod):
     """SimpleGVR as a LightningModule: rectified-flow training and Euler sampling on the HR latent.
 
     Args (see the module docstring for which are the paper's):
         scale: pixel upscaling factor for benchmark use; output_size: fixed (H, W) output instead.
-        dit_variant, dit_config: Wan2.1 DiT size ('tiny' / 'small' / 'full') and config overrides.
-        dit_pretrained: diffusers Wan2.1 checkpoint (hub id or directory) for the DiT; vae_pretrained
-            for the VAE (defaults to ``dit_pretrained``).
-        codec: 'wan2.1_vae' (paper-scale) or 'pixel_unshuffle' (tiny); codec_variant, codec_factor.
+        backbone: Wan2.1 DiT ``variant`` ('tiny' / 'small' / 'full') and config overrides.
+        backbone_pretrained: diffusers Wan2.1 checkpoint (hub id or directory) for the DiT;
+            codec_pretrained for the VAE (defaults to ``backbone_pretrained``).
+        codec: 'wan2.1-vae' (paper-scale) or 'pixel-unshuffle' (tiny); codec_variant, codec_factor.
         cond_channels, upsampler_hidden, upsampler_blocks: the latent upsampler.
         lr_noise_range, lr_noise_inference: LR latent noise augmentation (paper: [0.3, 0.6]).
         temporal_window, shifted_windows, sparse_attention, block_size, top_k: the attention.
         timestep_sampler, timestep_kwargs: training timesteps (paper: detail-aware).
         num_inference_steps, sample_shift: Euler sampler (paper: 50 steps).
         null_prompt_prob: share of captions replaced by the null prompt (paper: 10%).
-        predict_residual, latent_scale: flow on ``latent_scale * (z_HR - z_bicubic)`` (reconstruction).
+        residual, latent_scale: flow on ``latent_scale * (z_HR - z_bicubic)`` (reconstruction).
         prediction: what the DiT outputs, 'velocity' (paper) or 'x0' (reconstruction); min_t
             bounds the division that turns an x0 prediction into a velocity.
         segment_length: frames per inference segment.
     """
 
     supported_scales = (2, 3, 4)
+    supports_gradient_checkpointing = True
 
     def __init__(
         self,
         scale: int = 4,
         output_size: list[int] | None = None,
-        dit_variant: str = "tiny",
-        dit_config: dict[str, Any] | None = None,
-        dit_pretrained: str | None = None,
-        vae_pretrained: str | None = None,
-        codec: str = "pixel_unshuffle",
-        codec_variant: str = "tiny",
+        backbone: dict[str, Any] | None = None,
+        backbone_pretrained: str | None = None,
+        codec: Literal["pixel-unshuffle", "wan2.1-vae"] = "wan2.1-vae",
+        codec_variant: str = "full",
+        codec_pretrained: str | None = None,
         codec_factor: int = 4,
         cond_channels: int | None = None,
-        upsampler_hidden: int = 64,
-        upsampler_blocks: list[int] = (1, 1),
+        upsampler_hidden: int = 256,
+        upsampler_blocks: list[int] = (2, 2),
         lr_noise_range: list[float] = (0.3, 0.6),
         lr_noise_inference: float = 0.3,
         temporal_window: int | None = 5,
@@ -179,20 +151,16 @@ class SimpleGVR(VSRMethod):
         num_inference_steps: int = 50,
         sample_shift: float = 1.0,
         null_prompt_prob: float = 0.1,
-        predict_residual: bool = False,
+        residual: bool = False,
         latent_scale: float = 1.0,
-        prediction: str = "velocity",
+        prediction: Literal["velocity", "x0"] = "velocity",
         min_t: float = 0.05,
-        loss_weighting: str = "uniform",
-        lr_latent_source: str = "lr",
+        loss_weighting: Literal["uniform", "t_squared"] = "uniform",
+        lr_latent_source: Literal["lr", "bicubic"] = "lr",
         segment_length: int = 17,
     ):
         super().__init__(scale=scale)
         self.save_hyperparameters()
-        if codec not in CODECS:
-            raise unknown("SimpleGVR codec", codec, CODECS)
-        if prediction not in PREDICTIONS:
-            raise unknown("SimpleGVR prediction", prediction, PREDICTIONS)
         if num_inference_steps < 1:
             raise UserError(f"num_inference_steps must be >= 1, got {num_inference_steps}")
         self.output_size = tuple(output_size) if output_size is not None else None
@@ -200,21 +168,19 @@ class SimpleGVR(VSRMethod):
         self.num_inference_steps = num_inference_steps
         self.sample_shift = sample_shift
         self.null_prompt_prob = null_prompt_prob
-        self.predict_residual = predict_residual
+        self.residual = residual
         self.latent_scale = latent_scale
         self.prediction = prediction
         self.min_t = min_t
-        if loss_weighting not in LOSS_WEIGHTINGS:
-            raise unknown("SimpleGVR loss weighting", loss_weighting, LOSS_WEIGHTINGS)
         self.loss_weighting = loss_weighting
-        if lr_latent_source not in LR_SOURCES:
-            raise unknown("SimpleGVR lr_latent_source", lr_latent_source, LR_SOURCES)
         self.lr_latent_source = lr_latent_source
-        self.codec = self._build_codec(codec, codec_variant, codec_factor, vae_pretrained or dit_pretrained)
+        self.set_codec(
+            build_codec(codec, codec_variant, codec_pretrained or backbone_pretrained, codec_factor)
+        )
         c = self.codec.latent_channels
         cond_channels = cond_channels or c
         self.net = SimpleGVRNet(
-            self._build_dit(dit_variant, dit_config or {}, dit_pretrained, c, c + cond_channels),
+            self._build_dit(dict(backbone or {}), backbone_pretrained, c, c + cond_channels),
             latent_channels=c,
             cond_channels=cond_channels,
             upsampler_hidden=upsampler_hidden,
@@ -225,7 +191,7 @@ class SimpleGVR(VSRMethod):
             block_size=tuple(block_size),
             top_k=top_k,
         )
-        if prediction == "x0" and dit_pretrained is None:  # untrained model == the (bicubic) reference
+        if prediction == "x0" and backbone_pretrained is None:  # untrained model == the (bicubic) reference
             nn.init.zeros_(self.net.transformer.proj_out.weight)
             nn.init.zeros_(self.net.transformer.proj_out.bias)
         self.lr_noise = LatentNoiseAugment(tuple(lr_noise_range), lr_noise_inference)
@@ -235,29 +201,17 @@ class SimpleGVR(VSRMethod):
 
     # ------------------------------------------------------------------ building
     @staticmethod
-    def _build_codec(codec: str, variant: str, factor: int, pretrained: str | None):
-        if codec == "pixel_unshuffle":
-            module = build_pixel_unshuffle(factor=factor)
-        else:
-            module = build_wan21_vae(variant, pretrained=pretrained)
-        return freeze(module).eval()
-
-    @staticmethod
-    def _build_dit(variant: str, config: dict, pretrained: str | None, out_channels: int, in_channels: int):
+    def _build_dit(config: dict, pretrained: str | None, out_channels: int, in_channels: int):
+        variant = config.pop("variant", "full")
         if pretrained is None:
             return build_wan21(variant, in_channels=in_channels, out_channels=out_channels, **config)
         dit = build_wan21(variant, pretrained=pretrained)
         if dit.config.out_channels != out_channels:
             raise UserError(
                 f"pretrained DiT has {dit.config.out_channels} latent channels, the codec {out_channels}; "
-                "use codec='wan2.1_vae' with a Wan2.1 checkpoint"
+                "use codec='wan2.1-vae' with a Wan2.1 checkpoint"
             )
         return widen_input_channels(dit, in_channels)
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        self.codec.eval()  # frozen: no dropout/statistics updates
-        return self
 
     def enable_gradient_checkpointing(self) -> None:
         enable_gradient_checkpointing(self.net.transformer)
@@ -268,54 +222,17 @@ class SimpleGVR(VSRMethod):
         self.net.set_attention(h.temporal_window, h.shifted_windows, enabled, tuple(h.block_size), h.top_k)
 
     # ------------------------------------------------------------------ latents
-    @property
-    def frame_multiple(self) -> int:
-        return self.codec.temporal_factor
-
-    def encode(self, frames: torch.Tensor) -> torch.Tensor:
-        """(B, T, 3, H, W) in [0, 1] -> latent (B, C, T', H/f, W/f); T = 1 + k * temporal factor."""
-        with torch.no_grad():
-            return self.codec.encode(frames.transpose(1, 2) * 2 - 1)
-
-    def decode(self, latent: torch.Tensor) -> torch.Tensor:
-        """Latent (B, C, T', h, w) -> frames (B, T, 3, H, W) in [0, 1]."""
-        return ((self.codec.decode(latent).transpose(1, 2) + 1) / 2).clamp(0, 1)
-
-    def _pad_frames(self, x: torch.Tensor) -> torch.Tensor:
-        """Repeat the last frame so T = 1 + k * temporal factor (the Wan VAE's clip lengths)."""
-        tf = self.frame_multiple
-        if tf == 1:
-            return x
-        head, tail = x[:, :1], _pad_last(x[:, 1:], tf, 1) if x.shape[1] > 1 else x[:, 1:]
-        return torch.cat([head, tail], 1)
-
-    def _pad_space(self, x: torch.Tensor, multiple: int) -> torch.Tensor:
-        return _pad_last(_pad_last(x, multiple, -1), multiple, -2)
-
-    def bicubic_latent(self, lr: torch.Tensor, hr_size: tuple[int, int]) -> torch.Tensor:
-        """Codec latent of the MATLAB-bicubic upsampled LR frames."""
-        return self.encode(imresize(lr.float(), size=tuple(hr_size)).clamp(0, 1).to(lr.dtype))
-
     def base_latent(self, lr: torch.Tensor, hr_size: tuple[int, int]) -> torch.Tensor | None:
-        """The reference of ``predict_residual`` (the bicubic latent), or None."""
-        return self.bicubic_latent(lr, hr_size) if self.predict_residual else None
+        """The reference of ``residual`` (the bicubic latent), or None."""
+        return self.bicubic_latent(lr, hr_size) if self.residual else None
 
     def condition_latents(self, lr: torch.Tensor, hr_size: tuple[int, int]):
         """``(LR latent, residual reference or None)`` of LR frames for an HR output of ``hr_size``."""
         bicubic = (
-            self.bicubic_latent(lr, hr_size)
-            if self.predict_residual or self.lr_latent_source == "bicubic"
-            else None
+            self.bicubic_latent(lr, hr_size) if self.residual or self.lr_latent_source == "bicubic" else None
         )
         lr_latent = bicubic if self.lr_latent_source == "bicubic" else self.encode(lr)
-        return lr_latent, bicubic if self.predict_residual else None
-
-    def to_flow_space(self, hr_latent: torch.Tensor, base: torch.Tensor | None) -> torch.Tensor:
-        return (hr_latent - base if base is not None else hr_latent) * self.latent_scale
-
-    def from_flow_space(self, z: torch.Tensor, base: torch.Tensor | None) -> torch.Tensor:
-        z = z / self.latent_scale
-        return z + base if base is not None else z
+        return lr_latent, bicubic if self.residual else None
 
     def velocity(
         self, z_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor, text: torch.Tensor | None = None
@@ -336,14 +253,14 @@ class SimpleGVR(VSRMethod):
         return text * keep.view(b, 1, 1)
 
     def training_loss(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        lr, gt = self._pad_frames(batch["lr"]), self._pad_frames(batch["gt"])
+        lr, gt = self.pad_frames(batch["lr"]), self.pad_frames(batch["gt"])
         f = self.codec.spatial_factor
         if gt.shape[-1] % f or gt.shape[-2] % f or lr.shape[-1] % f or lr.shape[-2] % f:
             raise UserError(
                 f"simplegvr: LR and GT crops must be multiples of the codec factor {f}; change data.crop_size"
             )
         lr_latent, base = self.condition_latents(lr, gt.shape[-2:])
-        z0 = self.to_flow_space(self.encode(gt), base)
+        z0 = self.to_diffusion(self.encode(gt), base)
         lr_latent, _ = self.lr_noise(lr_latent)
         b = z0.shape[0]
         t = self.timesteps(b, device=z0.device)
@@ -376,12 +293,12 @@ class SimpleGVR(VSRMethod):
             return self.velocity(x, time, cond, text)
 
         z = euler_flow_sample(velocity, noise, steps=self.num_inference_steps, shift=self.sample_shift)
-        return self.from_flow_space(z, base)
+        return self.from_diffusion(z, base)
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
         b, t, _, h, w = lr.shape
         f = self.codec.spatial_factor
-        x = self._pad_space(self._pad_frames(lr), f)
+        x = self.pad_space(self.pad_frames(lr), f)
         hr_size = self.output_size or (x.shape[-2] * self.scale, x.shape[-1] * self.scale)
         if hr_size[0] % f or hr_size[1] % f:
             raise UserError(
@@ -389,7 +306,7 @@ class SimpleGVR(VSRMethod):
             )
         lr_latent, base = self.condition_latents(x, hr_size)
         z = self.upsample_latent(lr_latent, (hr_size[0] // f, hr_size[1] // f), base)
-        out = self.decode(z)[:, :t]
+        out = self.decode(z, t)
         if self.output_size is not None:
             return out
         return out[..., : h * self.scale, : w * self.scale]
