@@ -69,7 +69,9 @@ def write_niqe() -> None:
     a = rng.normal(size=(36, 36))
     path = WEIGHT_FILES["niqe"][0].path
     path.parent.mkdir(parents=True, exist_ok=True)
-    scipy.io.savemat(path, {"mu_prisparam": rng.normal(size=(1, 36)), "cov_prisparam": a @ a.T / 36 + np.eye(36)})
+    scipy.io.savemat(
+        path, {"mu_prisparam": rng.normal(size=(1, 36)), "cov_prisparam": a @ a.T / 36 + np.eye(36)}
+    )
 
 
 WRITERS = {"dists": write_dists, "musiq": write_musiq, "clipiqa": write_clip, "niqe": write_niqe}

@@ -93,3 +93,11 @@ def test_corrupt_weights_one_line(torch_home):
     torch.save({"params": {"conv_root.weight": torch.zeros(1)}}, path)
     with pytest.raises(MissingWeightsError, match="does not match the network"):
         IQAMetric("musiq")
+
+
+def test_niqe_small_frames_one_line(torch_home):
+    from vsrzoo.errors import UserError
+
+    WRITERS["niqe"]()
+    with pytest.raises(UserError, match=r"niqe needs frames of at least 96x96 .*got 64x64"):
+        IQAMetric("niqe")(photo("astronaut", (64, 64)))

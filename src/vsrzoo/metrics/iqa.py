@@ -28,11 +28,10 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
-from vsrzoo.errors import MissingWeightsError, unknown
+from vsrzoo.errors import MissingWeightsError, UserError, unknown
 from vsrzoo.metrics.lpips import unit_frames
 
 __all__ = ["IQA_METRICS", "WEIGHT_FILES", "IQAMetric", "WeightFile", "check_weights", "weight_path"]
@@ -53,7 +52,9 @@ class WeightFile:
         return Path(torch.hub.get_dir()) / self.folder / self.name
 
 
-VGG16 = WeightFile("vgg16-397923af.pth", "checkpoints", "https://download.pytorch.org/models/vgg16-397923af.pth")
+VGG16 = WeightFile(
+    "vgg16-397923af.pth", "checkpoints", "https://download.pytorch.org/models/vgg16-397923af.pth"
+)
 WEIGHT_FILES: dict[str, tuple[WeightFile, ...]] = {
     "dists": (VGG16, WeightFile("DISTS_weights-f5e65c96.pth", "pyiqa", _HF + "DISTS_weights-f5e65c96.pth")),
     "musiq": (WeightFile("musiq_koniq_ckpt-e95806b9.pth", "pyiqa", _HF + "musiq_koniq_ckpt-e95806b9.pth"),),
@@ -67,6 +68,7 @@ WEIGHT_FILES: dict[str, tuple[WeightFile, ...]] = {
     ),
     "niqe": (WeightFile("niqe_modelparameters.mat", "pyiqa", _HF + "niqe_modelparameters.mat"),),
 }
+NIQE_MIN = 96  # pyiqa's NIQE block size: smaller frames have no block to score
 # metric -> full reference?
 IQA_METRICS = {"dists": True, "musiq": False, "clipiqa": False, "niqe": False}
 
@@ -106,7 +108,9 @@ def _load_exact(module: nn.Module, state: dict, path: Path) -> None:
     try:
         missing, unexpected = module.load_state_dict(state, strict=False)
     except RuntimeError as exc:  # shape mismatch
-        raise MissingWeightsError(f"{path} does not match the network ({str(exc).splitlines()[-1].strip()})") from None
+        raise MissingWeightsError(
+            f"{path} does not match the network ({str(exc).splitlines()[-1].strip()})"
+        ) from None
     if missing or unexpected:
         shown = ", ".join((missing or unexpected)[:3])
         raise MissingWeightsError(f"{path} does not match the network (e.g. {shown})")
@@ -239,9 +243,13 @@ class IQAMetric(nn.Module):
     def forward(self, sr, gt=None) -> torch.Tensor:
         device = self.device
         x = unit_frames(sr, device)
+        if self.name == "niqe" and min(x.shape[-2:]) < NIQE_MIN:
+            raise UserError(
+                f"niqe needs frames of at least {NIQE_MIN}x{NIQE_MIN} (its {NIQE_MIN}-pixel blocks); "
+                f"got {x.shape[-1]}x{x.shape[-2]}"
+            )
         if self.full_reference:
             if gt is None:
                 raise ValueError(f"{self.name} is a full-reference metric: give the GT frames")
             return self.net(x, unit_frames(gt, device)).flatten().float().cpu()
         return torch.cat([self.net(x[i : i + 1]).flatten() for i in range(len(x))]).float().cpu()
-
