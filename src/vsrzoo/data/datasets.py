@@ -505,7 +505,8 @@ def get_dataset(
         names = [c for c in names if c in set(clips)]
 
     problems: dict[str, list[str]] = {}
-    if meta is None and clips is None and layout.clips is None and preset.frames:
+    standard = [c for c in preset.frames if c in names]
+    if meta is None and clips is None and layout.clips is None and standard:
         for absent in (c for c in preset.frames if c not in names):  # e.g. a Vid4 root missing 'city'
             problems[absent] = [
                 f"clip {absent} of {name} is missing from {gt_root} (the standard set has "
