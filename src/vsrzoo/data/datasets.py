@@ -25,6 +25,11 @@ Presets (``get_dataset(name, ...)``):
              ``vsrzoo data prepare --dataset udm10 --degradation bd``: the LR of the original
              release is shifted by a pixel.
 ``spmcs``    SPMCS (``SPMCS/GT``), LR ``BIx4`` or ``BDx4``; Y.
+``youhq40``  YouHQ40 (Upscale-A-Video, arXiv 2312.06640), the 40 test clips: ``YouHQ40/GT`` and the
+             released degraded LQ as ``YouHQ40/LQ`` (or ``BIx4``); RGB.
+``mvsr4x``   MVSR4x (real pairs from two cameras): ``MVSR4x/GT`` and ``MVSR4x/LR`` (or ``LQ``); RGB.
+``realvsr``  RealVSR (Yang et al., ICCV 2021; iPhone dual-camera pairs, LR upsampled to the GT size):
+             ``RealVSR/GT`` and ``RealVSR/LQ`` (or ``LR``); use ``scale=1``; RGB.
 ``sample``   the built-in offline sample clips (:mod:`vsrzoo.data.sample`); Y.
 ``folder``   any folder: ``root`` holds ``GT/`` (or ``gt_dir``) and an LR folder (``lr_dir``,
              default the first of ``BIx<s>``, ``BDx<s>``, ``LR``), or GT only with LR made on
@@ -39,7 +44,8 @@ The root is, in order: the ``root`` argument (``--root``, recipe ``data.root``),
 ``VSRZOO_DATA`` environment variable, else the user data directory
 (``platformdirs.user_data_dir("vsrzoo")``). reconstruction: the folder names of reds30's
 RealBasicVSR LR (``RealBasicVSRx4``) and of LR made by ``prepare`` (``<BI|BD|GVRFlow>x<s>``)
-are ours; the PSNR channel of reds30 (RGB, like REDS4) is our choice. A root may also point at the set folder itself
+are ours, as are the GT/LQ folder names of youhq40, mvsr4x and realvsr (rename the released folders
+to them) and their RGB convention; the PSNR channel of reds30 (RGB, like REDS4) is our choice. A root may also point at the set folder itself
 (``.../Vid4``). GT frames are cropped to a multiple of the scale when read (BasicSR's
 ``mod_crop``), so ``LR x scale == GT size`` holds for every pair.
 """
@@ -265,6 +271,21 @@ PRESETS: dict[str, Preset] = {
         (Layout("SPMCS", "GT", ("BIx{s}",), meta=("meta_info_SPMCS_GT.txt",)),),
         True,
         description="SPMCS, BIx4 or BDx4, Y channel",
+    ),
+    "youhq40": Preset(
+        (Layout("YouHQ40", "GT", ("LQ", "BIx{s}"), meta=("meta_info_YouHQ40_GT.txt",)),),
+        False,
+        description="YouHQ40 (Upscale-A-Video's 40 test clips), LR from the paper's released LQ folder, RGB",
+    ),
+    "mvsr4x": Preset(
+        (Layout("MVSR4x", "GT", ("LR", "LQ"), meta=("meta_info_MVSR4x_GT.txt",)),),
+        False,
+        description="MVSR4x real pairs (HR and LR from two cameras), RGB",
+    ),
+    "realvsr": Preset(
+        (Layout("RealVSR", "GT", ("LQ", "LR"), meta=("meta_info_RealVSR_GT.txt",)),),
+        False,
+        description="RealVSR real pairs (iPhone dual camera; LR and GT the same size: use --scale 1), RGB",
     ),
     "folder": Preset(
         (Layout(".", "GT", ("BIx{s}", "BDx{s}", "LR")),),
