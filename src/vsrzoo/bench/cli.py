@@ -43,7 +43,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--protocol", default="standard", choices=PROTOCOLS, help="standard (default) or duf")
     parser.add_argument(
         "--metrics",
-        default=",".join(DEFAULT_METRICS),
         help=f"comma list or 'all' (default: {','.join(DEFAULT_METRICS)}, or {','.join(NO_REFERENCE_DEFAULTS)} "
         f"on a dataset without GT; valid: {', '.join(METRICS)}); full reference: psnr, ssim, lpips, dists, "
         "tlpips, tof; no reference: musiq (KonIQ), clipiqa, niqe; lpips/tlpips/dists/musiq/clipiqa/niqe "
