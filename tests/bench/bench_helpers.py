@@ -65,3 +65,27 @@ def write_alexnet_checkpoint(torch_home: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(state, path)
     return path
+
+
+def iqa_writers():
+    """The metric tests' writers of test-built IQA weights (tests/metrics/iqa_weights.py)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "metrics"))
+    from iqa_weights import WRITERS
+
+    return WRITERS
+
+
+def write_lq_folder(root: Path) -> Path:
+    """An LQ-only folder (no GT): a clip of frames and a sub-folder with an mp4 clip."""
+    from vsrzoo.data.io import FrameWriter
+
+    (root / "frames_clip").mkdir(parents=True)
+    for i, frame in enumerate(pan("astronaut", 5, 24)):
+        write_image(root / "frames_clip" / f"{i:08d}.png", frame)
+    (root / "videos").mkdir(parents=True)
+    with FrameWriter(root / "videos" / "pan.mp4", fps=25) as writer:
+        for frame in pan("coffee", 6, 32):
+            writer.write(frame)
+    return root

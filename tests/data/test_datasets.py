@@ -33,7 +33,7 @@ def test_root_from_environment(make_set, monkeypatch):
 
 def test_unknown_dataset_and_clip():
     with pytest.raises(
-        UserError, match=r"unknown dataset 'red4' \(did you mean 'reds4'\?\); valid: folder, reds,"
+        UserError, match=r"unknown dataset 'red4' \(did you mean 'reds4'\?\); valid: folder, mvsr4x, realvsr, reds,"
     ):
         get_dataset("red4")
 
@@ -211,3 +211,38 @@ def test_verify_finds_corrupt_and_resized_frames(make_set):
     write_image(root / "Vid4/BIx4/b/00000001.png", np.zeros((8, 12, 3), np.uint8))
     reports = {r.name: r for r in verify_dataset(get_dataset("vid4", root, strict=False))}
     assert reports["b"].problems == ["clip b frame 00000003.png: LR 12x9 x4 = 48x36 does not match GT 48x32"]
+
+
+def test_vid4_missing_clip_without_meta_is_refused(tmp_path):
+    """A Vid4 root missing a clip (no meta file) is not scored as 'Vid4' over fewer clips."""
+    import shutil
+
+    import pytest
+
+    from vsrzoo.data.io import write_image
+    from vsrzoo.errors import UserError
+
+    frame = np.zeros((16, 16, 3), np.uint8)
+    for clip in ("calendar", "foliage", "walk"):  # 'city' is missing
+        for sub, f in (("GT", frame), ("BIx4", frame[:4, :4])):
+            (tmp_path / "Vid4" / sub / clip).mkdir(parents=True)
+            write_image(tmp_path / "Vid4" / sub / clip / "00000000.png", f)
+    with pytest.raises(UserError, match=r"clip city of vid4 is missing .*not be comparable"):
+        get_dataset("vid4", tmp_path)
+    loose = get_dataset("vid4", tmp_path, strict=False)
+    assert [c.name for c in loose.clips] == ["calendar", "foliage", "walk"] and loose.problems
+    assert [c.name for c in get_dataset("vid4", tmp_path, clips=["walk"]).clips] == [
+        "walk"
+    ]  # an explicit subset
+    shutil.rmtree(tmp_path / "Vid4")
+
+
+def test_folder_without_gt_is_lq_only(tmp_path):
+    from vsrzoo.data.io import write_image
+
+    (tmp_path / "a").mkdir()
+    for i in range(3):
+        write_image(tmp_path / "a" / f"{i:08d}.png", np.zeros((8, 8, 3), np.uint8))
+    ds = get_dataset("folder", tmp_path)
+    assert not ds.has_gt and [(c.name, len(c)) for c in ds.clips] == [("a", 3)]
+    assert next(ds.clips[0].read_lr()).shape == (8, 8, 3)

@@ -14,8 +14,6 @@ means) and the other clips are still scored; failed clips are retried on the nex
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import platform
 import time
@@ -26,12 +24,22 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vsrzoo.bench.protocol import METRICS, Protocol, assign_shards, get_protocol, parse_metrics, resolve_shard
+from vsrzoo.bench.fingerprint import clip_fingerprint, explain_change, weights_digest
+from vsrzoo.bench.outputs import check_outputs
+from vsrzoo.bench.protocol import (
+    IQA_NAMES,
+    METRICS,
+    Protocol,
+    assign_shards,
+    get_protocol,
+    parse_metrics,
+    resolve_shard,
+)
 from vsrzoo.bench.scoring import ClipScorer, mean_or_none
 from vsrzoo.bench.store import GT_LABEL, ClipStore
 from vsrzoo.data.datasets import Clip, VideoSet, get_dataset
-from vsrzoo.data.io import list_frames, read_image
-from vsrzoo.errors import MissingDataError, UserError
+from vsrzoo.data.io import read_image
+from vsrzoo.errors import UserError
 from vsrzoo.metrics.cost import CostMeter, merge_costs
 
 log = logging.getLogger(__name__)
@@ -63,14 +71,14 @@ class Entry:
             from vsrzoo.methods.base import WEIGHTS_NAME, builtin_dir
 
             ckpt = builtin_dir() / f"{self.name}-{self.variant or 'tiny'}" / WEIGHTS_NAME
-        ckpt = _file_stamp(Path(ckpt)) if ckpt is not None else None
-        return {"method": name, "variant": self.variant, "ckpt": ckpt}
-
-
-def _file_stamp(path: Path) -> dict:
-    """Identity of a checkpoint for the resume key: a changed file invalidates old results."""
-    stat = path.stat() if path.exists() else None
-    return {"path": str(path.resolve()), "size": stat and stat.st_size, "mtime": stat and stat.st_mtime}
+        config = getattr(self.model, "hparams", None) if self.model is not None else None
+        return {
+            "method": name,
+            "variant": self.variant,
+            "ckpt": str(Path(ckpt).resolve()) if ckpt is not None else None,
+            "weights": weights_digest(Path(ckpt)) if ckpt is not None else None,
+            "config": dict(config) if config else None,
+        }
 
 
 class ClipFailed(Exception):
@@ -182,62 +190,6 @@ def _label_dir(spec: str | Path) -> tuple[str, Path]:
     return Path(text).resolve().name, Path(text)
 
 
-# --------------------------------------------------------------------------- output folders
-
-
-def _image_size(path: Path) -> tuple[int, int]:
-    """(width, height) from the image header."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            return im.size
-    except OSError as exc:
-        raise UserError(f"cannot read image {path} (corrupt or not an image)") from exc
-
-
-def _gt_size(clip: Clip, path: Path) -> tuple[int, int]:
-    """(width, height) of a GT frame as the dataset reads it (cropped to a multiple of the scale)."""
-    w, h = _image_size(path)
-    s = max(int(getattr(clip, "scale", 1) or 1), 1)
-    return w - w % s, h - h % s
-
-
-def check_outputs(folder: Path, ds: VideoSet) -> dict[str, list[Path]]:
-    """Frames of every clip in an outputs folder, checked against the GT: clips, counts, sizes."""
-    if not folder.is_dir():
-        raise MissingDataError(f"--outputs folder not found: {folder}")
-    missing = [c.name for c in ds.clips if not (folder / c.name).is_dir()]
-    if missing:
-        raise UserError(
-            f"--outputs {folder} is missing clip folder(s) {', '.join(missing)} of {ds.name} "
-            f"(expected {folder}/<clip>/<frame>.png for every clip)"
-        )
-    frames = {}
-    for clip in ds.clips:
-        paths = list_frames(folder / clip.name, warn=False)
-        if len(paths) != len(clip.gt):
-            raise UserError(f"--outputs {folder / clip.name}: {_count_problem(paths, clip)}")
-        for out_p, gt_p in zip(paths, clip.gt):
-            ow, oh = _image_size(out_p)
-            gw, gh = _gt_size(clip, gt_p)
-            if (ow, oh) != (gw, gh):
-                raise UserError(f"output frame {out_p} is {ow}x{oh} but GT frame {gt_p} is {gw}x{gh}")
-        frames[clip.name] = paths
-    return frames
-
-
-def _count_problem(paths: list[Path], clip: Clip) -> str:
-    have = {p.stem for p in paths}
-    missing = [p.stem for p in clip.gt if p.stem not in have]
-    if len(paths) < len(clip.gt) and len(missing) == len(clip.gt) - len(paths):
-        shown = ", ".join(missing[:8]) + (" ..." if len(missing) > 8 else "")
-        return f"missing {len(missing)} of {len(clip.gt)} frames: {shown}"
-    return (
-        f"{len(paths)} frames but GT clip {clip.name} has {len(clip.gt)} (frames are matched by sorted order)"
-    )
-
-
 # ------------------------------------------------------------------------------- one clip
 
 
@@ -257,21 +209,23 @@ def _frames_of(entry: Entry, clip: Clip, model, output_paths) -> Iterator[np.nda
 
 def _score_clip(entry, clip, model, output_paths, make_scorer, meter, bar) -> tuple[dict, np.ndarray | None]:
     """Stream one clip through the entry and the scorer; returns (result, output profile)."""
-    scorer = make_scorer(len(clip.gt))
+    n = len(clip)
+    scorer = make_scorer(n)
     sr_iter = _frames_of(entry, clip, model, output_paths)
+    gt_iter = clip.read_gt() if clip.has_gt else iter([None] * n)
     status, error = "ok", None
     try:
-        for i, gt in enumerate(clip.read_gt()):
+        for i, gt in enumerate(gt_iter):
             sr = meter.timed(lambda: next(sr_iter, None))
             if sr is None:
-                raise ClipFailed(f"method produced only {i} frames for {len(clip.gt)} LR frames")
-            if sr.shape != gt.shape:
+                raise ClipFailed(f"method produced only {i} frames for {n} LR frames")
+            if gt is not None and sr.shape != gt.shape:
                 raise UserError(
                     f"{entry.label} frame {i} of clip {clip.name} is {sr.shape[1]}x{sr.shape[0]} "
                     f"but GT is {gt.shape[1]}x{gt.shape[0]}"
                 )
             meter.add_frame(*sr.shape[:2])
-            scorer.add(i, sr, gt, clip.gt[i].name)
+            scorer.add(i, sr, gt, clip.gt[i].name if clip.has_gt else f"{i:08d}")
             bar.update(1)
     except ClipFailed as exc:
         status, error = "failed", f"{exc} (clip {clip.name}, near frame {meter.frames})"
@@ -282,7 +236,7 @@ def _score_clip(entry, clip, model, output_paths, make_scorer, meter, bar) -> tu
         "clip": clip.name,
         "status": status,
         "error": error,
-        "num_frames": len(clip.gt),
+        "num_frames": n,
         "metrics": scorer.summary() if status == "ok" else {},
         "frames": scorer.rows if status == "ok" else [],
         "cost": meter.record() if entry.kind == "method" else None,
@@ -293,15 +247,6 @@ def _score_clip(entry, clip, model, output_paths, make_scorer, meter, bar) -> tu
 
 
 # ---------------------------------------------------------------------------------- run
-
-
-def _settings_key(settings: dict) -> str:
-    return hashlib.sha1(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def _clip_fingerprint(clip: Clip) -> str:
-    names = "|".join(p.name for p in clip.gt) + "#" + "|".join(p.name for p in clip.lr or [])
-    return hashlib.sha1(names.encode()).hexdigest()[:12]
 
 
 def _versions() -> dict:
@@ -317,12 +262,19 @@ def _versions() -> dict:
         "opencv": cv2.__version__,
         "platform": platform.platform(),
     }
-    for mod in ("torchvision", "lpips"):
-        try:
-            versions[mod] = __import__(mod).__version__
-        except (ImportError, AttributeError):
-            versions[mod] = None
+    for mod in ("torchvision", "lpips", "pyiqa"):
+        versions[mod] = _dist_version(mod)
     return versions
+
+
+def _dist_version(name: str) -> str | None:
+    """An installed distribution's version, without importing it (pyiqa takes seconds)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
 
 
 def _open_dataset(dataset, root, lr_dir, scale) -> VideoSet:
@@ -367,7 +319,7 @@ def evaluate(
     protocol: str = "standard",
     metrics: str | list[str] | None = None,
     flow: str = "dis",
-    flow_from: str = "gt",
+    flow_from: str | None = None,
     lpips_net: str = "alex",
     out: str | Path | None = None,
     force: bool = False,
@@ -384,11 +336,17 @@ def evaluate(
     or 'all' (default psnr,ssim,ewarp); ``lpips_net``: 'alex' (the convention) or 'vgg'. ``out``: folder for per-clip results and the report
     (None keeps everything in memory: no resume, no report). ``shard``: 'i/n' or (i, n).
     """
+    if out is not None and Path(out).exists() and not Path(out).is_dir():
+        raise UserError(f"--out {out} is a file; give a folder for the results (it is created if absent)")
     ds = _open_dataset(dataset, root, lr_dir, scale)
-    metric_names = parse_metrics(metrics)
+    metric_names = parse_metrics(metrics, ds.has_gt)
     proto = get_protocol(protocol, ds.y_channel)
+    flow_from = flow_from or ("gt" if ds.has_gt else "output")
     if flow_from not in ("gt", "output"):
         raise UserError(f"--flow-from must be 'gt' or 'output', got '{flow_from}'")
+    if flow_from == "gt" and not ds.has_gt and "ewarp" in metric_names:
+        raise UserError("the dataset has no ground truth: use --flow-from output for ewarp")
+    check_metric_weights(metric_names, lpips_net)
     entries = make_entries(methods, outputs, ckpt)
     shard_spec = resolve_shard(shard)
     if shard_spec is not None and out is None:
@@ -399,11 +357,11 @@ def evaluate(
     tools = _build_tools(metric_names, flow, lpips_net, dev)
     settings = _run_settings(ds, proto, metric_names, tools, flow_from)
     store = ClipStore(Path(out) if out is not None else None)
-    keys = _result_keys(ds, entries, settings)
+    keys = _result_keys(ds, entries, settings, output_paths)
     todo = _todo(ds, entries, store, keys, shard_spec, force)
 
     def make_scorer(n):
-        return ClipScorer(metric_names, proto, n, tools["flow"], flow_from, tools["lpips"])
+        return ClipScorer(metric_names, proto, n, tools["flow"], flow_from, tools["lpips"], tools["iqa"])
 
     _run_units(todo, store, keys, output_paths, make_scorer, scale, dev, progress)
     result = _collect(ds, entries, store, keys, proto, metric_names, settings, out)
@@ -414,15 +372,20 @@ def evaluate(
     return result
 
 
-def _result_keys(ds: VideoSet, entries: list[Entry], settings: dict) -> dict[str, dict[str, str]]:
-    """entry label -> clip -> the key a stored result must carry to be reused."""
-    return {
-        e.label: {
-            c.name: _settings_key({**settings, "entry": e.settings(), "clip": _clip_fingerprint(c)})
+def _result_keys(ds: VideoSet, entries: list[Entry], settings: dict, output_paths) -> dict:
+    """entry label -> clip -> the fingerprint parts a stored result must carry to be reused."""
+    import vsrzoo
+
+    keys = {}
+    for e in entries:
+        entry = e.settings()
+        keys[e.label] = {
+            c.name: clip_fingerprint(
+                c.inputs + output_paths.get(e.label, {}).get(c.name, []), entry, settings, vsrzoo.__version__
+            )
             for c in ds.clips
         }
-        for e in entries
-    }
+    return keys
 
 
 def _todo(ds, entries, store, keys, shard_spec, force) -> list[tuple[Entry, Clip]]:
@@ -430,34 +393,57 @@ def _todo(ds, entries, store, keys, shard_spec, force) -> list[tuple[Entry, Clip
     if shard_spec is None:
         mine = ds.clips
     else:
-        owners = assign_shards([len(c.gt) for c in ds.clips], shard_spec[1])
+        owners = assign_shards([len(c) for c in ds.clips], shard_spec[1])
         mine = [c for c, o in zip(ds.clips, owners) if o == shard_spec[0]]
-    return [
-        (e, c)
-        for e in entries
-        for c in mine
-        if force or not _is_done(store.load(e.label, c.name), keys[e.label][c.name])
-    ]
+    todo = []
+    for e in entries:
+        for c in mine:
+            stored = store.load(e.label, c.name)
+            if not force and _is_done(stored, keys[e.label][c.name]):
+                continue
+            if not force and stored is not None and stored.get("status") == "ok":
+                why = explain_change(stored.get("fingerprint"), keys[e.label][c.name])
+                log.warning("recomputing %s / %s: %s changed since the stored result", e.label, c.name, why)
+            todo.append((e, c))
+    return todo
 
 
 def _check_clip_lengths(ds: VideoSet, proto: Protocol) -> None:
     need = proto.skip_first + proto.skip_last + 1
-    short = [c.name for c in ds.clips if len(c.gt) < need]
+    short = [c.name for c in ds.clips if len(c) < need]
     if short:
         raise UserError(
             f"protocol {proto.name} needs at least {need} frames per clip; too short: {', '.join(short)}"
         )
 
 
+def check_metric_weights(metric_names: list[str], lpips_net: str) -> None:
+    """Every weight file the requested metrics need is on disk, else a one-line error before any work."""
+    if {"lpips", "tlpips"} & set(metric_names):
+        from vsrzoo.metrics.lpips import check_backbone
+
+        check_backbone(lpips_net)
+    if set(IQA_NAMES) & set(metric_names):
+        from vsrzoo.metrics.iqa import check_weights
+
+        for name in IQA_NAMES:
+            if name in metric_names:
+                check_weights(name)
+
+
 def _build_tools(metric_names: list[str], flow: str, lpips_net: str, device: torch.device) -> dict:
-    """Flow backend and LPIPS network, built once and only if a requested metric needs them."""
+    """Flow backend, LPIPS and pyiqa networks, built once and only if a requested metric needs them."""
     from vsrzoo.metrics.flow import get_flow
 
-    tools = {"flow": None, "lpips": None}
+    tools = {"flow": None, "lpips": None, "iqa": {}}
     if {"lpips", "tlpips"} & set(metric_names):
         from vsrzoo.metrics.lpips import LPIPS
 
         tools["lpips"] = LPIPS(net=lpips_net).to(device)
+    if set(IQA_NAMES) & set(metric_names):
+        from vsrzoo.metrics.iqa import IQAMetric
+
+        tools["iqa"] = {m: IQAMetric(m, device) for m in IQA_NAMES if m in metric_names}
     if {"ewarp", "ewarp_evalcrafter"} & set(metric_names):
         tools["flow"] = get_flow(flow, device=device)
     return tools
@@ -477,17 +463,19 @@ def _run_settings(ds: VideoSet, proto: Protocol, metric_names, tools, flow_from)
         "lpips": f"{tools['lpips'].net_name} v{tools['lpips'].version}"
         if tools["lpips"] is not None
         else None,
+        "iqa": {m: "pyiqa " + _dist_version("pyiqa") for m in tools["iqa"]} or None,
+        "has_gt": ds.has_gt,
     }
 
 
-def _is_done(stored: dict | None, key: str) -> bool:
-    return stored is not None and stored.get("settings_key") == key and stored.get("status") == "ok"
+def _is_done(stored: dict | None, key: dict) -> bool:
+    return stored is not None and stored.get("fingerprint") == key and stored.get("status") == "ok"
 
 
 def _run_units(todo, store, keys, output_paths, make_scorer, scale, device, progress) -> None:
     from tqdm.auto import tqdm
 
-    total = sum(len(c.gt) for _, c in todo)
+    total = sum(len(c) for _, c in todo)
     with tqdm(total=total, unit="frame", disable=not progress or total == 0, dynamic_ncols=True) as bar:
         for entry in dict.fromkeys(e.label for e, _ in todo):
             units = [(e, c) for e, c in todo if e.label == entry]
@@ -513,9 +501,9 @@ def _run_entry(units, store, keys, output_paths, make_scorer, scale, device, bar
             bar.set_description(f"{entry.label} {clip.name}")
             meter = CostMeter(device, *_precision(model))
             result, profiles = _score_clip(entry, clip, model, output_paths, make_scorer, meter, bar)
-            result["settings_key"] = keys[entry.label][clip.name]
+            result["fingerprint"] = keys[entry.label][clip.name]
             result["load_seconds"] = load_s
-            if profiles is not None:
+            if profiles is not None and profiles[0] is not None:
                 store.save_profile(GT_LABEL, clip.name, profiles[0])
             store.save(entry.label, clip.name, result, profiles[1] if profiles is not None else None)
             if result["status"] != "ok":
@@ -531,7 +519,7 @@ def _collect(ds, entries, store, keys, proto, metric_names, settings, out) -> Be
         clips = {}
         for c in ds.clips:
             stored = store.load(e.label, c.name)
-            valid = stored is not None and stored.get("settings_key") == keys[e.label][c.name]
+            valid = stored is not None and stored.get("fingerprint") == keys[e.label][c.name]
             clips[c.name] = stored if valid else None
             complete &= valid
         ok = [r for r in clips.values() if r and r["status"] == "ok"]

@@ -21,7 +21,9 @@ from vsrzoo.errors import UserError, unknown
 
 __all__ = [
     "DEFAULT_METRICS",
+    "IQA_NAMES",
     "METRICS",
+    "NO_REFERENCE_DEFAULTS",
     "PROTOCOLS",
     "MetricInfo",
     "Protocol",
@@ -69,6 +71,7 @@ class MetricInfo:
     higher_is_better: bool
     fmt: str
     temporal: bool  # computed on pairs of consecutive frames
+    needs_gt: bool = True  # full-reference: refused on datasets without ground truth
 
     @property
     def header(self) -> str:
@@ -80,26 +83,42 @@ METRICS: dict[str, MetricInfo] = {
     "psnr": MetricInfo("PSNR", "dB", True, ".2f", False),
     "ssim": MetricInfo("SSIM", "", True, ".4f", False),
     "lpips": MetricInfo("LPIPS", "", False, ".4f", False),
-    "ewarp": MetricInfo("E*warp", "x1e-3", False, ".3f", True),
-    "ewarp_evalcrafter": MetricInfo("E*warp EvalCrafter", "x1e-3", False, ".3f", True),
+    "dists": MetricInfo("DISTS", "", False, ".4f", False),
+    "ewarp": MetricInfo("E*warp", "x1e-3", False, ".3f", True),  # no GT needed with --flow-from output
+    "ewarp_evalcrafter": MetricInfo("E*warp EvalCrafter", "x1e-3", False, ".3f", True, False),
     "tlpips": MetricInfo("tLPIPS", "x100", False, ".3f", True),
     "tof": MetricInfo("tOF", "px", False, ".3f", True),
+    "musiq": MetricInfo("MUSIQ", "", True, ".2f", False, False),
+    "clipiqa": MetricInfo("CLIP-IQA", "", True, ".4f", False, False),
+    "niqe": MetricInfo("NIQE", "", False, ".3f", False, False),
 }
 DEFAULT_METRICS = ("psnr", "ssim", "ewarp")
+# without ground truth (LQ-only folders): the papers' no-reference image metrics
+NO_REFERENCE_DEFAULTS = ("niqe", "musiq", "clipiqa")
+IQA_NAMES = ("dists", "musiq", "clipiqa", "niqe")  # computed by vsrzoo.metrics.iqa (pyiqa)
 
 
-def parse_metrics(spec: str | list[str] | tuple[str, ...] | None) -> list[str]:
-    """``None`` -> the defaults; ``'all'`` -> every metric; else a comma list, validated."""
+def parse_metrics(spec: str | list[str] | tuple[str, ...] | None, has_gt: bool = True) -> list[str]:
+    """``None`` -> the defaults; ``'all'`` -> every metric; else a comma list, validated.
+
+    Without ground truth the defaults are the no-reference ones, 'all' means every metric that
+    needs no GT, and a full-reference metric is a UserError."""
     if spec is None:
-        return list(DEFAULT_METRICS)
+        return list(DEFAULT_METRICS if has_gt else NO_REFERENCE_DEFAULTS)
     names = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec) if s.strip()]
     if names == ["all"]:
-        return list(METRICS)
+        return [m for m in METRICS if has_gt or not METRICS[m].needs_gt or m == "ewarp"]
     if not names:
         raise UserError(f"no metrics given; valid: {', '.join(METRICS)} (or 'all')")
     for name in names:
         if name not in METRICS:
             raise unknown("metric", name, list(METRICS) + ["all"])
+    refused = [m for m in names if not has_gt and METRICS[m].needs_gt and m != "ewarp"]
+    if refused:
+        allowed = ", ".join(m for m in METRICS if not METRICS[m].needs_gt or m == "ewarp")
+        raise UserError(
+            f"the dataset has no ground truth: {', '.join(refused)} need it; use no-reference metrics ({allowed})"
+        )
     return list(dict.fromkeys(names))
 
 

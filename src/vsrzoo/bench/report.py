@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from vsrzoo.bench.protocol import METRICS
+from vsrzoo.bench.published import published_rows
 from vsrzoo.bench.store import GT_LABEL, ClipStore, atomic_write_bytes, atomic_write_text, safe_name
 from vsrzoo.tables import markdown_table
 
@@ -84,13 +85,25 @@ def clip_table(result, metric: str) -> str:
 def _describe(result) -> list[str]:
     p = result.protocol
     s = result.settings
+    has_gt = s.get("has_gt", True)
     lines = [
-        f"- dataset: `{result.dataset}` ({len(result.clips)} clips), root `{s['root']}`, LR `{s['lr']}`, x{s['scale']}",
-        f"- protocol: `{p.name}`: {'Y (BT.601)' if p.y_channel else 'RGB'}, crop {p.crop_border}, "
+        f"- dataset: `{result.dataset}` ({len(result.clips)} clips), root `{s['root']}`, LR `{s['lr']}`, x{s['scale']}"
+        + ("" if has_gt else "; no ground truth: no-reference metrics only"),
+        f"- protocol: `{p.name}`: PSNR/SSIM on {'Y (BT.601)' if p.y_channel else 'RGB'}, crop {p.crop_border}, "
         f"skip first {p.skip_first} / last {p.skip_last} frames; mean over frames, then over clips",
     ]
+    if s.get("iqa"):
+        lines.append(
+            "- perceptual / no-reference: "
+            + ", ".join(f"{METRICS[m].title} ({v})" for m, v in s["iqa"].items())
+            + "; on RGB output frames at full output resolution, no crop (NIQE on Y as pyiqa does), "
+            "mean over the protocol's frames, then over clips"
+        )
     if s.get("flow"):
-        lines.append(f"- flow for warping error: {s['flow']}, estimated on {s['flow_from'] or 'output'}")
+        lines.append(
+            f"- flow for warping error: {s['flow']}, estimated on {s['flow_from'] or 'output'} at full "
+            "resolution (E*warp EvalCrafter: output at half resolution)"
+        )
     if s.get("lpips"):
         lines.append(f"- LPIPS: {s['lpips']}")
     v = result.versions
@@ -231,8 +244,31 @@ def _images(result, store: ClipStore, out: Path) -> dict[str, dict[str, str]]:
     return images
 
 
+def published_table(result) -> tuple[list[str], list[list[str]]] | None:
+    """Published rows for this dataset, marked as such, or None when there are none."""
+    rows = published_rows(result.dataset)
+    if not rows:
+        return None
+    header = ["method", "setting", "metric", "value", "source", "status"]
+    body = [
+        [
+            r.method,
+            r.setting,
+            METRICS[r.metric].title if r.metric in METRICS else r.metric.upper(),
+            format(r.value, METRICS[r.metric].fmt) if r.metric in METRICS else str(r.value),
+            r.source,
+            "published, not measured here",
+        ]
+        for r in rows
+    ]
+    return header, body
+
+
 def _markdown(result, images) -> str:
     parts = [f"# vsrzoo bench: {result.dataset}", "", *_describe(result), "", summary_table(result), ""]
+    published = published_table(result)
+    if published:
+        parts += ["## Published results (published, not measured here)", "", markdown_table(*published), ""]
     for m in result.metrics:
         parts += [f"## {METRICS[m].title} per clip", "", clip_table(result, m), ""]
     failed = [(x, c, err) for x, e in result.entries.items() for c, err in e["failed"].items()]
@@ -259,8 +295,14 @@ def _html(result, images) -> str:
         "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:first-child{text-align:left}"
         "img{max-width:100%;margin:4px}</style></head><body>",
         f"<h1>vsrzoo bench: {html.escape(result.dataset)}</h1><ul>{items}</ul>",
+        "<div style='display:flex;gap:2em;flex-wrap:wrap;align-items:flex-start'><div><h2>Measured here</h2>",
         _html_table(*summary_rows(result)),
+        "</div>",
     ]
+    published = published_table(result)
+    if published:
+        parts += ["<div><h2>Published, not measured here</h2>", _html_table(*published), "</div>"]
+    parts.append("</div>")
     for clip, imgs in images.items():
         if imgs:
             parts.append(f"<h2>{html.escape(clip)}</h2>")

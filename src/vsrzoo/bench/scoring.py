@@ -24,7 +24,9 @@ class ClipScorer:
     """Scores the frames of one clip fed in order with :meth:`add`.
 
     ``flow``: a flow backend (needed by the warping errors); ``lpips``: a
-    :class:`vsrzoo.metrics.lpips.LPIPS` (needed by lpips/tlpips).
+    :class:`vsrzoo.metrics.lpips.LPIPS` (needed by lpips/tlpips); ``iqa``: name ->
+    :class:`vsrzoo.metrics.iqa.IQAMetric` (dists, musiq, clipiqa, niqe). Without ground truth
+    (``gt=None`` in :meth:`add`) only the metrics that need none are computed.
     """
 
     def __init__(
@@ -35,10 +37,12 @@ class ClipScorer:
         flow=None,
         flow_from: str = "gt",
         lpips=None,
+        iqa: dict | None = None,
     ):
         self.metrics, self.protocol = metrics, protocol
         self.scored = protocol.frame_range(num_frames)
         self.lpips = lpips
+        self.iqa = {k: v for k, v in (iqa or {}).items() if k in metrics}
         self.temporal = {}
         if "ewarp" in metrics:
             self.temporal["ewarp"] = WarpingError(flow, "lai", flow_from)
@@ -53,8 +57,9 @@ class ClipScorer:
         self.profile_sr: list[np.ndarray] = []
         self.profile_row: int | None = None
 
-    def add(self, index: int, sr: np.ndarray, gt: np.ndarray, name: str = "") -> None:
-        """Score frame ``index`` (uint8 RGB (H, W, 3), same size) unless the protocol skips it."""
+    def add(self, index: int, sr: np.ndarray, gt: np.ndarray | None, name: str = "") -> None:
+        """Score frame ``index`` (uint8 RGB (H, W, 3), same size as ``gt``) unless the protocol
+        skips it; ``gt`` None on datasets without ground truth."""
         if index not in self.scored:
             return
         row: dict = {"frame": index, "name": name}
@@ -63,32 +68,36 @@ class ClipScorer:
             row.update(psnr=float(p[0]), ssim=float(s[0]))
         if "lpips" in self.metrics:
             row["lpips"] = float(self.lpips(sr, gt)[0])
+        for key, metric in self.iqa.items():
+            row[key] = float(metric(sr, gt)[0]) if metric.full_reference else float(metric(sr)[0])
         for key, meter in self.temporal.items():
             row[key] = self._update(meter, sr, gt)
         self.rows.append({k: v for k, v in row.items() if k in ("frame", "name") or k in self.metrics})
         self._add_profile(sr, gt)
 
     @staticmethod
-    def _update(meter, sr: np.ndarray, gt: np.ndarray) -> float | None:
+    def _update(meter, sr: np.ndarray, gt: np.ndarray | None) -> float | None:
         if isinstance(meter, WarpingError):
-            return meter.update(_tensor(sr), _tensor(gt))
+            return meter.update(_tensor(sr), None if gt is None else _tensor(gt))
         return meter.update(sr, gt)
 
-    def _add_profile(self, sr: np.ndarray, gt: np.ndarray) -> None:
+    def _add_profile(self, sr: np.ndarray, gt: np.ndarray | None) -> None:
         if self.profile_row is None:
-            self.profile_row = gt.shape[0] // 2
-        self.profile_gt.append(gt[self.profile_row].copy())
+            self.profile_row = sr.shape[0] // 2
+        if gt is not None:
+            self.profile_gt.append(gt[self.profile_row].copy())
         self.profile_sr.append(sr[self.profile_row].copy())
 
     def summary(self) -> dict[str, float | None]:
         """Clip value of each metric: mean over scored frames (or pairs)."""
         return {m: mean_or_none(r.get(m) for r in self.rows) for m in self.metrics}
 
-    def profiles(self) -> tuple[np.ndarray, np.ndarray] | None:
-        """(GT, output) temporal profiles: the middle pixel row of each frame, stacked over time."""
-        if not self.profile_gt:
+    def profiles(self) -> tuple[np.ndarray | None, np.ndarray] | None:
+        """(GT, output) temporal profiles: the middle pixel row of each frame, stacked over time
+        (GT None without ground truth)."""
+        if not self.profile_sr:
             return None
-        return np.stack(self.profile_gt), np.stack(self.profile_sr)
+        return (np.stack(self.profile_gt) if self.profile_gt else None), np.stack(self.profile_sr)
 
 
 def _tensor(frame: np.ndarray) -> torch.Tensor:

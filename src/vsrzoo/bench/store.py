@@ -1,7 +1,7 @@
 """Per-clip result files: written atomically as soon as a clip is done, read back on resume.
 
 Layout under the output folder: ``clips/<entry>/<clip>.json`` (scores, per-frame rows, cost,
-the settings key) and ``clips/<entry>/<clip>.profile.png`` (temporal profile), with the GT
+the fingerprint of what produced it, :mod:`vsrzoo.bench.fingerprint`) and ``clips/<entry>/<clip>.profile.png`` (temporal profile), with the GT
 profiles in ``clips/_gt/``. A file is only ever replaced whole (write to a temporary sibling,
 fsync, rename), so a run killed at any moment leaves complete files or none, and a rerun with
 the same settings skips the clips whose file is complete.
@@ -73,7 +73,7 @@ class ClipStore:
             data = json.loads(path.read_text())
         except (OSError, ValueError):
             return None
-        return data if isinstance(data, dict) and "settings_key" in data else None
+        return data if isinstance(data, dict) and "status" in data else None
 
     def save(self, label: str, clip: str, result: dict, profile: np.ndarray | None = None) -> None:
         """Store a finished clip; the profile image goes first so a result never lacks it."""

@@ -4,6 +4,7 @@ vsrzoo bench --dataset sample                       # offline, bicubic, default 
 vsrzoo bench --dataset vid4 --root DATA --method bicubic
 vsrzoo bench --dataset vid4 --outputs results/mymethod --metrics psnr,ssim,lpips
 vsrzoo bench --dataset vid4 --method bicubic --shard 0/2   # and 1/2 in another process
+vsrzoo bench --dataset folder --root LQ_CLIPS --metrics niqe,musiq,clipiqa   # no ground truth
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vsrzoo.bench.protocol import DEFAULT_METRICS, METRICS, PROTOCOLS
+from vsrzoo.bench.protocol import DEFAULT_METRICS, METRICS, NO_REFERENCE_DEFAULTS, PROTOCOLS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,15 +43,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--protocol", default="standard", choices=PROTOCOLS, help="standard (default) or duf")
     parser.add_argument(
         "--metrics",
-        default=",".join(DEFAULT_METRICS),
-        help=f"comma list or 'all' (default: {','.join(DEFAULT_METRICS)}; valid: {', '.join(METRICS)}); "
-        "lpips and tlpips need the AlexNet weights under $TORCH_HOME",
+        help=f"comma list or 'all' (default: {','.join(DEFAULT_METRICS)}, or {','.join(NO_REFERENCE_DEFAULTS)} "
+        f"on a dataset without GT; valid: {', '.join(METRICS)}); full reference: psnr, ssim, lpips, dists, "
+        "tlpips, tof; no reference: musiq (KonIQ), clipiqa, niqe; lpips/tlpips/dists/musiq/clipiqa/niqe "
+        "need their weight files under $TORCH_HOME (the error names each file and its source)",
     )
     parser.add_argument(
         "--flow", default="dis", help="flow backend for warping errors: dis (default) or raft"
     )
     parser.add_argument(
-        "--flow-from", default="gt", choices=("gt", "output"), help="video the ewarp flow is estimated on"
+        "--flow-from",
+        choices=("gt", "output"),
+        help="video the ewarp flow is estimated on (default: gt, or output on a dataset without GT)",
     )
     parser.add_argument(
         "--lpips-net", default="alex", choices=("alex", "vgg"), help="LPIPS backbone (default: alex, v0.1)"

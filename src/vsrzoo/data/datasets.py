@@ -25,17 +25,27 @@ Presets (``get_dataset(name, ...)``):
              ``vsrzoo data prepare --dataset udm10 --degradation bd``: the LR of the original
              release is shifted by a pixel.
 ``spmcs``    SPMCS (``SPMCS/GT``), LR ``BIx4`` or ``BDx4``; Y.
+``youhq40``  YouHQ40 (Upscale-A-Video, arXiv 2312.06640), the 40 test clips: ``YouHQ40/GT`` and the
+             released degraded LQ as ``YouHQ40/LQ`` (or ``BIx4``); RGB.
+``mvsr4x``   MVSR4x (real pairs from two cameras): ``MVSR4x/GT`` and ``MVSR4x/LR`` (or ``LQ``); RGB.
+``realvsr``  RealVSR (Yang et al., ICCV 2021; iPhone dual-camera pairs, LR upsampled to the GT size):
+             ``RealVSR/GT`` and ``RealVSR/LQ`` (or ``LR``); use ``scale=1``; RGB.
 ``sample``   the built-in offline sample clips (:mod:`vsrzoo.data.sample`); Y.
 ``folder``   any folder: ``root`` holds ``GT/`` (or ``gt_dir``) and an LR folder (``lr_dir``,
              default the first of ``BIx<s>``, ``BDx<s>``, ``LR``), or GT only with LR made on
              the fly by ``degradation``; a GT folder of images (no sub-folders) is one clip.
+             Without ``GT/`` the folder is LQ-only (no ground truth, VideoLQ's layout): each
+             sub-folder of frames is a clip, each video file (in ``root`` or one level down)
+             is a clip named ``<sub-folder>/<stem>``, and images directly in ``root`` are one
+             clip; such a set is scored with no-reference metrics only.
 ============ =================================================================================
 
 The root is, in order: the ``root`` argument (``--root``, recipe ``data.root``), the
 ``VSRZOO_DATA`` environment variable, else the user data directory
 (``platformdirs.user_data_dir("vsrzoo")``). reconstruction: the folder names of reds30's
 RealBasicVSR LR (``RealBasicVSRx4``) and of LR made by ``prepare`` (``<BI|BD|GVRFlow>x<s>``)
-are ours; the PSNR channel of reds30 (RGB, like REDS4) is our choice. A root may also point at the set folder itself
+are ours, as are the GT/LQ folder names of youhq40, mvsr4x and realvsr (rename the released folders
+to them) and their RGB convention; the PSNR channel of reds30 (RGB, like REDS4) is our choice. A root may also point at the set folder itself
 (``.../Vid4``). GT frames are cropped to a multiple of the scale when read (BasicSR's
 ``mod_crop``), so ``LR x scale == GT size`` holds for every pair.
 """
@@ -53,7 +63,7 @@ from pathlib import Path
 import numpy as np
 
 from vsrzoo.data.degradations import Degradation, clip_seed, get_degradation, mod_crop
-from vsrzoo.data.io import IMAGE_EXTS, list_frames, read_image
+from vsrzoo.data.io import IMAGE_EXTS, VIDEO_EXTS, VideoFile, list_frames, read_image
 from vsrzoo.errors import MissingDataError, UserError, unknown
 
 log = logging.getLogger(__name__)
@@ -89,14 +99,29 @@ class Clip:
     scale: int = 1
     degradation: Degradation | None = None
     seed: int = 0
+    video: Path | None = None  # LR frames from a video file (LQ-only sets)
+    video_frames: int | None = None
 
     def __len__(self) -> int:
-        return len(self.gt) if self.gt else len(self.lr or [])
+        if self.gt:
+            return len(self.gt)
+        return self.video_frames if self.video is not None else len(self.lr or [])
+
+    @property
+    def has_gt(self) -> bool:
+        return bool(self.gt)
+
+    @property
+    def inputs(self) -> list[Path]:
+        """The files this clip is read from (GT, LR frames or the video)."""
+        return [*self.gt, *(self.lr or []), *([self.video] if self.video is not None else [])]
 
     def read_gt(self) -> Iterator[np.ndarray]:
         return (mod_crop(read_image(p), self.scale) for p in self.gt)
 
     def read_lr(self) -> Iterator[np.ndarray]:
+        if self.video is not None:
+            return iter(VideoFile(self.video))
         if self.lr is not None:
             return (read_image(p) for p in self.lr)
         if self.degradation is None:
@@ -139,6 +164,10 @@ class VideoSet:
     @property
     def num_frames(self) -> int:
         return sum(len(c) for c in self.clips)
+
+    @property
+    def has_gt(self) -> bool:
+        return all(c.has_gt for c in self.clips)
 
     @property
     def lr_source(self) -> str:
@@ -242,6 +271,21 @@ PRESETS: dict[str, Preset] = {
         (Layout("SPMCS", "GT", ("BIx{s}",), meta=("meta_info_SPMCS_GT.txt",)),),
         True,
         description="SPMCS, BIx4 or BDx4, Y channel",
+    ),
+    "youhq40": Preset(
+        (Layout("YouHQ40", "GT", ("LQ", "BIx{s}"), meta=("meta_info_YouHQ40_GT.txt",)),),
+        False,
+        description="YouHQ40 (Upscale-A-Video's 40 test clips), LR from the paper's released LQ folder, RGB",
+    ),
+    "mvsr4x": Preset(
+        (Layout("MVSR4x", "GT", ("LR", "LQ"), meta=("meta_info_MVSR4x_GT.txt",)),),
+        False,
+        description="MVSR4x real pairs (HR and LR from two cameras), RGB",
+    ),
+    "realvsr": Preset(
+        (Layout("RealVSR", "GT", ("LQ", "LR"), meta=("meta_info_RealVSR_GT.txt",)),),
+        False,
+        description="RealVSR real pairs (iPhone dual camera; LR and GT the same size: use --scale 1), RGB",
     ),
     "folder": Preset(
         (Layout(".", "GT", ("BIx{s}", "BDx{s}", "LR")),),
@@ -463,6 +507,8 @@ def get_dataset(
     if int(scale) != scale or scale < 1:
         raise UserError(f"scale must be a positive integer, got {scale}")
     base = _base_root(name, root, gt_dir)
+    if name == "folder" and gt_dir is None and degradation is None and not (base / "GT").is_dir():
+        return lq_only_set(base, scale, clips)
     layout, set_root, gt_root = resolve_layout(name, preset, base, gt_dir)
     deg = _make_degradation(degradation, degradation_kwargs, scale) if degradation is not None else None
     lr_root = None if deg is not None else resolve_lr(name, preset, layout, set_root, lr_dir, scale)
@@ -480,6 +526,13 @@ def get_dataset(
         names = [c for c in names if c in set(clips)]
 
     problems: dict[str, list[str]] = {}
+    standard = [c for c in preset.frames if c in names]
+    if meta is None and clips is None and layout.clips is None and standard:
+        for absent in (c for c in preset.frames if c not in names):  # e.g. a Vid4 root missing 'city'
+            problems[absent] = [
+                f"clip {absent} of {name} is missing from {gt_root} (the standard set has "
+                f"{', '.join(preset.frames)}); a subset would not be comparable with published tables"
+            ]
     clip_list = []
     for clip_name in names:
         found = problems.setdefault(clip_name, [])
@@ -547,6 +600,55 @@ def _base_root(name: str, root: str | Path | None, gt_dir: str | None) -> Path:
             return Path(gt_dir).parent
         raise UserError("dataset 'folder' needs a root (--root or data.root): the folder that holds GT/")
     return Path(root) if root is not None else default_root()
+
+
+# ---- LQ-only folders (no ground truth) ----
+
+
+def _video_clip(path: Path, name: str) -> Clip:
+    video = VideoFile(path)
+    count = video.meta.num_frames or sum(1 for _ in video)  # decode once when the container does not say
+    return Clip(name, [], None, video=path, video_frames=count)
+
+
+def lq_only_set(base: Path, scale: int, clips=None) -> VideoSet:
+    """A set of LQ clips without ground truth under ``base`` (see ``folder`` in the module docstring)."""
+    if not base.is_dir():
+        raise MissingDataError(
+            f"folder: {base} not found; set --root to a folder of LQ clips (or one with GT/)"
+        )
+    found: list[Clip] = []
+    if any(p.suffix.lower() in IMAGE_EXTS for p in base.iterdir() if p.is_file()):
+        found.append(Clip(base.name, [], list_frames(base)))
+    for sub in sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        frames = list_frames(sub, warn=False)
+        if frames:
+            found.append(Clip(sub.name, [], frames))
+        else:
+            videos = sorted(p for p in sub.iterdir() if p.suffix.lower() in VIDEO_EXTS)
+            found += [_video_clip(v, f"{sub.name}/{v.stem}") for v in videos]
+    found += [_video_clip(v, v.stem) for v in sorted(base.iterdir()) if v.suffix.lower() in VIDEO_EXTS]
+    if clips is not None:
+        names = [c.name for c in found]
+        missing = [c for c in clips if c not in names]
+        if missing:
+            raise UserError(f"folder: unknown clip(s) {', '.join(missing)}; available: {', '.join(names)}")
+        found = [c for c in found if c.name in set(clips)]
+    if not found:
+        raise MissingDataError(
+            f"folder: no GT/ and no LQ clips (frame folders or videos) in {base}; set --root to the folder that holds them"
+        )
+    for clip in found:
+        clip.scale = scale
+    return VideoSet(
+        "folder",
+        base.resolve(),
+        found,
+        scale=scale,
+        y_channel=True,
+        lr_root=base.resolve(),
+        extra={"lq_only": True},
+    )
 
 
 # ---- full verification (every frame decoded) ----

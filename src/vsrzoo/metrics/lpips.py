@@ -19,7 +19,7 @@ from torch import nn
 
 from vsrzoo.errors import MissingWeightsError, unknown
 
-__all__ = ["BACKBONE_FILES", "LPIPS", "backbone_path"]
+__all__ = ["BACKBONE_FILES", "LPIPS", "backbone_path", "unit_frames"]
 
 # backbone -> (torchvision checkpoint file, its download URL)
 BACKBONE_FILES = {
@@ -90,10 +90,10 @@ class LPIPS(nn.Module):
     @torch.no_grad()
     def forward(self, x: torch.Tensor | np.ndarray, y: torch.Tensor | np.ndarray) -> torch.Tensor:
         device = next(self.parameters()).device
-        return self.model(_unit(x, device), _unit(y, device), normalize=True).flatten()
+        return self.model(unit_frames(x, device), unit_frames(y, device), normalize=True).flatten()
 
 
-def _unit(x: torch.Tensor | np.ndarray, device) -> torch.Tensor:
+def unit_frames(x: torch.Tensor | np.ndarray, device) -> torch.Tensor:
     """Frames to float (N, 3, H, W) in [0, 1] on ``device``."""
     if isinstance(x, np.ndarray):
         t = torch.from_numpy(np.ascontiguousarray(x))

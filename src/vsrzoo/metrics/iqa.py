@@ -1,0 +1,255 @@
+"""Perceptual (DISTS) and no-reference image quality (MUSIQ, CLIP-IQA, NIQE) through pyiqa
+(IQA-PyTorch, Chen et al., https://github.com/chaofengc/IQA-PyTorch), the library the diffusion
+VSR papers' evaluation scripts call (DESIGN.md section 4).
+
+- DISTS: Ding et al., "Image Quality Assessment: Unifying Structure and Texture Similarity",
+  TPAMI 2020 (arXiv 2004.07728); VGG16 features + pyiqa's learned alpha/beta.
+- MUSIQ: Ke et al., "MUSIQ: Multi-scale Image Quality Transformer", ICCV 2021; KonIQ-10k head.
+- CLIP-IQA: Wang et al., "Exploring CLIP for Assessing the Look and Feel of Images", AAAI 2023;
+  pyiqa's ``clipiqa`` (CLIP RN50, antonym prompt pairs, no learned prompts).
+- NIQE: Mittal et al., "Making a Completely Blind Image Quality Analyzer", SPL 2013; pyiqa's
+  port on the Y channel with the MATLAB pristine-model parameters.
+
+pyiqa computes the metrics (its ``forward`` methods are used unchanged) but its constructors
+would download weights and unpickle them with ``torch.load(weights_only=False)``. Here every
+network is built with random weights, then the files are read from the caches pyiqa and
+torchvision use (``$TORCH_HOME/hub/...``) with ``torch.load(weights_only=True)`` (NIQE's ``.mat``
+with scipy, CLIP's TorchScript archive with ``torch.jit.load``, which runs no pickle code), so
+nothing is fetched. A missing file is a :class:`MissingWeightsError` naming the file, the folder
+and its source, raised by :func:`check_weights` before any work. pyiqa is imported lazily: it
+takes seconds.
+"""
+
+from __future__ import annotations
+
+import warnings
+import zipfile
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from vsrzoo.errors import MissingWeightsError, UserError, unknown
+from vsrzoo.metrics.lpips import unit_frames
+
+__all__ = ["IQA_METRICS", "WEIGHT_FILES", "IQAMetric", "WeightFile", "check_weights", "weight_path"]
+
+_HF = "https://huggingface.co/chaofengc/IQA-PyTorch-Weights/resolve/main/"
+
+
+@dataclass(frozen=True)
+class WeightFile:
+    """A weight file: its name, the folder under torch's hub dir, and where it comes from."""
+
+    name: str
+    folder: str
+    url: str
+
+    @property
+    def path(self) -> Path:
+        return Path(torch.hub.get_dir()) / self.folder / self.name
+
+
+VGG16 = WeightFile(
+    "vgg16-397923af.pth", "checkpoints", "https://download.pytorch.org/models/vgg16-397923af.pth"
+)
+WEIGHT_FILES: dict[str, tuple[WeightFile, ...]] = {
+    "dists": (VGG16, WeightFile("DISTS_weights-f5e65c96.pth", "pyiqa", _HF + "DISTS_weights-f5e65c96.pth")),
+    "musiq": (WeightFile("musiq_koniq_ckpt-e95806b9.pth", "pyiqa", _HF + "musiq_koniq_ckpt-e95806b9.pth"),),
+    "clipiqa": (
+        WeightFile(
+            "RN50.pt",
+            "clip",
+            "https://openaipublic.azureedge.net/clip/models/"
+            "afeb0e10f9e5a86da6080e35cf09123aca3b358a0c3e3b6c78a7b63bc04b6762/RN50.pt",
+        ),
+    ),
+    "niqe": (WeightFile("niqe_modelparameters.mat", "pyiqa", _HF + "niqe_modelparameters.mat"),),
+}
+NIQE_MIN = 96  # pyiqa's NIQE block size: smaller frames have no block to score
+# metric -> full reference?
+IQA_METRICS = {"dists": True, "musiq": False, "clipiqa": False, "niqe": False}
+
+
+def weight_path(metric: str, index: int = 0) -> Path:
+    """Where weight file ``index`` of ``metric`` must be."""
+    if metric not in WEIGHT_FILES:
+        raise unknown("IQA metric", metric, WEIGHT_FILES)
+    return WEIGHT_FILES[metric][index].path
+
+
+def check_weights(metric: str) -> list[Path]:
+    """The weight files of ``metric``, or a one-line MissingWeightsError for the first absent one."""
+    if metric not in WEIGHT_FILES:
+        raise unknown("IQA metric", metric, WEIGHT_FILES)
+    for wf in WEIGHT_FILES[metric]:
+        if not wf.path.is_file():
+            raise MissingWeightsError(
+                f"{metric} needs the weight file {wf.name}, not found at {wf.path}; download {wf.url} "
+                f"into {wf.path.parent} (or set TORCH_HOME), or leave {metric} out of --metrics"
+            )
+    return [wf.path for wf in WEIGHT_FILES[metric]]
+
+
+def _state(path: Path) -> dict[str, torch.Tensor]:
+    """A checkpoint's tensors, weights-only; 'params'/'state_dict' wrappers and 'module.' removed."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    for key in ("params", "state_dict"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    if not isinstance(state, dict):
+        raise MissingWeightsError(f"{path} is not a state dict of tensors")
+    return {k.removeprefix("module."): v for k, v in state.items() if isinstance(v, torch.Tensor)}
+
+
+def _load_exact(module: nn.Module, state: dict, path: Path) -> None:
+    try:
+        missing, unexpected = module.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # shape mismatch
+        raise MissingWeightsError(
+            f"{path} does not match the network ({str(exc).splitlines()[-1].strip()})"
+        ) from None
+    if missing or unexpected:
+        shown = ", ".join((missing or unexpected)[:3])
+        raise MissingWeightsError(f"{path} does not match the network (e.g. {shown})")
+
+
+def _pyiqa_arch(name: str):
+    with warnings.catch_warnings():  # pkg_resources / timm deprecation notices
+        warnings.simplefilter("ignore")
+        import importlib
+
+        return importlib.import_module(f"pyiqa.archs.{name}_arch")
+
+
+def _build_dists(paths: list[Path]) -> nn.Module:
+    """pyiqa's DISTS network with torchvision's VGG16 features and pyiqa's alpha/beta."""
+    import torchvision
+
+    arch = _pyiqa_arch("dists")
+
+    class DISTS(arch.DISTS):
+        # pyiqa's layout (stages of VGG16 features split by L2 pooling); its constructor downloads.
+        def __init__(self, features: nn.Sequential):
+            nn.Module.__init__(self)
+            cuts = [(0, 4), (5, 9), (10, 16), (17, 23), (24, 30)]
+            chans = [None, 64, 128, 256, 512]
+            for i, (lo, hi) in enumerate(cuts):
+                stage = nn.Sequential()
+                if chans[i] is not None:
+                    stage.add_module(str(lo - 1), arch.L2pooling(channels=chans[i]))
+                for x in range(lo, hi):
+                    stage.add_module(str(x), features[x])
+                setattr(self, f"stage{i + 1}", stage)
+            self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, -1, 1, 1))
+            self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, -1, 1, 1))
+            self.chns = [3, 64, 128, 256, 512, 512]
+            self.alpha = nn.Parameter(torch.zeros(1, sum(self.chns), 1, 1))
+            self.beta = nn.Parameter(torch.zeros(1, sum(self.chns), 1, 1))
+
+    vgg = torchvision.models.vgg16(weights=None).features
+    feats = {k.removeprefix("features."): v for k, v in _state(paths[0]).items() if k.startswith("features.")}
+    _load_exact(vgg, feats, paths[0])
+    net = DISTS(vgg)
+    heads = _state(paths[1])
+    if "alpha" not in heads or "beta" not in heads:
+        raise MissingWeightsError(f"{paths[1]} holds no DISTS 'alpha'/'beta' weights")
+    net.load_state_dict(heads, strict=False)  # the file may repeat the VGG weights (pyiqa: strict=False)
+    return net
+
+
+def _build_musiq(paths: list[Path]) -> nn.Module:
+    net = _pyiqa_arch("musiq").MUSIQ(pretrained=False)  # KonIQ head: one output (pyiqa's default)
+    _load_exact(net, _state(paths[0]), paths[0])
+    return net
+
+
+def clip_state(path: Path) -> dict[str, torch.Tensor]:
+    """CLIP weights from OpenAI's file: a TorchScript archive (read with ``torch.jit.load``, no
+    pickle code runs; only the tensors are kept) or a plain state dict (weights-only)."""
+    with zipfile.ZipFile(path) if zipfile.is_zipfile(path) else nullcontext() as zf:
+        is_script = zf is not None and any("/code/" in n for n in zf.namelist())
+    if is_script:
+        return {k: v.float() for k, v in torch.jit.load(str(path), map_location="cpu").state_dict().items()}
+    return {k: v.float() for k, v in _state(path).items()}
+
+
+def _build_clipiqa(paths: list[Path]) -> nn.Module:
+    arch = _pyiqa_arch("clipiqa")
+    from pyiqa.archs.clip_model import build_model
+
+    class CLIPIQA(arch.CLIPIQA):
+        # pyiqa's CLIPIQA ('clipiqa', RN50, no positional embedding); its constructor downloads.
+        def __init__(self, clip_model: nn.Module):
+            nn.Module.__init__(self)
+            self.clip_model = [clip_model]  # as pyiqa: not a registered submodule
+            self.prompt_pairs = arch.clip.tokenize(PROMPTS)
+            self.model_type, self.pos_embedding = "clipiqa", False
+            self.default_mean = torch.Tensor(arch.OPENAI_CLIP_MEAN).view(1, 3, 1, 1)
+            self.default_std = torch.Tensor(arch.OPENAI_CLIP_STD).view(1, 3, 1, 1)
+
+        def to(self, *args, **kwargs):
+            self.clip_model[0].to(*args, **kwargs)
+            return super().to(*args, **kwargs)
+
+    state = clip_state(paths[0])
+    try:
+        model = build_model(state)
+    except (KeyError, AssertionError, RuntimeError) as exc:
+        raise MissingWeightsError(f"{paths[0]} is not a CLIP checkpoint ({exc})") from None
+    return CLIPIQA(model.float().eval().requires_grad_(False))
+
+
+# pyiqa 0.1.16 CLIPIQA's prompt pairs (good, bad), averaged over the pairs.
+PROMPTS = [
+    "Good image",
+    "bad image",
+    "Sharp image",
+    "blurry image",
+    "sharp edges",
+    "blurry edges",
+    "High resolution image",
+    "low resolution image",
+    "Noise-free image",
+    "noisy image",
+]
+
+
+def _build_niqe(paths: list[Path]) -> nn.Module:
+    return _pyiqa_arch("niqe").NIQE(test_y_channel=True, pretrained_model_path=str(paths[0]))
+
+
+_BUILDERS = {"dists": _build_dists, "musiq": _build_musiq, "clipiqa": _build_clipiqa, "niqe": _build_niqe}
+
+
+class IQAMetric(nn.Module):
+    """One pyiqa metric on frames: ``metric(sr)`` (no-reference) or ``metric(sr, gt)`` (DISTS).
+
+    Frames: numpy uint8 (H, W, 3) or (N, H, W, 3), or float tensors (N, 3, H, W) in [0, 1].
+    Returns one score per frame, shape (N,).
+    """
+
+    def __init__(self, name: str, device: str | torch.device = "cpu"):
+        super().__init__()
+        paths = check_weights(name)
+        self.name, self.full_reference = name, IQA_METRICS[name]
+        self.net = _BUILDERS[name](paths).eval().requires_grad_(False)
+        self.device = torch.device(device)
+        self.net.to(self.device)
+
+    @torch.no_grad()
+    def forward(self, sr, gt=None) -> torch.Tensor:
+        device = self.device
+        x = unit_frames(sr, device)
+        if self.name == "niqe" and min(x.shape[-2:]) < NIQE_MIN:
+            raise UserError(
+                f"niqe needs frames of at least {NIQE_MIN}x{NIQE_MIN} (its {NIQE_MIN}-pixel blocks); "
+                f"got {x.shape[-1]}x{x.shape[-2]}"
+            )
+        if self.full_reference:
+            if gt is None:
+                raise ValueError(f"{self.name} is a full-reference metric: give the GT frames")
+            return self.net(x, unit_frames(gt, device)).flatten().float().cpu()
+        return torch.cat([self.net(x[i : i + 1]).flatten() for i in range(len(x))]).float().cpu()
