@@ -33,7 +33,8 @@ def test_root_from_environment(make_set, monkeypatch):
 
 def test_unknown_dataset_and_clip():
     with pytest.raises(
-        UserError, match=r"unknown dataset 'red4' \(did you mean 'reds4'\?\); valid: folder, mvsr4x, realvsr, reds,"
+        UserError,
+        match=r"unknown dataset 'red4' \(did you mean 'reds4'\?\); valid: folder, mvsr4x, realvsr, reds,",
     ):
         get_dataset("red4")
 

@@ -73,8 +73,9 @@ class VSRMethod(L.LightningModule):
     """LR sides must be multiples of it; the engine pads tiles by edge replication up to it."""
     memory_bytes_per_pixel: float | None = None
     """Peak bytes per LR pixel per frame for ``--tile auto``; None lets the engine measure it."""
-    num_inference_steps: int = 1
-    """Sampler steps per segment (1 for one-step and non-diffusion methods); reported by the bench."""
+    num_inference_steps: int | None = None
+    """Sampler steps per segment (1 for one-step diffusion, None for methods that do not sample);
+    reported by the bench."""
     supports_gradient_checkpointing: bool = False
     """Whether :meth:`enable_gradient_checkpointing` works (recipe key ``trainer.gradient_checkpointing``)."""
 

@@ -148,6 +148,7 @@ class InstaVSR(VSRMethod):
     """
 
     supported_scales = (4,)
+    num_inference_steps = 1  # one-step diffusion
     supports_gradient_checkpointing = True
 
     def __init__(
