@@ -1,0 +1,190 @@
+"""Ablations at tiny scale: each paper component on and off, trained and scored the same way.
+
+For a method, every variant below trains the tiny recipe (``recipes/<method>-tiny.yaml``) on the
+procedural clips with the same seed, data and step budget, differing only in the overrides the
+variant names; then all variants are scored on Vid4 (BI x4, Y, crop 0) with PSNR/SSIM, tOF and
+the warping error. Variants marked ``inference`` reuse the ``full`` variant's weights and change
+only how it is run (e.g. sampler steps).
+
+    python benchmarks/ablations.py instavsr --steps 400 --frames 12 --root ../shared/data
+    python benchmarks/ablations.py all --steps 400
+
+``--frames F`` scores the first F frames of each Vid4 clip (the table says so) to keep a CPU run
+short; ``--frames 0`` scores all 171. Runs are cached under ``--out`` (delete a folder to redo
+it). The table goes to ``<out>/<method>.md`` and ``.json`` and is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """One row: recipe overrides for training, or model overrides at inference (``inference``)."""
+
+    overrides: tuple[str, ...] = ()
+    inference: dict | None = None
+    what: str = ""
+
+
+ABLATIONS: dict[str, dict[str, Variant]] = {
+    "instavsr": {
+        "full": Variant(what="recurrent state + flow-guided regulariser + latent/pixel GAN"),
+        "no regulariser": Variant(("model.kwargs.temporal_weight=0.0",), what="flow-guided regulariser off"),
+        "no recurrence": Variant(("model.kwargs.recurrent=false",), what="no previous output as input"),
+        "no GAN": Variant(
+            ("model.kwargs.latent_adv_weight=0.0", "model.kwargs.pixel_adv_weight=0.0"),
+            what="adversarial terms off",
+        ),
+    },
+    "simplegvr": {
+        "full": Variant(what="sparse local attention + interleaved (shifted) temporal windows"),
+        "full attention": Variant(
+            ("model.kwargs.sparse_attention=false",), what="dense attention in each window"
+        ),
+        "no shifts": Variant(("model.kwargs.shifted_windows=false",), what="temporal windows not shifted"),
+    },
+    "litevsr": {
+        "full": Variant(what="adapter, 1 Euler step"),
+        "4 steps": Variant(inference={"num_inference_steps": 4}, what="the same weights, 4 Euler steps"),
+    },
+    "liftvsr": {
+        "full": Variant(what="DTA + AMC + asymmetric sampling"),
+    },
+}
+
+
+def train(method: str, label: str, variant: Variant, args: argparse.Namespace) -> Path:
+    """Fit the tiny recipe with the variant's overrides (cached); returns the final weights folder."""
+    out = Path(args.out) / method / label.replace(" ", "_")
+    final = out / "final"
+    if (final / "config.json").is_file():
+        return final
+    cmd = [
+        sys.executable,
+        "-m",
+        "vsrzoo.cli",
+        "fit",
+        str(ROOT / "recipes" / f"{method}-tiny.yaml"),
+        f"trainer.max_steps={args.steps}",
+        f"seed={args.seed}",
+        f"output_dir={out}",
+        *args.data,
+        *variant.overrides,
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
+    start = time.time()
+    log = out.with_suffix(".log")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as f:
+        subprocess.run(cmd, check=True, stdout=f, stderr=subprocess.STDOUT, env=env)
+    print(f"  trained {method} / {label} in {time.time() - start:.0f} s ({log})", flush=True)
+    return final
+
+
+def vid4(root: str, frames: int):
+    """Vid4 (BI x4), optionally only the first ``frames`` frames of each clip."""
+    from vsrzoo.data.datasets import get_dataset
+
+    ds = get_dataset("vid4", root)
+    if frames:
+        for clip in ds.clips:
+            clip.gt, clip.lr = clip.gt[:frames], clip.lr[:frames] if clip.lr is not None else None
+    return ds
+
+
+def score(method: str, weights: dict[str, Path], args: argparse.Namespace) -> dict[str, dict]:
+    """Vid4 summary per variant label (inference variants load the ``full`` weights with overrides)."""
+    import torch
+
+    from vsrzoo.bench import evaluate
+    from vsrzoo.factory import create_model
+
+    torch.set_num_threads(args.threads)
+    models = {}
+    for label, variant in ABLATIONS[method].items():
+        source = weights["full"] if variant.inference else weights[label]
+        models[label] = create_model(method, pretrained=str(source), **(variant.inference or {}))
+    result = evaluate(vid4(args.root, args.frames), models, metrics="psnr,ssim,tof,ewarp", report=False)
+    return {label: result.summary(label) for label in models}
+
+
+def table(method: str, rows: dict[str, dict], args: argparse.Namespace) -> str:
+    from vsrzoo.tables import markdown_table
+
+    frames = f"first {args.frames} frames per clip" if args.frames else "all frames"
+    header = ["variant", "what", "PSNR-Y", "SSIM-Y", "tOF", "E*warp (x1e-3)"]
+    body = [
+        [
+            label,
+            ABLATIONS[method][label].what,
+            f"{r['psnr']:.2f}",
+            f"{r['ssim']:.4f}",
+            f"{r['tof']:.3f}",
+            f"{r['ewarp']:.3f}",
+        ]
+        for label, r in rows.items()
+    ]
+    title = (
+        f"{method} tiny ablation: {args.steps} steps each on procedural clips (seed {args.seed}); "
+        f"Vid4 BI x4, Y, crop 0, {frames}"
+    )
+    return f"{title}\n\n{markdown_table(header, body)}\n"
+
+
+def run(method: str, args: argparse.Namespace) -> None:
+    print(f"{method}: {len(ABLATIONS[method])} variants", flush=True)
+    weights = {
+        label: train(method, label, v, args) for label, v in ABLATIONS[method].items() if v.inference is None
+    }
+    rows = score(method, weights, args)
+    out = Path(args.out)
+    text = table(method, rows, args)
+    (out / f"{method}.md").write_text(text)
+    (out / f"{method}.json").write_text(
+        json.dumps({"steps": args.steps, "frames": args.frames, "rows": rows}, indent=2)
+    )
+    print(text, flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("method", choices=[*ABLATIONS, "all"])
+    parser.add_argument("--steps", type=int, default=400, help="training steps per variant (default 400)")
+    parser.add_argument(
+        "--frames", type=int, default=12, help="Vid4 frames scored per clip, 0 = all (default 12)"
+    )
+    parser.add_argument("--root", default=os.environ.get("VSRZOO_DATA", str(ROOT.parent / "shared" / "data")))
+    parser.add_argument("--out", default=str(ROOT / "results" / "ablations"))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
+    parser.add_argument(
+        "--data",
+        nargs="*",
+        default=[
+            "data.dataset=procedural",
+            "data.val_dataset=procedural",
+            "data.train_clips=null",
+            "data.val_clips=null",
+        ],
+        help="recipe overrides for the training data (default: the procedural clips)",
+    )
+    args = parser.parse_args()
+    for method in ABLATIONS if args.method == "all" else [args.method]:
+        run(method, args)
+
+
+if __name__ == "__main__":
+    main()
