@@ -44,7 +44,7 @@ def test_print_config(tmp_path, capsys):
         (
             "trainer: {max_steps: lots}\n",
             [],
-            "vsrzoo: error: recipe key 'trainer.max_steps': Value 'lots' of type 'str' could not be converted to Integer",
+            "vsrzoo: error: recipe: 'trainer.max_steps' must be an int, got 'lots'",
         ),
         ("", ["data.batch_size"], "vsrzoo: error: override 'data.batch_size' must look like key=value"),
     ],

@@ -242,7 +242,7 @@ def test_manual_optimisation_counts_generator_steps_and_resumes(tmp_path, sample
         "data.num_frames=2",
         "data.batch_size=1",
         "data.val_max_frames=2",
-        "optim.disc_lr=1e-3",
+        "model.kwargs.disc_lr=1e-3",
     ]
     cfg = load_recipe(None, overrides)
     fit(cfg)
