@@ -72,13 +72,13 @@ def merge_config(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, A
 
 
 def saved_config(cls: type, pretrained: str, variant: str) -> dict[str, Any]:
-    """The constructor arguments stored with ``pretrained`` ({} when unreadable: loading says why)."""
+    """The constructor arguments stored with ``pretrained`` ({} for an unreadable folder: loading says why)."""
     path = (
         builtin_dir() / f"{cls.method_name}-{variant}" if str(pretrained) == "builtin" else Path(pretrained)
     )
+    if path.is_file() and path.suffix == ".ckpt":
+        return dict(read_checkpoint(path).get("hyper_parameters", {}))
     try:
-        if path.is_file() and path.suffix == ".ckpt":
-            return dict(read_checkpoint(path).get("hyper_parameters", {}))
         return dict(json.loads((path / CONFIG_NAME).read_text())["config"])
     except (UserError, OSError, ValueError, KeyError, TypeError):
         return {}

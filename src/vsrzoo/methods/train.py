@@ -68,7 +68,9 @@ class ResumableLoader(DataLoader):
         return {"batches": self.position}
 
     def load_state_dict(self, state: dict[str, int]) -> None:
-        self._skip = self.position = int(state.get("batches", 0))
+        # after a whole epoch Lightning resumes at the next one, from its first batch
+        self.position = int(state.get("batches", 0))
+        self._skip = self.position if self.position < len(self) else 0
 
     @property
     def _index_sampler(self):  # what DataLoader iterators draw index batches from
