@@ -38,6 +38,10 @@ def create_model(
 ) -> torch.nn.Module:
     """Build method ``name`` at ``variant`` size; ``overrides`` replace constructor arguments.
 
+    A mapping override merges into the variant's (or the checkpoint's) mapping of the same name
+    (:func:`merge_config`), and every value is checked against the constructor's annotations
+    (:func:`vsrzoo.registry.check_kwargs`) before anything is built.
+
     ``pretrained`` is a directory written by ``save_pretrained``, a checkpoint path, or
     ``"builtin"`` for the tiny weights shipped with the package. ``device="meta"`` builds
     without allocating memory (for counting parameters).
@@ -60,14 +64,18 @@ def create_model(
 def merge_config(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     """``overrides`` with every mapping merged into the mapping of ``base`` under the same key.
 
-    So ``unet={"width": 48}`` over a variant's ``unet`` keeps the variant's other ``unet`` keys;
-    anything that is not a mapping on both sides (including ``None``) replaces the base value.
+    So ``unet={"width": 48}`` over a variant's ``unet`` keeps the variant's other ``unet`` keys.
+    Inside a merged mapping ``None`` removes a key (JSON merge patch, RFC 7396), e.g.
+    ``decoder={"factor": None, ...}``; anything that is not a mapping on both sides replaces
+    the base value.
     """
     merged = {}
     for key, value in overrides.items():
         old = base.get(key)
-        both = isinstance(old, dict) and isinstance(value, dict)
-        merged[key] = {**old, **merge_config(old, value)} if both else value
+        if isinstance(old, dict) and isinstance(value, dict):
+            both = {**old, **merge_config(old, value)}
+            value = {k: v for k, v in both.items() if not (k in value and value[k] is None)}
+        merged[key] = value
     return merged
 
 
@@ -80,7 +88,7 @@ def saved_config(cls: type, pretrained: str, variant: str) -> dict[str, Any]:
         return dict(read_checkpoint(path).get("hyper_parameters", {}))
     try:
         return dict(json.loads((path / CONFIG_NAME).read_text())["config"])
-    except (UserError, OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError):
         return {}
 
 

@@ -205,6 +205,8 @@ def _describe(ann: Any) -> str:
         return "a mapping"
     if origin is tuple and args and args[-1] is not Ellipsis:
         return f"a list of {len(args)} items"
+    if origin in (list, tuple, abc.Sequence) and args and args[0] is not Any:
+        return "a list of " + _describe(args[0]).removeprefix("an ").removeprefix("a ")
     if origin in (list, tuple, abc.Sequence) or ann in (list, tuple):
         return "a list"
     name = getattr(ann, "__name__", str(ann))

@@ -215,3 +215,28 @@ def test_nested_override_merges_into_the_variant():
     assert wider.hparams.unet == {**tiny.hparams.unet, "width": 48}
     count = lambda m: sum(p.numel() for p in m.net.parameters())  # noqa: E731
     assert count(wider) == count(tiny)  # still the tiny UNet, not the paper-scale default
+
+
+def test_nested_override_merges_into_a_pretrained_config(tmp_path):
+    saved = vsrzoo.create_model("instavsr", variant="tiny").save_pretrained(tmp_path / "tiny")
+    model = vsrzoo.create_model("instavsr", pretrained=str(saved), unet={"width": 48})
+    assert model.hparams.unet["block_out_channels"] == [32, 64, 64] and model.hparams.unet["width"] == 48
+    with pytest.raises(vsrzoo.errors.UserError, match="'unet.width' must be a float, got 'abc'"):
+        vsrzoo.create_model("instavsr", pretrained=str(saved), unet={"width": "abc"})
+
+
+def test_none_removes_a_nested_key_when_switching_decoder_type():
+    vae = {
+        "variant": "tiny",
+        "block_out_channels": [8, 8, 16, 16],
+        "layers_per_block": 0,
+        "norm_num_groups": 4,
+    }
+    with pytest.raises(vsrzoo.errors.UserError, match="unknown key 'factor' in half-width VAE decoder"):
+        vsrzoo.create_model(
+            "instavsr", decoder_type="vae", decoder=vae, latent_channels=4
+        )  # merged: factor=4
+    model = vsrzoo.create_model(
+        "instavsr", decoder_type="vae", decoder={**vae, "factor": None}, latent_channels=4
+    )
+    assert "factor" not in model.hparams.decoder
