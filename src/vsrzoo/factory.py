@@ -50,7 +50,9 @@ def create_model(
     if variant not in info.variants:
         raise unknown(f"variant of {name}", variant, info.variants)
     if pretrained is not None:
-        overrides = merge_config(saved_config(info.cls, pretrained, variant), overrides)
+        saved = saved_config(info.cls, pretrained, variant)
+        check_kwargs(info.cls, saved, f"the configuration saved with {pretrained} (another method's?)")
+        overrides = merge_config(saved, overrides)
         check_kwargs(info.cls, overrides, f"method '{name}'")
         return info.cls.from_pretrained(pretrained, variant=variant, device=device, **overrides)
     kwargs = {**info.variants[variant], **merge_config(info.variants[variant], overrides)}

@@ -205,6 +205,10 @@ def test_resume_rejects_text_files_and_other_methods_checkpoints(probe, tmp_path
     message = run_fit(capsys, tmp_path, INSTAVSR, "--resume", str(ckpt))
     assert message.startswith(f"{ckpt} does not fit instavsr (tiny): ")
     assert message.endswith("it was trained by another method or variant")
+    with pytest.raises(
+        vsrzoo.errors.UserError, match=f"unknown key 'mode' in the configuration saved with {ckpt}"
+    ):
+        vsrzoo.create_model("instavsr", pretrained=str(ckpt))  # upscale/bench --ckpt of another method
     missing = tmp_path / "nope.ckpt"
     assert run_fit(capsys, tmp_path, INSTAVSR, "--resume", str(missing)) == f"checkpoint not found: {missing}"
 
