@@ -172,8 +172,8 @@ INSTAVSR = str(RECIPES / "instavsr-tiny.yaml")
         (["model.kwargs.recurrent=maybe"], "method 'instavsr': 'recurrent' must be a bool, got 'maybe'"),
         (["model.kwargs.disc_lr=fast"], "method 'instavsr': 'disc_lr' must be a float or None, got 'fast'"),
         (
-            ["model.kwargs.unet.width=abc", "trainer.max_steps=1"],
-            "method 'instavsr': 'unet.width' must be a float, got 'abc'",
+            ["model.kwargs.backbone.width=abc", "trainer.max_steps=1"],
+            "method 'instavsr': 'backbone.width' must be a float, got 'abc'",
         ),
         (
             ["model.kwargs.stat_noise=0.1"],
@@ -215,18 +215,20 @@ def test_resume_rejects_text_files_and_other_methods_checkpoints(probe, tmp_path
 
 def test_nested_override_merges_into_the_variant():
     tiny = vsrzoo.create_model("instavsr", variant="tiny")
-    wider = vsrzoo.create_model("instavsr", variant="tiny", unet={"width": 48})
-    assert wider.hparams.unet == {**tiny.hparams.unet, "width": 48}
+    wider = vsrzoo.create_model("instavsr", variant="tiny", backbone={"width": 48})
+    assert wider.hparams.backbone == {**tiny.hparams.backbone, "width": 48}
     count = lambda m: sum(p.numel() for p in m.net.parameters())  # noqa: E731
     assert count(wider) == count(tiny)  # still the tiny UNet, not the paper-scale default
 
 
 def test_nested_override_merges_into_a_pretrained_config(tmp_path):
     saved = vsrzoo.create_model("instavsr", variant="tiny").save_pretrained(tmp_path / "tiny")
-    model = vsrzoo.create_model("instavsr", pretrained=str(saved), unet={"width": 48})
-    assert model.hparams.unet["block_out_channels"] == [32, 64, 64] and model.hparams.unet["width"] == 48
-    with pytest.raises(vsrzoo.errors.UserError, match="'unet.width' must be a float, got 'abc'"):
-        vsrzoo.create_model("instavsr", pretrained=str(saved), unet={"width": "abc"})
+    model = vsrzoo.create_model("instavsr", pretrained=str(saved), backbone={"width": 48})
+    assert (
+        model.hparams.backbone["block_out_channels"] == [32, 64, 64] and model.hparams.backbone["width"] == 48
+    )
+    with pytest.raises(vsrzoo.errors.UserError, match="'backbone.width' must be a float, got 'abc'"):
+        vsrzoo.create_model("instavsr", pretrained=str(saved), backbone={"width": "abc"})
 
 
 def test_none_removes_a_nested_key_when_switching_decoder_type():
@@ -238,9 +240,9 @@ def test_none_removes_a_nested_key_when_switching_decoder_type():
     }
     with pytest.raises(vsrzoo.errors.UserError, match="unknown key 'factor' in half-width VAE decoder"):
         vsrzoo.create_model(
-            "instavsr", decoder_type="vae", decoder=vae, latent_channels=4
+            "instavsr", decoder_type="sd-vae-decoder-half", decoder=vae, latent_channels=4
         )  # merged: factor=4
     model = vsrzoo.create_model(
-        "instavsr", decoder_type="vae", decoder={**vae, "factor": None}, latent_channels=4
+        "instavsr", decoder_type="sd-vae-decoder-half", decoder={**vae, "factor": None}, latent_channels=4
     )
     assert "factor" not in model.hparams.decoder

@@ -156,8 +156,8 @@ def build_model(cfg: DictConfig):
     model = create_model(
         m.name, variant=m.variant, pretrained=m.pretrained, **OmegaConf.to_container(m.kwargs)
     )
-    if m.gradient_checkpointing and hasattr(model, "enable_gradient_checkpointing"):
-        model.enable_gradient_checkpointing()
+    if m.gradient_checkpointing:
+        model.enable_gradient_checkpointing()  # a UserError for methods that do not support it
     model.configure_training(OmegaConf.to_container(cfg.optim))
     return model
 
