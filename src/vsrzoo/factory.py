@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import pickle
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -103,12 +104,14 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise MissingWeightsError(f"checkpoint not found: {path}")
+    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive
+        raise UserError(f"{path} is not a PyTorch checkpoint (not a zip archive)")
     try:
         ckpt = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
     except pickle.UnpicklingError as exc:
-        reason = str(exc).split("WeightsUnpickler error: ")[-1].strip().splitlines()[0]
+        reason = str(exc).split("WeightsUnpickler error: ")[-1].strip().splitlines()[0].split(". Please")[0]
         raise UserError(f"refusing to load {path}: it is not a weights-only checkpoint ({reason})") from exc
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:  # text, truncated or foreign files
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:  # truncated or foreign archives
         raise UserError(f"{path} is not a PyTorch checkpoint ({str(exc).strip().splitlines()[0]})") from exc
     if not isinstance(ckpt, dict) or not isinstance(ckpt.get("state_dict"), dict):
         raise UserError(f"{path} is not a Lightning checkpoint (no state_dict)")

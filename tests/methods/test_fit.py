@@ -82,15 +82,18 @@ def train(cfg, resume=None) -> list[str]:
     return rec.seen
 
 
-@pytest.mark.parametrize("stop", [4, 3], ids=["mid-epoch", "epoch-end"])
-def test_resume_continues_the_data_order(probe, tmp_path, sample_root, stop):
+@pytest.mark.parametrize(
+    "stop, workers", [(4, 0), (3, 0), (4, 1)], ids=["mid-epoch", "epoch-end", "mid-epoch-1-worker"]
+)
+def test_resume_continues_the_data_order(probe, tmp_path, sample_root, stop, workers):
     straight = train(probe_recipe(tmp_path / "straight", 6))
     assert len(straight) == 6 and len(set(straight[:3])) == 3 and straight[:3] != straight[3:]
-    first = train(probe_recipe(tmp_path / "split", stop))
+    loading = f"data.num_workers={workers}"
+    first = train(probe_recipe(tmp_path / "split", stop, loading))
     assert first == straight[:stop]
     last = tmp_path / "split" / "checkpoints" / "last.ckpt"
     assert torch.load(last, weights_only=True)["global_step"] == stop
-    rest = train(probe_recipe(tmp_path / "split", 6), resume=str(last))
+    rest = train(probe_recipe(tmp_path / "split", 6, loading), resume=str(last))
     assert rest == straight[stop:]  # not the batches of steps 0.. again
 
 

@@ -58,19 +58,26 @@ class ResumableLoader(DataLoader):
     Lightning stores the ``state_dict`` of loaders that have one in the checkpoint and restores
     it before iterating. The sampler's order depends only on (seed, epoch), so skipping the index
     batches already trained (no sample is read for them) continues exactly where a straight run
-    would be. ``position`` (batches of this epoch trained) is kept by :class:`DataPosition`.
+    would be. ``epoch`` and ``position`` (batches of that epoch trained) are kept by
+    :class:`DataPosition`.
     """
 
+    epoch = 0
     position = 0
     _skip = 0
 
     def state_dict(self) -> dict[str, int]:
-        return {"batches": self.position}
+        return {"epoch": self.epoch, "batches": self.position}
 
     def load_state_dict(self, state: dict[str, int]) -> None:
-        # after a whole epoch Lightning resumes at the next one, from its first batch
-        self.position = int(state.get("batches", 0))
-        self._skip = self.position if self.position < len(self) else 0
+        self.epoch, self.position = int(state.get("epoch", 0)), int(state.get("batches", 0))
+        if self.position >= len(self):  # after a whole epoch Lightning resumes at the next one
+            self.epoch, self.position = self.epoch + 1, 0
+        self._skip = self.position
+        # worker processes draw indices as soon as the iterator exists, before Lightning sets the epoch
+        for sampler in (self.sampler, getattr(self.batch_sampler, "sampler", None)):
+            if hasattr(sampler, "set_epoch"):
+                sampler.set_epoch(self.epoch)
 
     @property
     def _index_sampler(self):  # what DataLoader iterators draw index batches from
@@ -111,14 +118,10 @@ class _SkipFirst:
 class DataPosition(L.Callback):
     """Records on the training loader how many batches of the epoch have been trained."""
 
-    def on_train_epoch_start(self, trainer, pl_module) -> None:
-        loader = trainer.train_dataloader
-        if isinstance(loader, ResumableLoader) and loader.position >= len(loader):
-            loader.position = 0
-
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if isinstance(trainer.train_dataloader, ResumableLoader):
-            trainer.train_dataloader.position = batch_idx + 1
+        loader = trainer.train_dataloader
+        if isinstance(loader, ResumableLoader):
+            loader.epoch, loader.position = trainer.current_epoch, batch_idx + 1
 
 
 class TrainData(VSRDataModule):
