@@ -7,16 +7,27 @@ Importing this module imports :mod:`vsrzoo.methods`, which registers each method
 from __future__ import annotations
 
 import contextlib
+import json
+import pickle
+import zipfile
+from pathlib import Path
 from typing import Any
 
 import torch
 
 import vsrzoo.methods  # noqa: F401  (importing registers every method)
-from vsrzoo.errors import unknown
+from vsrzoo.errors import MissingWeightsError, UserError, unknown
 from vsrzoo.methods.base import CONFIG_NAME, builtin_dir
 from vsrzoo.registry import check_kwargs, get_method_info, list_models
 
-__all__ = ["create_model", "get_method_info", "has_builtin_weights", "list_models", "resolve_pretrained"]
+__all__ = [
+    "create_model",
+    "get_method_info",
+    "has_builtin_weights",
+    "list_models",
+    "read_checkpoint",
+    "resolve_pretrained",
+]
 
 
 def create_model(
@@ -28,6 +39,10 @@ def create_model(
 ) -> torch.nn.Module:
     """Build method ``name`` at ``variant`` size; ``overrides`` replace constructor arguments.
 
+    A mapping override merges into the variant's (or the checkpoint's) mapping of the same name
+    (:func:`merge_config`), and every value is checked against the constructor's annotations
+    (:func:`vsrzoo.registry.check_kwargs`) before anything is built.
+
     ``pretrained`` is a directory written by ``save_pretrained``, a checkpoint path, or
     ``"builtin"`` for the tiny weights shipped with the package. ``device="meta"`` builds
     without allocating memory (for counting parameters).
@@ -35,14 +50,72 @@ def create_model(
     info = get_method_info(name)
     if variant not in info.variants:
         raise unknown(f"variant of {name}", variant, info.variants)
-    kwargs = {**info.variants[variant], **overrides}
-    check_kwargs(info.cls, kwargs, f"method '{name}'")
     if pretrained is not None:
+        saved = saved_config(info.cls, pretrained, variant)
+        check_kwargs(info.cls, saved, f"the configuration saved with {pretrained} (another method's?)")
+        overrides = merge_config(saved, overrides)
+        check_kwargs(info.cls, overrides, f"method '{name}'")
         return info.cls.from_pretrained(pretrained, variant=variant, device=device, **overrides)
+    kwargs = {**info.variants[variant], **merge_config(info.variants[variant], overrides)}
+    check_kwargs(info.cls, kwargs, f"method '{name}'")
     with torch.device(device) if device is not None else contextlib.nullcontext():
         model = info.cls(**kwargs)
     model.variant = variant
     return model
+
+
+def merge_config(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """``overrides`` with every mapping merged into the mapping of ``base`` under the same key.
+
+    So ``unet={"width": 48}`` over a variant's ``unet`` keeps the variant's other ``unet`` keys.
+    Inside a merged mapping ``None`` removes a key (JSON merge patch, RFC 7396), e.g.
+    ``decoder={"factor": None, ...}``; anything that is not a mapping on both sides replaces
+    the base value.
+    """
+    merged = {}
+    for key, value in overrides.items():
+        old = base.get(key)
+        if isinstance(old, dict) and isinstance(value, dict):
+            both = {**old, **merge_config(old, value)}
+            value = {k: v for k, v in both.items() if not (k in value and value[k] is None)}
+        merged[key] = value
+    return merged
+
+
+def saved_config(cls: type, pretrained: str, variant: str) -> dict[str, Any]:
+    """The constructor arguments stored with ``pretrained`` ({} for an unreadable folder: loading says why)."""
+    path = (
+        builtin_dir() / f"{cls.method_name}-{variant}" if str(pretrained) == "builtin" else Path(pretrained)
+    )
+    if path.is_file() and path.suffix == ".ckpt":
+        return dict(read_checkpoint(path).get("hyper_parameters", {}))
+    try:
+        return dict(json.loads((path / CONFIG_NAME).read_text())["config"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """A Lightning ``.ckpt`` loaded weights-only; one-line UserErrors for anything else.
+
+    ``weights_only=True`` is passed explicitly, which torch honours even when
+    ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` is set, so a crafted pickle is refused, never run.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MissingWeightsError(f"checkpoint not found: {path}")
+    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive
+        raise UserError(f"{path} is not a PyTorch checkpoint (not a zip archive)")
+    try:
+        ckpt = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
+    except pickle.UnpicklingError as exc:
+        reason = str(exc).split("WeightsUnpickler error: ")[-1].strip().splitlines()[0].split(". Please")[0]
+        raise UserError(f"refusing to load {path}: it is not a weights-only checkpoint ({reason})") from exc
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:  # truncated or foreign archives
+        raise UserError(f"{path} is not a PyTorch checkpoint ({str(exc).strip().splitlines()[0]})") from exc
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("state_dict"), dict):
+        raise UserError(f"{path} is not a Lightning checkpoint (no state_dict)")
+    return ckpt
 
 
 def has_builtin_weights(name: str, variant: str = "tiny") -> bool:

@@ -202,7 +202,7 @@ def make_plan(cfg: Any, gpu: str | None = None, memory: str | None = None) -> Pl
     m, t = cfg.model, cfg.trainer
     kwargs = OmegaConf.to_container(m.kwargs, resolve=True)
     model = create_model(m.name, variant=m.variant, device="meta", **strip_refs(kwargs))
-    if t.get("gradient_checkpointing") and hasattr(model, "enable_gradient_checkpointing"):
+    if m.get("gradient_checkpointing") and hasattr(model, "enable_gradient_checkpointing"):
         model.enable_gradient_checkpointing()
     model.configure_training(OmegaConf.to_container(cfg.optim, resolve=True))
     model.train()
@@ -249,7 +249,7 @@ def _measure_activations(plan: Plan, model: torch.nn.Module, cfg: Any) -> None:
             f"activations not measured: the training loss is not traceable on meta tensors ({reason})"
         )
         return
-    mixed = "16" in str(cfg.trainer.precision)
+    mixed = "16" in str(cfg.trainer.get("precision"))
     plan.activation_bytes = saved // 2 if mixed else saved
 
 

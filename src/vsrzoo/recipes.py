@@ -1,8 +1,12 @@
 """Recipes: OmegaConf YAML with ``_base_`` inheritance, ``key=value`` overrides and a schema.
 
 A recipe names a method and its constructor arguments (``model``), the data (``data``), the
-optimizer (``optim``) and the Lightning Trainer (``trainer``). Unknown keys and wrong types are
-user errors that name the key, so a typo never silently falls back to a default.
+optimizer (``optim``) and the Lightning Trainer (``trainer``). ``trainer`` is passed through to
+:class:`lightning.Trainer`: any of its arguments is accepted and checked against its signature,
+so the recipe never copies Lightning's schema. ``model.kwargs`` are checked against the method's
+constructor annotations when the model is built (:func:`vsrzoo.registry.check_kwargs`). Unknown
+keys and wrong types are user errors that name the key, so a typo never silently falls back to a
+default.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException, ValidationError
 
@@ -24,6 +29,7 @@ class ModelConfig:
     variant: str = "tiny"
     pretrained: str | None = None
     kwargs: dict[str, Any] = field(default_factory=dict)
+    gradient_checkpointing: bool = False
 
 
 @dataclass
@@ -59,25 +65,17 @@ class OptimConfig:
     warmup_steps: int = 0
     schedule: str = "constant"
     ema_decay: float | None = None
-    disc_lr: float | None = None
 
 
-@dataclass
-class TrainerConfig:
-    max_steps: int = 100
-    precision: str = "32-true"
-    accelerator: str = "auto"
-    devices: Any = 1
-    num_nodes: int = 1
-    strategy: str = "auto"
-    log_every_n_steps: int = 10
-    val_check_interval: int | None = None
-    check_val_every_n_epoch: int | None = None
-    limit_val_batches: float | None = None
-    accumulate_grad_batches: int = 1
-    gradient_clip_val: float | None = None
-    gradient_checkpointing: bool = False
-    enable_progress_bar: bool = True
+# Where vsrzoo's defaults differ from Lightning's: a short run on one device that logs often.
+TRAINER_DEFAULTS = {"max_steps": 100, "devices": 1, "log_every_n_steps": 10}
+# Trainer arguments that `vsrzoo fit` sets itself (see vsrzoo.methods.train.build_trainer).
+TRAINER_RESERVED = {
+    "default_root_dir": "set output_dir instead",
+    "logger": "vsrzoo fit writes CSV logs under output_dir",
+    "callbacks": "vsrzoo fit adds checkpointing and EMA (optim.ema_decay)",
+    "plugins": "vsrzoo fit loads checkpoints weights-only",
+}
 
 
 @dataclass
@@ -85,13 +83,13 @@ class Recipe:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
-    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    trainer: dict[str, Any] = field(default_factory=lambda: dict(TRAINER_DEFAULTS))
     seed: int = 0
     output_dir: str = "runs/${model.name}-${model.variant}"
     notes: dict[str, Any] = field(default_factory=dict)
 
 
-_FREE_FORM = {"model.kwargs", "data.degradation_kwargs", "notes"}
+_FREE_FORM = {"model.kwargs", "data.degradation_kwargs", "notes", "trainer"}
 
 
 def _load_yaml(path: Path, chain: tuple[Path, ...]) -> DictConfig:
@@ -136,13 +134,17 @@ def _check_keys(cfg: Any, schema: type, prefix: str = "") -> None:
 
 
 def _parse_overrides(overrides: list[str]) -> DictConfig:
+    """``key=value`` strings (values parsed as YAML) as one config; UserError naming a bad one."""
+    merged = OmegaConf.create()
     for item in overrides:
         if "=" not in item or item.startswith("="):
             raise UserError(f"override '{item}' must look like key=value")
-    try:
-        return OmegaConf.from_dotlist(list(overrides))
-    except OmegaConfBaseException as exc:
-        raise UserError(f"bad override: {exc.msg if hasattr(exc, 'msg') else exc}") from exc
+        try:
+            merged = OmegaConf.merge(merged, OmegaConf.from_dotlist([item]))
+        except (OmegaConfBaseException, yaml.YAMLError) as exc:
+            problem = getattr(exc, "problem", None) or str(getattr(exc, "msg", exc)).splitlines()[0]
+            raise UserError(f"bad override '{item}': {problem}") from exc
+    return merged
 
 
 def load_recipe(path: str | Path | None = None, overrides: list[str] | None = None) -> DictConfig:
@@ -159,7 +161,20 @@ def load_recipe(path: str | Path | None = None, overrides: list[str] | None = No
         key = getattr(exc, "full_key", None)
         where = f"recipe key '{key}': " if key else "recipe: "
         raise UserError(where + str(getattr(exc, "msg", exc)).splitlines()[0]) from exc
+    check_trainer(OmegaConf.to_container(cfg.trainer))
     return cfg
+
+
+def check_trainer(trainer: dict[str, Any]) -> None:
+    """UserError unless every ``trainer`` key is a :class:`lightning.Trainer` argument of the right type."""
+    import lightning as L
+
+    from vsrzoo.registry import check_kwargs
+
+    for key in trainer:
+        if key in TRAINER_RESERVED:
+            raise UserError(f"recipe key 'trainer.{key}' cannot be set: {TRAINER_RESERVED[key]}")
+    check_kwargs(L.Trainer, trainer, "recipe", prefix="trainer.")
 
 
 def to_yaml(cfg: DictConfig) -> str:

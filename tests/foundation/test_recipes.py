@@ -44,7 +44,7 @@ def test_print_config(tmp_path, capsys):
         (
             "trainer: {max_steps: lots}\n",
             [],
-            "vsrzoo: error: recipe key 'trainer.max_steps': Value 'lots' of type 'str' could not be converted to Integer",
+            "vsrzoo: error: recipe: 'trainer.max_steps' must be an int, got 'lots'",
         ),
         ("", ["data.batch_size"], "vsrzoo: error: override 'data.batch_size' must look like key=value"),
     ],
@@ -73,3 +73,43 @@ def test_base_cycle(tmp_path, capsys):
 def test_debug_shows_traceback(tmp_path):
     with pytest.raises(UserError, match="recipe not found"):
         main(["--debug", "fit", str(tmp_path / "nope.yaml")])
+
+
+def test_trainer_section_is_passed_through_to_lightning(tmp_path):
+    from vsrzoo.methods.train import build_trainer
+
+    cfg = load_recipe(None, ["trainer.max_epochs=3", "trainer.max_steps=-1", "trainer.detect_anomaly=true"])
+    assert dict(cfg.trainer) == {
+        "max_steps": -1,
+        "devices": 1,
+        "log_every_n_steps": 10,
+        "max_epochs": 3,
+        "detect_anomaly": True,
+    }
+    trainer = build_trainer(cfg, tmp_path)
+    assert trainer.max_epochs == 3 and trainer.max_steps == -1 and trainer.log_every_n_steps == 10
+    assert list(tmp_path.iterdir()) == []  # building the Trainer writes nothing
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        (
+            "trainer.max_epoch=3",
+            "unknown key 'trainer.max_epoch' in recipe (did you mean 'trainer.max_epochs'?)",
+        ),
+        (
+            "trainer.devices=1.5",
+            "recipe: 'trainer.devices' must be a list of int or a str or an int, got 1.5",
+        ),
+        (
+            "trainer.default_root_dir=x",
+            "recipe key 'trainer.default_root_dir' cannot be set: set output_dir instead",
+        ),
+        ("trainer.gradient_checkpointing=true", "unknown key 'trainer.gradient_checkpointing' in recipe"),
+    ],
+)
+def test_trainer_keys_are_checked_against_the_trainer_signature(override, message):
+    with pytest.raises(UserError) as err:
+        load_recipe(None, [override])
+    assert str(err.value).startswith(message)

@@ -58,7 +58,7 @@ def test_vae_decoder_variant_is_bicubic_at_init_and_trains():
         "layers_per_block": 0,
         "norm_num_groups": 4,
     }
-    model = tiny(decoder_type="sd-vae-decoder-half", decoder=vae, latent_channels=4)
+    model = tiny(decoder_type="sd-vae-decoder-half", decoder={**vae, "factor": None}, latent_channels=4)
     assert model.net.lr_factor == 2 and model.size_multiple == 2
     assert model.net.unet.config.in_channels == 3 * 4 + 3 * 64
     lr = torch.rand(1, 2, 3, 8, 12)
@@ -224,7 +224,9 @@ def test_bad_arguments_are_user_errors():
         tiny(decoder_type="vqgan")
     with pytest.raises(vsrzoo.errors.UserError, match="multiple of 2"):
         vae = {"variant": "tiny", "block_out_channels": [8, 8, 16, 16], "norm_num_groups": 4}
-        tiny(decoder_type="sd-vae-decoder-half", decoder=vae, latent_channels=4).net(torch.rand(1, 3, 7, 8))
+        tiny(decoder_type="sd-vae-decoder-half", decoder={**vae, "factor": None}, latent_channels=4).net(
+            torch.rand(1, 3, 7, 8)
+        )
 
 
 @pytest.mark.slow
@@ -242,7 +244,7 @@ def test_manual_optimisation_counts_generator_steps_and_resumes(tmp_path, sample
         "data.num_frames=2",
         "data.batch_size=1",
         "data.val_max_frames=2",
-        "optim.disc_lr=1e-3",
+        "model.kwargs.disc_lr=1e-3",
     ]
     cfg = load_recipe(None, overrides)
     fit(cfg)

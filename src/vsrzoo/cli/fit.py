@@ -14,11 +14,17 @@ from vsrzoo.recipes import load_recipe, to_yaml
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("recipe", help="YAML recipe, e.g. recipes/litevsr-tiny.yaml")
     parser.add_argument(
-        "overrides", nargs="*", metavar="key=value", help="recipe overrides, e.g. trainer.max_steps=50"
+        "overrides",
+        nargs="*",
+        metavar="key=value",
+        help="recipe overrides, e.g. trainer.max_steps=50 model.kwargs.unet.width=0.5 (nested keys merge into "
+        "the variant's config; trainer.* takes any lightning.Trainer argument)",
     )
     parser.add_argument("--print-config", action="store_true", help="print the resolved recipe and exit")
     parser.add_argument(
-        "--resume", metavar="CKPT", help="continue from a Lightning checkpoint at its saved step"
+        "--resume",
+        metavar="CKPT",
+        help="continue from a Lightning checkpoint at its saved step and data position (read weights-only)",
     )
     plan = parser.add_argument_group("planning (no download, no allocation, nothing written)")
     plan.add_argument(

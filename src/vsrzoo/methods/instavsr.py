@@ -35,7 +35,7 @@ section 2; every item is a constructor argument):
   grid by a fixed encoder (``disc_encoder``: the frozen SD VAE encoder ``'sd-vae'`` at paper scale, or the
   parameter-free 8x pixel-unshuffle), a pixel PatchGAN judges HR pixels; ``gan_loss`` hinge or
   non-saturating. Lightning manual optimisation with two optimizers (generator: ``optim.lr``,
-  discriminators: ``optim.disc_lr``). Only generator updates are counted as training steps, so
+  discriminators: ``disc_lr``, default ``optim.lr``). Only generator updates are counted as training steps, so
   ``trainer.global_step`` and ``trainer.max_steps`` mean generator iterations (the discriminator
   step goes through the strategy directly) and resuming continues at the saved iteration.
 * Tiny scale: ``residual=True`` makes the generator predict a correction over the MATLAB-bicubic
@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import torch
 
@@ -145,6 +145,7 @@ class InstaVSR(VSRMethod):
         grad_clip_norm: gradient-norm clip of both optimizers (manual optimisation cannot use
             ``trainer.gradient_clip_val``); None disables it.
         segment_length: frames per forward call (the state carries across calls).
+        disc_lr: learning rate of the discriminators (None: the recipe's ``optim.lr``).
     """
 
     supported_scales = (4,)
@@ -154,7 +155,7 @@ class InstaVSR(VSRMethod):
     def __init__(
         self,
         scale: int = 4,
-        backbone: dict[str, Any] | None = None,
+        backbone: Annotated[dict[str, Any] | None, build_pruned_unet] = None,
         backbone_pretrained: str | None = None,
         decoder: dict[str, Any] | None = None,
         decoder_pretrained: str | None = None,
@@ -183,6 +184,7 @@ class InstaVSR(VSRMethod):
         pixel_disc: dict[str, Any] | None = None,
         grad_clip_norm: float | None = 1.0,
         segment_length: int = 1,
+        disc_lr: float | None = None,
     ):
         super().__init__(scale=scale)
         self.save_hyperparameters()
@@ -431,7 +433,7 @@ class InstaVSR(VSRMethod):
 
     def configure_optimizers(self):
         opt_g = self.make_optimizer(self.net.parameters())
-        opt_d = self.make_optimizer(self.discriminator_parameters(), lr=self.optim_cfg.get("disc_lr"))
+        opt_d = self.make_optimizer(self.discriminator_parameters(), lr=self.hparams.disc_lr)
         return [opt_g, opt_d], [self.make_scheduler(opt_g), self.make_scheduler(opt_d)]
 
     def _clip(self, optimizer) -> None:

@@ -1,84 +1,185 @@
 """Training runner behind ``vsrzoo fit``: a recipe in, a trained method out, with Lightning.
 
 The recipe (see :mod:`vsrzoo.recipes`) names the method and its constructor arguments, the
-data, the optimizer and the Trainer (precision, devices, strategy such as ``ddp``). Outputs
-go to ``output_dir``: Lightning checkpoints (``checkpoints/last.ckpt``, resumable with
-``--resume``), CSV logs, and the final weights via ``save_pretrained`` (``final/``).
+data, the optimizer and the Trainer (any :class:`lightning.Trainer` argument: precision,
+devices, strategy such as ``ddp``). Outputs go to ``output_dir``: Lightning checkpoints
+(``checkpoints/last.ckpt``, resumable with ``--resume``), CSV logs, and the final weights via
+``save_pretrained`` (``final/``).
+
+Everything is checked before any work: recipe keys and types, the method's constructor
+arguments, and the checkpoint to resume from, which is read weights-only (never unpickled,
+whatever ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` says) and must fit the model. A resumed run
+continues the data order: the training loader's position is stored in the checkpoint, so the
+steps after a resume see the batches a straight run would have seen.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import lightning as L
+import torch
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from omegaconf import DictConfig, OmegaConf
+from torch.utils.data import DataLoader
 
+from vsrzoo.data.datamodule import VSRDataModule
 from vsrzoo.errors import UserError
+from vsrzoo.factory import create_model, read_checkpoint
 
 
-def build_trainer(cfg: DictConfig, out: Path, callbacks=(), **extra):
-    """A Lightning Trainer from the recipe's ``trainer`` section (plus extra callbacks)."""
-    import lightning as L
+def check_fits(model: torch.nn.Module, ckpt: dict[str, Any], path: str | Path) -> None:
+    """UserError unless the checkpoint's weights have the model's names and shapes."""
+    own = model.state_dict()
+    theirs = ckpt["state_dict"]
+    missing = [k for k in own if k not in theirs]
+    unexpected = [k for k in theirs if k not in own]
+    wrong = [k for k in own if k in theirs and tuple(own[k].shape) != tuple(theirs[k].shape)]
+    if missing or unexpected or wrong:
+        what = f"{model.method_name} ({getattr(model, 'variant', None) or 'custom'})"
+        first = (missing or unexpected or wrong)[0]
+        raise UserError(
+            f"{path} does not fit {what}: {len(missing)} weights missing, {len(unexpected)} unexpected, "
+            f"{len(wrong)} of another shape (e.g. '{first}'); it was trained by another method or variant"
+        )
+
+
+class WeightsOnlyCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint IO with every load weights-only (resume included), whatever the caller asks."""
+
+    def load_checkpoint(self, path, map_location=None, weights_only=None) -> dict[str, Any]:
+        return super().load_checkpoint(path, map_location=map_location or (lambda s, _: s), weights_only=True)
+
+
+class ResumableLoader(DataLoader):
+    """A training DataLoader that Lightning checkpoints, so a resumed run continues the data order.
+
+    Lightning stores the ``state_dict`` of loaders that have one in the checkpoint and restores
+    it before iterating. The sampler's order depends only on (seed, epoch), so skipping the index
+    batches already trained (no sample is read for them) continues exactly where a straight run
+    would be. ``epoch`` and ``position`` (batches of that epoch trained) are kept by
+    :class:`DataPosition`.
+    """
+
+    epoch = 0
+    position = 0
+    _skip = 0
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "batches": self.position}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.epoch, self.position = int(state.get("epoch", 0)), int(state.get("batches", 0))
+        if self.position >= len(self):  # after a whole epoch Lightning resumes at the next one
+            self.epoch, self.position = self.epoch + 1, 0
+        self._skip = self.position
+        # worker processes draw indices as soon as the iterator exists, before Lightning sets the epoch
+        for sampler in (self.sampler, getattr(self.batch_sampler, "sampler", None)):
+            if hasattr(sampler, "set_epoch"):
+                sampler.set_epoch(self.epoch)
+
+    @property
+    def _index_sampler(self):  # what DataLoader iterators draw index batches from
+        return _SkipFirst(super()._index_sampler, self)
+
+    @classmethod
+    def like(cls, loader: DataLoader) -> ResumableLoader:
+        """The same loading settings as ``loader`` (a sampler plus a batch size)."""
+        return cls(
+            loader.dataset,
+            batch_size=loader.batch_size,
+            sampler=loader.sampler,
+            num_workers=loader.num_workers,
+            pin_memory=loader.pin_memory,
+            drop_last=loader.drop_last,
+            persistent_workers=loader.persistent_workers,
+            collate_fn=loader.collate_fn,
+        )
+
+
+class _SkipFirst:
+    """Index batches of ``batches`` after the first ``loader._skip`` (read and cleared at iteration)."""
+
+    def __init__(self, batches, loader: ResumableLoader):
+        self.batches, self.loader = batches, loader
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __iter__(self):
+        skip, self.loader._skip = self.loader._skip, 0
+        it = iter(self.batches)
+        for _ in range(skip):
+            next(it, None)
+        yield from it
+
+
+class DataPosition(L.Callback):
+    """Records on the training loader how many batches of the epoch have been trained."""
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        loader = trainer.train_dataloader
+        if isinstance(loader, ResumableLoader):
+            loader.epoch, loader.position = trainer.current_epoch, batch_idx + 1
+
+
+class TrainData(VSRDataModule):
+    """The recipe's data module with a resumable training loader."""
+
+    def train_dataloader(self) -> ResumableLoader:
+        return ResumableLoader.like(super().train_dataloader())
+
+
+def build_trainer(cfg: DictConfig, out: Path, callbacks=(), **extra) -> L.Trainer:
+    """A Lightning Trainer from the recipe's ``trainer`` section (plus vsrzoo's callbacks and logs)."""
     from lightning.pytorch.callbacks import EMAWeightAveraging, ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
 
-    t = cfg.trainer
-    callbacks = [
-        *callbacks,
-        ModelCheckpoint(
-            dirpath=out / "checkpoints", save_last=True, every_n_train_steps=max(1, t.max_steps // 4)
-        ),
-    ]
+    t = {**OmegaConf.to_container(cfg.trainer), **extra}
+    callbacks = [*callbacks, DataPosition()]
+    if t.get("enable_checkpointing", True):
+        steps = t.get("max_steps", -1)
+        every = {"every_n_train_steps": max(1, steps // 4)} if steps > 0 else {"every_n_epochs": 1}
+        callbacks.append(ModelCheckpoint(dirpath=out / "checkpoints", save_last=True, **every))
     if cfg.optim.ema_decay:
         callbacks.append(EMAWeightAveraging(decay=cfg.optim.ema_decay))
-    optional = {
-        k: t[k]
-        for k in ("val_check_interval", "check_val_every_n_epoch", "limit_val_batches", "gradient_clip_val")
-        if t[k] is not None
-    }
     return L.Trainer(
-        max_steps=t.max_steps,
-        precision=t.precision,
-        accelerator=t.accelerator,
-        devices=t.devices,
-        num_nodes=t.num_nodes,
-        strategy=t.strategy,
-        log_every_n_steps=t.log_every_n_steps,
-        accumulate_grad_batches=t.accumulate_grad_batches,
-        enable_progress_bar=t.enable_progress_bar,
+        **t,
         default_root_dir=str(out),
         logger=CSVLogger(str(out), name="logs"),
         callbacks=callbacks,
-        **optional,
-        **extra,
+        plugins=[WeightsOnlyCheckpointIO()],
     )
 
 
 def build_model(cfg: DictConfig):
-    """The method named by the recipe, configured for training."""
-    from vsrzoo.factory import create_model
-
+    """The method named by the recipe, configured for training (arguments checked first)."""
     m = cfg.model
     model = create_model(
         m.name, variant=m.variant, pretrained=m.pretrained, **OmegaConf.to_container(m.kwargs)
     )
-    if cfg.trainer.gradient_checkpointing and hasattr(model, "enable_gradient_checkpointing"):
-        model.enable_gradient_checkpointing()
+    if m.gradient_checkpointing:
+        model.enable_gradient_checkpointing()  # a UserError for methods that do not support it
     model.configure_training(OmegaConf.to_container(cfg.optim))
     return model
 
 
 def fit(cfg: DictConfig, resume: str | None = None, callbacks=(), **trainer_kwargs) -> Path:
-    """Train as the recipe says; return the directory holding the final weights."""
-    import lightning as L
+    """Train as the recipe says; return the directory holding the final weights.
 
-    from vsrzoo.data.datamodule import VSRDataModule
-
-    if resume is not None and not Path(resume).is_file():
-        raise UserError(f"checkpoint to resume from not found: {resume}")
+    Checks come first (resume checkpoint, model arguments, data), so a user error leaves
+    ``output_dir`` untouched.
+    """
+    ckpt = read_checkpoint(resume) if resume is not None else None
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     out = Path(cfg.output_dir)
     model = build_model(cfg)
-    datamodule = VSRDataModule.from_recipe(cfg.data)
+    if ckpt is not None:
+        check_fits(model, ckpt, resume)
+        del ckpt
+    datamodule = TrainData.from_recipe(cfg.data)
+    datamodule.train_dataloader()  # opens and checks the training data before anything is written
     trainer = build_trainer(cfg, out, callbacks=callbacks, **trainer_kwargs)
     trainer.fit(model, datamodule=datamodule, ckpt_path=resume)
     final = out / "final"
