@@ -135,6 +135,16 @@ class VSRMethod(L.LightningModule):
         """Losses for one batch; ``loss`` is optimised, the others are logged."""
         raise UserError(f"method '{self.method_name}' has no trainable parameters and cannot be fitted")
 
+    def fit_blockers(self) -> list[str]:
+        """Why this model must not be trained as configured, one line each (``fit`` and ``--dry-run``
+        stop on them): e.g. a configured loss whose weights are missing."""
+        return []
+
+    def on_fit_start(self) -> None:
+        blockers = self.fit_blockers()
+        if blockers:
+            raise UserError(blockers[0])
+
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         losses = self.training_loss(batch)
         self.log_dict(
