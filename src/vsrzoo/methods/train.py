@@ -56,11 +56,10 @@ def build_trainer(cfg: DictConfig, out: Path, callbacks=(), **extra):
 def build_model(cfg: DictConfig):
     """The method named by the recipe, configured for training."""
     from vsrzoo.factory import create_model
+    from vsrzoo.planning import model_kwargs  # frozen parts in the recipe's precision
 
     m = cfg.model
-    model = create_model(
-        m.name, variant=m.variant, pretrained=m.pretrained, **OmegaConf.to_container(m.kwargs)
-    )
+    model = create_model(m.name, variant=m.variant, pretrained=m.pretrained, **model_kwargs(cfg))
     if cfg.trainer.gradient_checkpointing and hasattr(model, "enable_gradient_checkpointing"):
         model.enable_gradient_checkpointing()
     model.configure_training(OmegaConf.to_container(cfg.optim))
@@ -76,6 +75,7 @@ def fit(cfg: DictConfig, resume: str | None = None, callbacks=(), **trainer_kwar
     if resume is not None and not Path(resume).is_file():
         raise UserError(f"checkpoint to resume from not found: {resume}")
     L.seed_everything(cfg.seed, workers=True, verbose=False)
+    _warn_if_plan_exceeds_device(cfg)
     out = Path(cfg.output_dir)
     model = build_model(cfg)
     datamodule = VSRDataModule.from_recipe(cfg.data)
@@ -85,3 +85,15 @@ def fit(cfg: DictConfig, resume: str | None = None, callbacks=(), **trainer_kwar
     if trainer.is_global_zero:
         model.save_pretrained(final)
     return final
+
+
+# --------------------------------------------------------------- memory check (fit --dry-run's estimator)
+def _warn_if_plan_exceeds_device(cfg: DictConfig) -> None:
+    """One warning line when the recipe's memory plan exceeds the CUDA device (no-op on CPU)."""
+    import logging
+
+    from vsrzoo.planning import memory_warning
+
+    message = memory_warning(cfg)
+    if message:
+        logging.getLogger("vsrzoo").warning("vsrzoo: warning: %s", message)
