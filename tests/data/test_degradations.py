@@ -15,7 +15,14 @@ from vsrzoo.errors import UserError
 
 
 def test_registry_lists_every_degradation():
-    assert list_degradations() == ["bd", "bi", "bicubic_up", "realbasicvsr", "simplegvr_flow", "simplegvr_model"]
+    assert list_degradations() == [
+        "bd",
+        "bi",
+        "bicubic_up",
+        "realbasicvsr",
+        "simplegvr_flow",
+        "simplegvr_model",
+    ]
 
 
 def test_unknown_degradation_lists_valid_ones():
