@@ -10,6 +10,11 @@ backward pass (the activations) without allocating them. Per-device memory is th
     + EMA copy (fp32, trainable, if optim.ema_decay) + DDP gradient buckets (fp32, trainable,
     if more than one process) + activations x batch_size
 
+Frozen parts are counted in the dtype the run loads them in (``frozen_dtype``, from
+``trainer.precision``: bf16 under ``bf16-mixed``). ``vsrzoo fit`` itself runs the same estimator
+for the CUDA device it trains on and warns in one line when the plan exceeds it
+(:func:`memory_warning`).
+
 reconstruction: activations traced on meta tensors are counted at the dtype they would have in
 float32; under 16-bit mixed precision the estimate halves them (autocast keeps most saved
 tensors in 16 bits). Allocator fragmentation and CUDA context (about 0.5-1 GiB) are not counted:
@@ -170,13 +175,36 @@ def saved_activation_bytes(model: torch.nn.Module, batch: dict[str, Any]) -> int
     return total
 
 
-def meta_batch(data: Any, scale: int) -> dict[str, Any]:
-    t, crop = int(data.num_frames), int(data.crop_size)
-    return {
+def meta_batch(data: Any, model: torch.nn.Module) -> dict[str, Any]:
+    """One training sample on meta tensors, with the fields the method's data transform adds."""
+    t, crop, scale = int(data.num_frames), int(data.crop_size), model.scale
+    batch = {
         "lr": torch.rand(1, t, 3, crop, crop, device="meta"),
         "gt": torch.rand(1, t, 3, crop * scale, crop * scale, device="meta"),
         "clip": ["meta"],
     }
+    transform = getattr(model, "train_sample_transform", None)
+    return transform.placeholders(batch) if hasattr(transform, "placeholders") else batch
+
+
+PRECISION_DTYPES = {"bf16": "bfloat16", "16": "float16"}
+
+
+def model_kwargs(cfg: Any) -> dict[str, Any]:
+    """The recipe's ``model.kwargs``, with ``frozen_dtype`` from ``trainer.precision`` (bf16 for
+    ``bf16-mixed``) when the method takes it and the recipe does not set it."""
+    import inspect
+
+    from omegaconf import OmegaConf
+
+    from vsrzoo.factory import get_method_info
+
+    kwargs = OmegaConf.to_container(cfg.model.kwargs, resolve=True) or {}
+    params = inspect.signature(get_method_info(cfg.model.name).cls.__init__).parameters
+    dtype = PRECISION_DTYPES.get(str(cfg.trainer.get("precision")).split("-")[0])
+    if "frozen_dtype" in params and "frozen_dtype" not in kwargs and dtype is not None:
+        kwargs["frozen_dtype"] = dtype
+    return kwargs
 
 
 def _dtype_name(dtype: torch.dtype) -> str:
@@ -192,16 +220,18 @@ def check_data(data: Any) -> str:
     return f"{data.dataset} at {data.root or os.environ.get('VSRZOO_DATA') or 'the default root'}: {len(dm.train_set)} training samples"
 
 
-def make_plan(cfg: Any, gpu: str | None = None, memory: str | None = None) -> Plan:
-    """The plan of a resolved recipe (see :func:`vsrzoo.recipes.load_recipe`)."""
+def make_plan(cfg: Any, gpu: str | None = None, memory: str | int | None = None, checks: bool = True) -> Plan:
+    """The plan of a resolved recipe (see :func:`vsrzoo.recipes.load_recipe`); ``checks=False``
+    skips the weights, data and loss checks (memory only)."""
     from omegaconf import OmegaConf
 
     from vsrzoo.factory import create_model
     from vsrzoo.registry import count_parameters
 
     m, t = cfg.model, cfg.trainer
-    kwargs = OmegaConf.to_container(m.kwargs, resolve=True)
+    kwargs = model_kwargs(cfg)
     model = create_model(m.name, variant=m.variant, device="meta", **strip_refs(kwargs))
+    model.hparams.update({k: v for k, v in kwargs.items() if "pretrained" in k})  # as the run will see them
     if m.get("gradient_checkpointing") and hasattr(model, "enable_gradient_checkpointing"):
         model.enable_gradient_checkpointing()
     model.configure_training(OmegaConf.to_container(cfg.optim, resolve=True))
@@ -235,22 +265,59 @@ def make_plan(cfg: Any, gpu: str | None = None, memory: str | None = None) -> Pl
         + (trainable if plan.ema else 0)
     )
     _measure_activations(plan, model, cfg)
-    _check_weights_and_data(plan, cfg)
+    if checks:
+        _check_weights_and_data(plan, cfg)
+        plan.blockers += model.fit_blockers()
     _check_fit(plan)
     return plan
 
 
+def memory_warning(cfg: Any) -> str | None:
+    """One line when the recipe's plan needs more memory than the CUDA device ``fit`` trains on, else None."""
+    from vsrzoo.inference.tiling import format_bytes
+
+    if str(cfg.trainer.accelerator) == "cpu" or not torch.cuda.is_available():
+        return None
+    have = torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory
+    plan = make_plan(cfg, memory=have, checks=False)
+    if plan.total <= have:
+        return None
+    return (
+        f"the plan needs about {format_bytes(plan.total)} per device, more than the {format_bytes(have)} "
+        "of this GPU (see `vsrzoo fit RECIPE --dry-run`)"
+    )
+
+
 def _measure_activations(plan: Plan, model: torch.nn.Module, cfg: Any) -> None:
+    # traced in fp32 (meta tensors have no autocast), then halved under 16-bit mixed precision
+    dtypes = [(p, p.dtype) for p in model.parameters()]
+    for p, _ in dtypes:
+        p.data = p.data.float()
+    allow_lpips = model.hparams.get("allow_missing_lpips")
+    if allow_lpips is not None and not _lpips_present():  # a blocker (fit_blockers), not a trace failure
+        model.hparams.allow_missing_lpips = True
+        plan.warnings.append("activations of the LPIPS network not counted (its weights are not here)")
     try:
-        saved = saved_activation_bytes(model, meta_batch(cfg.data, model.scale))
+        saved = saved_activation_bytes(model, meta_batch(cfg.data, model))
     except (RuntimeError, NotImplementedError, TypeError, ValueError) as exc:
         reason = str(exc).splitlines()[0][:120]
         plan.warnings.append(
             f"activations not measured: the training loss is not traceable on meta tensors ({reason})"
         )
         return
+    finally:
+        for p, dtype in dtypes:
+            p.data = p.data.to(dtype)
+        if allow_lpips is not None:
+            model.hparams.allow_missing_lpips = allow_lpips
     mixed = "16" in str(cfg.trainer.get("precision"))
     plan.activation_bytes = saved // 2 if mixed else saved
+
+
+def _lpips_present() -> bool:
+    from vsrzoo.metrics.lpips import backbone_path
+
+    return backbone_path("alex").is_file()
 
 
 def _check_weights_and_data(plan: Plan, cfg: Any) -> None:

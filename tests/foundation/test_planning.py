@@ -23,6 +23,9 @@ def test_paper_recipe_plans_offline(name, tmp_path, monkeypatch, capsys):
     text = capsys.readouterr()
     assert "| total per device" in text.out and "GiB" in text.out
     assert "trainable" in text.out and "checkpoint" in text.out
+    assert "activations (x" in text.out, text.out  # the training loss traces on meta tensors
+    if name != "instavsr":  # frozen parts (codec, DiT) in the recipe's bf16-mixed precision
+        assert "weights (bf16)" in text.out
     assert code == 2  # REDS is not on this machine and the weights cannot be downloaded offline
     assert "vsrzoo: error: data:" in text.err and "offline, cannot download" in text.out
     assert not out.exists()

@@ -12,6 +12,7 @@ from omegaconf import OmegaConf
 
 import vsrzoo
 from vsrzoo.data.resize import imresize
+from vsrzoo.errors import MissingWeightsError
 from vsrzoo.methods.instavsr import gan_discriminator_loss, gan_generator_loss, upsample_flow
 from vsrzoo.methods.instavsr_net import back_project, bicubic_upsample
 from vsrzoo.recipes import load_recipe
@@ -152,6 +153,45 @@ def test_lpips_switched_off_with_a_warning_when_weights_are_absent(caplog):
         losses = model.training_loss({"lr": torch.rand(1, 2, 3, 8, 8), "gt": torch.rand(1, 2, 3, 32, 32)})
     assert "lpips" not in losses
     assert "LPIPS loss switched off" in caplog.text and "alexnet-owt-7be5be79.pth" in caplog.text
+
+
+def test_missing_lpips_weights_are_an_error_unless_allowed():
+    batch = {"lr": torch.rand(1, 2, 3, 8, 8), "gt": torch.rand(1, 2, 3, 32, 32)}
+    model = tiny(allow_missing_lpips=False)
+    with pytest.raises(MissingWeightsError, match="allow_missing_lpips=true"):
+        model.training_loss(batch)
+    (blocker,) = model.fit_blockers()
+    assert blocker.startswith("instavsr: lpips_weight=1.0") and "alexnet-owt-7be5be79.pth" in blocker
+    assert tiny(allow_missing_lpips=False, lpips_weight=0.0).fit_blockers() == []
+
+
+def test_full_sd_vae_disc_encoder_without_weights_blocks_training():
+    model = vsrzoo.create_model("instavsr", variant="full", device="meta", lpips_weight=0.0)
+    (blocker,) = model.fit_blockers()
+    assert "disc_encoder_pretrained" in blocker and "allow_random_disc_encoder=true" in blocker
+    kw = dict(variant="full", device="meta", lpips_weight=0.0)
+    assert vsrzoo.create_model("instavsr", allow_random_disc_encoder=True, **kw).fit_blockers() == []
+
+
+def test_training_flows_from_the_data_pipeline_equal_those_of_the_step():
+    from vsrzoo.methods.instavsr import TrainingFlows
+
+    model = tiny()
+    lr, gt = moving_clip(t=3, shift=1)
+    sample = TrainingFlows(model.hparams.flow_preset)({"lr": lr[0], "gt": gt[0]})
+    fw, bw = model.gt_flows(gt)
+    assert torch.equal(sample["gt_flow_fw"], fw[0]) and torch.equal(sample["gt_flow_bw"], bw[0])
+    assert torch.equal(upsample_flow(sample["lr_flow_bw"][1:2], 4), model.lr_flow(lr[:, 2], lr[:, 1]))
+    batch = {"lr": lr, "gt": gt}
+    with_flows = {
+        **batch,
+        **{k: v[None] for k, v in sample.items() if k.endswith("_flow_bw") or k.endswith("_fw")},
+    }
+    torch.manual_seed(3)
+    a = model.training_loss(batch)
+    torch.manual_seed(3)
+    b = model.training_loss(with_flows)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_adversarial_terms_start_after_warm_up():

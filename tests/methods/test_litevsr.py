@@ -174,7 +174,7 @@ def test_prior_stage_trains_backbone_and_is_loaded_frozen(tmp_path):
     model = tiny(backbone_pretrained=str(tmp_path / "prior" / "transformer"))
     torch.testing.assert_close(model.net.backbone.proj_out.weight, prior.net.backbone.proj_out.weight)
     assert not any(p.requires_grad for p in model.net.backbone.parameters())
-    model.save_pretrained(tmp_path / "adapter")
+    model.save_pretrained(tmp_path / "adapter", self_contained=True)  # lean would reference the prior
     for f in (tmp_path / "prior" / "transformer").iterdir():
         f.unlink()
     loaded = vsrzoo.create_model("litevsr", pretrained=str(tmp_path / "adapter"))

@@ -67,7 +67,8 @@ def flow_warp(
     work = torch.promote_types(torch.promote_types(flow.dtype, x.dtype), torch.float32)
     # Positions and sampling in float32 (or float64) whatever autocast says: a bf16 grid is off
     # by up to 8 px at 2K width (8 mantissa bits), and bf16 grid_sample on CPU can return NaN.
-    with torch.autocast(device_type=x.device.type, enabled=False):
+    device_type = "cpu" if x.is_meta else x.device.type  # meta tensors (fit --dry-run) have no autocast
+    with torch.autocast(device_type=device_type, enabled=False):
         pos = sampling_grid(flow.to(work))
         # align_corners=True maps -1 and 1 to the centres of the first and last pixels.
         gx = pos[:, 0] * (2.0 / max(w - 1, 1)) - 1.0

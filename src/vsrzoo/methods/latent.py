@@ -157,6 +157,21 @@ class LatentVSRMethod(VSRMethod):
                 f"latent_tile_overlap >= 0, got latent_tile={tile}, latent_tile_overlap={overlap}"
             )
 
+    def bundled_parts(self) -> dict[str, nn.Module]:
+        """A self-contained export writes the codec (when it has weights) as the ``codec/`` subfolder."""
+        has_weights = next(iter(self.codec.parameters()), None) is not None
+        return {"codec_pretrained": self.codec} if has_weights else {}
+
+    def cast_frozen(self, dtype: str | None) -> None:
+        """Store the frozen floating-point parameters (codec, frozen backbone) in ``dtype``, e.g. 'bfloat16'
+        under bf16 mixed precision (half the memory; autocast computes in bf16 anyway)."""
+        if dtype is None:
+            return
+        target = getattr(torch, dtype)
+        for p in self.parameters():
+            if not p.requires_grad and p.is_floating_point():
+                p.data = p.data.to(target)
+
     # ------------------------------------------------------------------ latents
     @torch.no_grad()
     def encode(self, frames: torch.Tensor) -> torch.Tensor:

@@ -34,6 +34,7 @@ the residual being unknown) is shown in training with probability ``start_state_
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Iterator
 from typing import Any, Literal
@@ -116,6 +117,8 @@ class LiftVSR(LatentVSRMethod):
             frames); each tile keeps its own cache; ``latent_tile_batch`` tiles are denoised together.
         stream_overlap: frames shared by consecutive segments in :meth:`upscale`.
         num_train_timesteps, beta_schedule: the DDPM schedule (PixArt: 1000 linear steps).
+        frozen_dtype: dtype of the frozen parts (PixArt base weights under LoRA, codec), e.g.
+            'bfloat16' for bf16 mixed precision (``vsrzoo fit`` sets it from ``trainer.precision``).
     """
 
     supported_scales = (4,)
@@ -151,6 +154,7 @@ class LiftVSR(LatentVSRMethod):
         stream_overlap: int = 0,
         num_train_timesteps: int = 1000,
         beta_schedule: str = "linear",
+        frozen_dtype: Literal["float32", "bfloat16", "float16"] | None = None,
     ):
         super().__init__(scale=scale)
         self.save_hyperparameters()
@@ -190,7 +194,9 @@ class LiftVSR(LatentVSRMethod):
             cache_tokens=cache_tokens,
             caption_tokens=caption_tokens,
             caption_file=caption_file,
+            vae_scale_factor=self.codec.spatial_factor,
         )
+        self.cast_frozen(frozen_dtype)
         if self.net.latent_channels != self.codec.latent_channels:
             raise UserError(
                 f"liftvsr: the PixArt backbone takes {self.net.latent_channels} latent channels but the "
@@ -208,6 +214,26 @@ class LiftVSR(LatentVSRMethod):
 
     def enable_gradient_checkpointing(self) -> None:
         self.net.enable_gradient_checkpointing()
+
+    def frozen_references(self) -> dict[str, str]:
+        """Under LoRA the PixArt base weights stay frozen: lean checkpoints reference ``backbone_pretrained``."""
+        return {"net.pixart": "backbone_pretrained"} if self.hparams.lora_rank is not None else {}
+
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments; a PixArt whose weights are all saved (full tuning, self-contained export)
+        is described by its config instead of its reference, a caption file by its length."""
+        cfg = super().config()
+        if cfg.get("backbone_pretrained") and not self.keeps_reference("backbone_pretrained"):
+            spec = {k: v for k, v in dict(self.net.pixart.config).items() if not k.startswith("_")}
+            spec.update(  # before widening for the LR latent; resolved resolution conditioning
+                in_channels=self.net.latent_channels,
+                use_additional_conditions=self.net.pixart.use_additional_conditions,
+            )
+            cfg["backbone"] = {"variant": "full", **json.loads(json.dumps(spec))}
+            cfg["backbone_pretrained"] = None
+        if cfg.get("caption_file"):  # the learned caption is saved; the file only initialised it
+            cfg["caption_tokens"], cfg["caption_file"] = int(self.net.caption.embeds.shape[0]), None
+        return cfg
 
     # ---------------------------------------------------------------- inference
     def make_sampler(self):
@@ -327,7 +353,10 @@ class LiftVSR(LatentVSRMethod):
         t, start = self._with_start_states(t)
         t_frames, start = t.repeat_interleave(s), start.repeat_interleave(s)
         x_t = self.diffusion.add_noise(x0, noise, t_frames)
-        if start.any():  # the sampler's first state: sigma * noise, without the unknown residual
+        if (
+            self.start_state_prob > 0
+        ):  # the sampler's first state: sigma * noise, without the unknown residual
+            # masked, not branched on ``start.any()``: identical values, and traceable on meta tensors
             alpha, sigma = (expand_like(v, x0) for v in self.diffusion.alpha_sigma(t_frames))
             mask = start.view(-1, *([1] * (x0.dim() - 1)))
             x_t = torch.where(mask, sigma * noise, x_t)

@@ -93,6 +93,8 @@ class LiftVSRTransformer(nn.Module):
         temporal_heads, flow_hidden, temporal_mlp_ratio, cache_tokens: sizes of the temporal branch.
         caption_tokens: length of the learned null caption; caption_file: start it from precomputed
             T5 embeddings of the empty prompt instead (:func:`vsrzoo.backbones.text.save_prompt_embeddings`).
+        vae_scale_factor: pixels per latent, for the resolution and aspect-ratio embeddings of
+            PixArt-alpha 1024 checkpoints (``use_additional_conditions``; the 512 ones have none).
 
     ``forward(x, lr_latent, timestep, write_cache=False)``: noisy latent and LR latent
     (B, T, C, H, W), timestep (B,) -> PixArt's output (B, T, 2C, H, W): epsilon, then the
@@ -113,8 +115,10 @@ class LiftVSRTransformer(nn.Module):
         cache_tokens: int = 64,
         caption_tokens: int = 1,
         caption_file: str | None = None,
+        vae_scale_factor: int = 8,
     ):
         super().__init__()
+        self.vae_scale_factor = vae_scale_factor
         overrides = dict(pixart_overrides or {})
         self.pixart = build_pixart(pixart_variant, pretrained=pixart_pretrained, **overrides)
         cfg = self.pixart.config
@@ -164,6 +168,16 @@ class LiftVSRTransformer(nn.Module):
             wrap_block(self.pixart, i, _checkpointed)
             self.temporal[i].gradient_checkpointing = True
 
+    def added_conditions(self, n: int, h: int, w: int, like: torch.Tensor) -> dict[str, torch.Tensor] | None:
+        """PixArt-alpha 1024's micro-conditions for ``n`` frames of ``h x w`` latents, as its diffusers
+        pipeline passes them: ``resolution`` (height, width) in pixels and ``aspect_ratio`` height / width."""
+        if not self.pixart.use_additional_conditions:
+            return None
+        f = self.vae_scale_factor
+        resolution = torch.tensor([[h * f, w * f]], dtype=like.dtype, device=like.device).repeat(n, 1)
+        aspect = torch.tensor([[h / w]], dtype=like.dtype, device=like.device).repeat(n, 1)
+        return {"resolution": resolution, "aspect_ratio": aspect}
+
     def forward(
         self, x: torch.Tensor, lr_latent: torch.Tensor, timestep: torch.Tensor, write_cache: bool = False
     ) -> torch.Tensor:
@@ -177,6 +191,7 @@ class LiftVSRTransformer(nn.Module):
             encoder_hidden_states=caption,
             encoder_attention_mask=caption_mask,
             timestep=timestep.repeat_interleave(t),
+            added_cond_kwargs=self.added_conditions(b * t, h, w, inp),
             return_dict=False,
         )[0]
         return out.unflatten(0, (b, t))

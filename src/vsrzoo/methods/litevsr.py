@@ -131,6 +131,8 @@ class LiteVSR(LatentVSRMethod):
         unroll_max, unroll_sharpness: adaptive unrolling (M_max, s = 5).
         loss_weight_min_t, timestep_shift: loss weight clamp and training time distribution.
         residual, latent_scale, stage: tiny-scale reconstruction switches.
+        frozen_dtype: dtype of the frozen parts (DiT in the adapter stage, codec), e.g. 'bfloat16'
+            for bf16 mixed precision (``vsrzoo fit`` sets it from ``trainer.precision``); None keeps fp32.
     """
 
     supported_scales = (4,)
@@ -163,6 +165,7 @@ class LiteVSR(LatentVSRMethod):
         residual: bool = False,
         latent_scale: float = 1.0,
         stage: Literal["adapter", "prior"] = "adapter",
+        frozen_dtype: Literal["float32", "bfloat16", "float16"] | None = None,
     ):
         super().__init__(scale=scale)
         self.save_hyperparameters()
@@ -177,7 +180,8 @@ class LiteVSR(LatentVSRMethod):
         self.check_latent_tile()
         self.set_codec(build_codec(codec, codec_variant, codec_pretrained, codec_factor))
         latent_channels = self.codec.latent_channels
-        dit = self._build_backbone(dict(backbone or {"variant": "full"}), backbone_pretrained)
+        load_dtype = frozen_dtype if stage == "adapter" else None
+        dit = self._build_backbone(dict(backbone or {"variant": "full"}), backbone_pretrained, load_dtype)
         cfg = dit.config
         if cfg.in_channels != latent_channels:
             raise UserError(
@@ -200,13 +204,17 @@ class LiteVSR(LatentVSRMethod):
         patch = cfg.patch_size[1]
         self.size_multiple = max(1, self.codec.spatial_factor * patch // scale)
         self.set_stage(stage)
+        self.cast_frozen(frozen_dtype)
 
     # ------------------------------------------------------------------ building
     @staticmethod
-    def _build_backbone(spec: dict[str, Any], pretrained: str | None) -> WanTransformer3DModel:
+    def _build_backbone(
+        spec: dict[str, Any], pretrained: str | None, dtype: str | None
+    ) -> WanTransformer3DModel:
         variant, family = spec.pop("variant", "full"), spec.pop("family", "wan2.2")
-        if pretrained is not None:
-            return build_wan(variant, pretrained, family=family)
+        if pretrained is not None:  # loaded straight in the frozen dtype: no fp32 copy of a 5B DiT
+            extra = {"torch_dtype": getattr(torch, dtype)} if dtype else {}
+            return build_wan(variant, pretrained, family=family, **extra)
         return build_wan(variant, family=family, **spec)
 
     def set_stage(self, stage: str) -> None:
@@ -221,19 +229,24 @@ class LiteVSR(LatentVSRMethod):
     def enable_gradient_checkpointing(self) -> None:
         self.net.gradient_checkpointing = True
 
+    def frozen_references(self) -> dict[str, str]:
+        """In the adapter stage the DiT is frozen: lean checkpoints reference ``backbone_pretrained``."""
+        return {"net.backbone": "backbone_pretrained"} if self.stage == "adapter" else {}
+
     def config(self) -> dict[str, Any]:
-        """Constructor arguments; a loaded backbone or caption file is replaced by its config (weights are saved)."""
+        """Constructor arguments; a loaded backbone whose weights are saved (prior stage, self-contained
+        export) or a caption file is replaced by its config."""
         cfg = super().config()
-        if cfg.get("backbone_pretrained"):
+        if cfg.get("backbone_pretrained") and not self.keeps_reference("backbone_pretrained"):
             family = (cfg.get("backbone") or {}).get("family", "wan2.2")
             cfg["backbone"], cfg["backbone_pretrained"] = backbone_spec(self.net.backbone, family), None
         if cfg.get("caption_path"):
             cfg["caption_length"], cfg["caption_path"] = int(self.net.caption.embeds.shape[0]), None
         return cfg
 
-    def save_pretrained(self, directory: str | Path) -> Path:
+    def save_pretrained(self, directory: str | Path, self_contained: bool = False) -> Path:
         """Save the method; after the prior stage also the DiT as a diffusers ``transformer/`` folder."""
-        directory = super().save_pretrained(directory)
+        directory = super().save_pretrained(directory, self_contained=self_contained)
         if self.stage == "prior":
             self.net.backbone.save_pretrained(directory / "transformer")
         return directory
@@ -290,7 +303,10 @@ class LiteVSR(LatentVSRMethod):
         """Clean estimate for the trained pass: the LR latent refined ``M(t) - 1`` times (no gradient)."""
         passes = unroll_count(t, self.hparams.unroll_max, self.hparams.unroll_sharpness)
         clean = lr_latent
-        for k in range(int(passes.max()) - 1):
+        # Meta tensors (``fit --dry-run``) have no values: run the M_max - 1 passes (masked per sample,
+        # no gradient, so the traced memory is the same); real tensors stop after the largest M(t) - 1.
+        rounds = self.hparams.unroll_max if t.is_meta else int(passes.max())
+        for k in range(rounds - 1):
             v = self.velocity(d_t, t, lr_latent, clean).to(d_t.dtype)
             refined = self.from_diffusion(x0_from_velocity(d_t, v, t), lr_latent)
             keep = (k < passes - 1).view(-1, 1, 1, 1, 1)

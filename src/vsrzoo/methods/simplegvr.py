@@ -49,6 +49,7 @@ Reconstruction (each a constructor argument, DESIGN.md section 2):
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 import torch
@@ -121,6 +122,7 @@ class SimpleGVR(LatentVSRMethod):
         prediction: what the DiT outputs, 'velocity' (paper) or 'x0' (reconstruction); min_t
             bounds the division that turns an x0 prediction into a velocity.
         segment_length: frames per inference segment.
+        frozen_dtype: dtype of the frozen codec, e.g. 'bfloat16' under bf16 mixed precision.
     """
 
     supported_scales = (2, 3, 4)
@@ -158,6 +160,7 @@ class SimpleGVR(LatentVSRMethod):
         loss_weighting: Literal["uniform", "t_squared"] = "uniform",
         lr_latent_source: Literal["lr", "bicubic"] = "lr",
         segment_length: int = 17,
+        frozen_dtype: Literal["float32", "bfloat16", "float16"] | None = None,
     ):
         super().__init__(scale=scale)
         self.save_hyperparameters()
@@ -198,8 +201,22 @@ class SimpleGVR(LatentVSRMethod):
         with torch.device("cpu"):  # sampler tables are CPU tensors even when the model is built on meta
             self.timesteps = make_timestep_sampler(timestep_sampler, **(timestep_kwargs or {}))
         self.flow = RectifiedFlow()
+        self.cast_frozen(frozen_dtype)
 
     # ------------------------------------------------------------------ building
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments; the DiT is trained in full and saved, so a loaded one is described by
+        its config and only the codec keeps its reference (loading then needs the VAE, not the DiT)."""
+        cfg = super().config()
+        if cfg.get("backbone_pretrained"):
+            spec = {k: v for k, v in dict(self.net.transformer.config).items() if not k.startswith("_")}
+            for key in ("in_channels", "out_channels"):
+                spec.pop(key)
+            cfg["backbone"] = {"variant": "full", **json.loads(json.dumps(spec))}
+            cfg["codec_pretrained"] = cfg["codec_pretrained"] or cfg["backbone_pretrained"]
+            cfg["backbone_pretrained"] = None
+        return cfg
+
     @staticmethod
     def _build_dit(config: dict, pretrained: str | None, out_channels: int, in_channels: int):
         variant = config.pop("variant", "full")

@@ -155,10 +155,10 @@ def build_trainer(cfg: DictConfig, out: Path, callbacks=(), **extra) -> L.Traine
 
 def build_model(cfg: DictConfig):
     """The method named by the recipe, configured for training (arguments checked first)."""
+    from vsrzoo.planning import model_kwargs  # frozen parts in the recipe's precision
+
     m = cfg.model
-    model = create_model(
-        m.name, variant=m.variant, pretrained=m.pretrained, **OmegaConf.to_container(m.kwargs)
-    )
+    model = create_model(m.name, variant=m.variant, pretrained=m.pretrained, **model_kwargs(cfg))
     if m.gradient_checkpointing:
         model.enable_gradient_checkpointing()  # a UserError for methods that do not support it
     model.configure_training(OmegaConf.to_container(cfg.optim))
@@ -173,6 +173,7 @@ def fit(cfg: DictConfig, resume: str | None = None, callbacks=(), **trainer_kwar
     """
     ckpt = read_checkpoint(resume) if resume is not None else None
     L.seed_everything(cfg.seed, workers=True, verbose=False)
+    _warn_if_plan_exceeds_device(cfg)
     out = Path(cfg.output_dir)
     model = build_model(cfg)
     if ckpt is not None:
@@ -186,3 +187,15 @@ def fit(cfg: DictConfig, resume: str | None = None, callbacks=(), **trainer_kwar
     if trainer.is_global_zero:
         model.save_pretrained(final)
     return final
+
+
+# --------------------------------------------------------------- memory check (fit --dry-run's estimator)
+def _warn_if_plan_exceeds_device(cfg: DictConfig) -> None:
+    """One warning line when the recipe's memory plan exceeds the CUDA device (no-op on CPU)."""
+    import logging
+
+    from vsrzoo.planning import memory_warning
+
+    message = memory_warning(cfg)
+    if message:
+        logging.getLogger("vsrzoo").warning("vsrzoo: warning: %s", message)
