@@ -25,6 +25,7 @@ class Entry:
     ckpt: str | None = None
     outputs: Path | None = None
     model: torch.nn.Module | None = None
+    segment_length: int | None = None  # outputs folders: segments of the frames (boundary metric)
 
     @property
     def kind(self) -> str:
@@ -32,7 +33,8 @@ class Entry:
 
     def settings(self) -> dict:
         if self.outputs is not None:
-            return {"outputs": str(self.outputs.resolve())}
+            seg = {"segment_length": self.segment_length} if self.segment_length is not None else {}
+            return {"outputs": str(self.outputs.resolve()), **seg}
         name = self.name or getattr(self.model, "method_name", type(self.model).__name__)
         ckpt = self.ckpt
         if ckpt == "builtin":
@@ -61,8 +63,9 @@ def default_methods() -> list[str]:
     return ["bicubic"] + [m for m in list_models() if m != "bicubic" and has_builtin_weights(m)]
 
 
-def make_entries(methods=None, outputs=None, ckpt=None) -> list[Entry]:
-    """Entries from method names ('name[:variant]'), model instances and output folders."""
+def make_entries(methods=None, outputs=None, ckpt=None, segment_length: int | None = None) -> list[Entry]:
+    """Entries from method names ('name[:variant]'), model instances and output folders
+    (``segment_length``: the segments the folders' frames were made in)."""
     from vsrzoo.factory import get_method_info, resolve_pretrained
     from vsrzoo.methods.base import VSRMethod
 
@@ -84,7 +87,7 @@ def make_entries(methods=None, outputs=None, ckpt=None) -> list[Entry]:
         get_method_info(name)  # unknown method -> UserError listing the valid ones
         ckpt_path = resolve_pretrained(name, variant or "tiny", next(ckpt_iter))
         entries.append(Entry(label or m, name=name, variant=variant, ckpt=ckpt_path))
-    entries += _output_entries(outputs)
+    entries += _output_entries(outputs, segment_length)
     labels = [e.label for e in entries]
     dupes = sorted({x for x in labels if labels.count(x) > 1})
     if dupes:
@@ -94,13 +97,18 @@ def make_entries(methods=None, outputs=None, ckpt=None) -> list[Entry]:
     return entries
 
 
-def _output_entries(outputs) -> list[Entry]:
+def _output_entries(outputs, segment_length: int | None = None) -> list[Entry]:
+    if segment_length is not None and (outputs is None or int(segment_length) < 1):
+        raise UserError(
+            f"--segment-length {segment_length}: give a number of frames >= 1, with --outputs "
+            "(a method's segments come from the method)"
+        )
     if outputs is None:
         return []
     if isinstance(outputs, (str, Path)):
         outputs = [outputs]
     pairs = list(outputs.items()) if isinstance(outputs, dict) else [_label_dir(o) for o in outputs]
-    return [Entry(label, outputs=Path(folder)) for label, folder in pairs]
+    return [Entry(label, outputs=Path(folder), segment_length=segment_length) for label, folder in pairs]
 
 
 def _label_dir(spec: str | Path) -> tuple[str, Path]:

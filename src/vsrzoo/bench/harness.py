@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vsrzoo.bench.boundary import BOUNDARY_FIELDS
 from vsrzoo.bench.entries import Entry, default_methods, make_entries
 from vsrzoo.bench.fingerprint import clip_fingerprint, explain_change
 from vsrzoo.bench.outputs import check_outputs
@@ -162,6 +163,7 @@ def evaluate(
     scale: int = 4,
     outputs=None,
     ckpt=None,
+    segment_length: int | None = None,
     protocol: str = "standard",
     metrics: str | list[str] | None = None,
     flow: str = "dis",
@@ -179,7 +181,9 @@ def evaluate(
     ``methods``: 'name[:variant]' strings, VSRMethod instances, or a dict label -> either
     (default ['bicubic'] when no ``outputs``). ``outputs``: folders laid out as
     ``<clip>/<frame>.png`` (or 'LABEL=DIR', or a dict label -> folder). ``metrics``: comma list
-    or 'all' (default psnr,ssim,ewarp); ``lpips_net``: 'alex' (the convention) or 'vgg'. ``out``: folder for per-clip results and the report
+    or 'all' (default psnr,ssim,ewarp; 'boundary' adds the temporal boundary fields of
+    :mod:`vsrzoo.bench.boundary`); ``segment_length``: segments of the ``outputs`` folders for
+    them (a method's come from the method); ``lpips_net``: 'alex' (the convention) or 'vgg'. ``out``: folder for per-clip results and the report
     (None keeps everything in memory: no resume, no report). ``shard``: 'i/n' or (i, n).
     """
     if out is not None and Path(out).exists() and not Path(out).is_dir():
@@ -193,7 +197,8 @@ def evaluate(
     if flow_from == "gt" and not ds.has_gt and "ewarp" in metric_names:
         raise UserError("the dataset has no ground truth: use --flow-from output for ewarp")
     check_metric_weights(metric_names, lpips_net)
-    entries = make_entries(methods, outputs, ckpt)
+    entries = make_entries(methods, outputs, ckpt, segment_length)
+    _note_boundary_skips(entries, metric_names)
     shard_spec = resolve_shard(shard)
     if shard_spec is not None and out is None:
         raise UserError("--shard needs --out: shards merge their results through that folder")
@@ -206,8 +211,10 @@ def evaluate(
     keys = _result_keys(ds, entries, settings, output_paths)
     todo = _todo(ds, entries, store, keys, shard_spec, force)
 
-    def make_scorer(n):
-        return ClipScorer(metric_names, proto, n, tools["flow"], flow_from, tools["lpips"], tools["iqa"])
+    def make_scorer(n, segments=None):
+        return ClipScorer(
+            metric_names, proto, n, tools["flow"], flow_from, tools["lpips"], tools["iqa"], segments
+        )
 
     BenchRun(store, keys, output_paths, make_scorer, scale, dev, progress).execute(todo)
     result = _collect(ds, entries, store, keys, proto, metric_names, settings, out)
@@ -216,6 +223,14 @@ def evaluate(
 
         write_report(result, store)
     return result
+
+
+def _note_boundary_skips(entries: list[Entry], metric_names: list[str]) -> None:
+    if not set(BOUNDARY_FIELDS) & set(metric_names):
+        return
+    for e in entries:
+        if e.kind == "outputs" and e.segment_length is None:
+            log.warning("%s: boundary fields left empty: give --segment-length N for output folders", e.label)
 
 
 def _result_keys(ds: VideoSet, entries: list[Entry], settings: dict, output_paths) -> dict:
@@ -337,6 +352,19 @@ def _precision(model: torch.nn.Module | None) -> tuple[str, int | None]:
     return str(dtype).removeprefix("torch."), getattr(model, "num_inference_steps", None)
 
 
+def _segments(entry: Entry, model: torch.nn.Module | None) -> tuple[int, int] | None:
+    """(segment length, overlap) the entry's frames are made with: a method's own, streamed with
+    its overlap (``stream_overlap`` where a method sets one, else the engine's default); for an
+    outputs folder its ``--segment-length`` without overlap, or None when not given."""
+    if model is None:
+        return (entry.segment_length, 0) if entry.segment_length else None
+    from vsrzoo.inference.streaming import default_overlap
+
+    length = int(getattr(model, "segment_length", 1))
+    overlap = getattr(model, "stream_overlap", None)
+    return length, default_overlap(length) if overlap is None else int(overlap)
+
+
 @dataclass
 class BenchRun:
     """What every (entry, clip) unit of one :func:`evaluate` call shares: where results go, the
@@ -346,7 +374,7 @@ class BenchRun:
     store: ClipStore
     keys: dict  # entry label -> clip name -> fingerprint
     output_paths: dict[str, dict[str, list[Path]]]  # entry label -> clip name -> frames (--outputs)
-    make_scorer: Callable[[int], ClipScorer]  # number of frames -> a fresh scorer
+    make_scorer: Callable[..., ClipScorer]  # (number of frames, segments) -> a fresh scorer
     scale: int
     device: torch.device
     progress: bool = False
@@ -392,7 +420,8 @@ class BenchRun:
     def _score_clip(self, entry, clip, model, meter, bar) -> tuple[dict, tuple | None]:
         """Stream one clip through the entry and the scorer; returns (result, temporal profiles)."""
         n = len(clip)
-        scorer = self.make_scorer(n)
+        segments = _segments(entry, model)
+        scorer = self.make_scorer(n, segments)
         sr_iter = self._frames_of(entry, clip, model)
         gt_iter = clip.read_gt() if clip.has_gt else iter([None] * n)
         status, error = "ok", None
@@ -423,6 +452,7 @@ class BenchRun:
             "frames": scorer.rows if status == "ok" else [],
             "cost": meter.record() if entry.kind == "method" else None,
             "profile_row": scorer.profile_row,
+            "segments": dict(zip(("length", "overlap"), segments)) if segments is not None else None,
         }
         profiles = scorer.profiles() if status == "ok" else None
         return result, profiles
@@ -445,6 +475,7 @@ def _collect(ds, entries, store, keys, proto, metric_names, settings, out) -> Be
             "clips_ok": len(ok),
             "failed": {n: r["error"] for n, r in clips.items() if r and r["status"] != "ok"},
             "cost": merge_costs([r["cost"] for r in clips.values() if r and r.get("cost")]),
+            "segments": next((r.get("segments") for r in ok), None),
             "clips": clips,
         }
     return BenchResult(
