@@ -19,8 +19,12 @@ Presets (``vsrzoo.data.datasets.get_dataset(name, ...)``):
              ``vsrzoo data prepare --dataset udm10 --degradation bd``: the LR of the original
              release is shifted by a pixel.
 ``spmcs``    SPMCS (``SPMCS/GT``), LR ``BIx4`` or ``BDx4``; Y.
-``youhq40``  YouHQ40 (Upscale-A-Video, arXiv 2312.06640), the 40 test clips: ``YouHQ40/GT`` and the
-             released degraded LQ as ``YouHQ40/LQ`` (or ``BIx4``); RGB.
+``youhq40``  YouHQ40 (Upscale-A-Video, arXiv 2312.06640), the 40 test clips (about 32 frames each):
+             ``YouHQ40/GT`` and the authors' released degraded LQ as ``YouHQ40/LQ`` (or ``BIx4``);
+             RGB. The degradation of the released LQ is not reproducible (no parameters, seeds or
+             script are public; the public repository ships inference code and the data archives
+             only), so ``vsrzoo data prepare`` never writes ``LQ``: use the released folder. A
+             ``BIx4`` made by ``prepare --degradation bi`` is a different, clearly named setting.
 ``mvsr4x``   MVSR4x (real pairs from two cameras): ``MVSR4x/GT`` and ``MVSR4x/LR`` (or ``LQ``); RGB.
 ``realvsr``  RealVSR (Yang et al., ICCV 2021; iPhone dual-camera pairs, LR upsampled to the GT size):
              ``RealVSR/GT`` and ``RealVSR/LQ`` (or ``LR``); use ``scale=1``; RGB.
@@ -78,6 +82,8 @@ class Preset:
     aliases: dict[str, tuple[str, ...]] = field(default_factory=dict)  # LR name -> equivalent folders
     frames: dict[str, int] = field(default_factory=dict)  # the protocol's frame count per clip
     description: str = ""
+    released_lr: str | None = None  # LR folder only the authors' release provides: never written by prepare
+    lr_note: str = ""  # why, printed by `vsrzoo data prepare`
 
     @property
     def folder(self) -> str:
@@ -152,6 +158,12 @@ PRESETS: dict[str, Preset] = {
         (Layout("YouHQ40", "GT", ("LQ", "BIx{s}"), meta=("meta_info_YouHQ40_GT.txt",)),),
         False,
         description="YouHQ40 (Upscale-A-Video's 40 test clips), LR from the paper's released LQ folder, RGB",
+        released_lr="LQ",
+        lr_note=(
+            "YouHQ40's LQ clips must come from the authors' YouHQ40-Test release (github.com/sczhou/"
+            "Upscale-A-Video): no degradation parameters, seeds or generation script are published, so "
+            "vsrzoo cannot regenerate them and an LR made here is not comparable with the paper's tables"
+        ),
     ),
     "mvsr4x": Preset(
         (Layout("MVSR4x", "GT", ("LR", "LQ"), meta=("meta_info_MVSR4x_GT.txt",)),),
