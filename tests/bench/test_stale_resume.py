@@ -53,7 +53,7 @@ def test_lr_regenerated_in_place(tiny_root, tmp_path, caplog):
 
 
 def test_weights_overwritten_in_place(tiny_root, tmp_path, caplog):
-    from vsrzoo.registry import create_model
+    from vsrzoo.factory import create_model
 
     ckpt, out = tmp_path / "ckpt", tmp_path / "out"
     torch.manual_seed(0)

@@ -164,3 +164,24 @@ def test_verify_missing_root_is_a_one_line_error(tmp_path, capsys):
     assert main(["data", "verify", "--dataset", "udm10", "--root", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "udm10: GT folder not found" in err
+
+
+def test_prepare_never_writes_youhq40_released_lq(make_set, capsys):
+    root = make_set(folder="YouHQ40", lr=None)
+    args = ["data", "prepare", "--dataset", "youhq40", "--degradation", "realbasicvsr", "--root", str(root)]
+    assert main([*args, "--lr-dir", "LQ"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("vsrzoo: error: youhq40: will not write LQ/, the released LQ folder: ")
+    assert (
+        "no degradation parameters, seeds or generation script are published" in err and err.count("\n") == 1
+    )
+    assert sorted(p.name for p in (root / "YouHQ40").iterdir()) == ["GT"]
+
+
+def test_prepare_youhq40_bi_is_a_named_other_setting(make_set, capsys, caplog):
+    root = make_set(folder="YouHQ40", lr=None)
+    args = ["data", "prepare", "--dataset", "youhq40", "--degradation", "bi", "--root", str(root)]
+    assert main(args) == 0
+    assert "not comparable with the paper's tables" in caplog.text
+    assert sorted(p.name for p in (root / "YouHQ40").iterdir()) == ["BIx4", "GT"]
+    assert get_dataset("youhq40", root).lr_root.name == "BIx4"

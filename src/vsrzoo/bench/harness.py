@@ -17,14 +17,16 @@ from __future__ import annotations
 import logging
 import platform
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from vsrzoo.bench.fingerprint import clip_fingerprint, explain_change, weights_digest
+from vsrzoo.bench.boundary import BOUNDARY_FIELDS
+from vsrzoo.bench.entries import Entry, default_methods, make_entries
+from vsrzoo.bench.fingerprint import clip_fingerprint, explain_change
 from vsrzoo.bench.outputs import check_outputs
 from vsrzoo.bench.protocol import (
     IQA_NAMES,
@@ -44,41 +46,7 @@ from vsrzoo.metrics.cost import CostMeter, merge_costs
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BenchResult", "Entry", "evaluate"]
-
-
-@dataclass
-class Entry:
-    """One column of the comparison: a registered method or a folder of existing outputs."""
-
-    label: str
-    name: str | None = None
-    variant: str | None = None
-    ckpt: str | None = None
-    outputs: Path | None = None
-    model: torch.nn.Module | None = None
-
-    @property
-    def kind(self) -> str:
-        return "outputs" if self.outputs is not None else "method"
-
-    def settings(self) -> dict:
-        if self.outputs is not None:
-            return {"outputs": str(self.outputs.resolve())}
-        name = self.name or getattr(self.model, "method_name", type(self.model).__name__)
-        ckpt = self.ckpt
-        if ckpt == "builtin":
-            from vsrzoo.methods.base import WEIGHTS_NAME, builtin_dir
-
-            ckpt = builtin_dir() / f"{self.name}-{self.variant or 'tiny'}" / WEIGHTS_NAME
-        config = getattr(self.model, "hparams", None) if self.model is not None else None
-        return {
-            "method": name,
-            "variant": self.variant,
-            "ckpt": str(Path(ckpt).resolve()) if ckpt is not None else None,
-            "weights": weights_digest(Path(ckpt)) if ckpt is not None else None,
-            "config": dict(config) if config else None,
-        }
+__all__ = ["BenchResult", "BenchRun", "Entry", "default_methods", "evaluate", "make_entries"]
 
 
 class ClipFailed(Exception):
@@ -123,127 +91,6 @@ class BenchResult:
         from vsrzoo.bench.report import summary_table
 
         return summary_table(self)
-
-
-# ----------------------------------------------------------------------------------- entries
-
-
-def _split_spec(spec: str) -> tuple[str, str | None]:
-    name, _, variant = spec.partition(":")
-    return name, variant or None
-
-
-def default_methods() -> list[str]:
-    """What runs when no method is named: bicubic plus every method with shipped tiny weights."""
-    from vsrzoo.factory import has_builtin_weights, list_models
-
-    return ["bicubic"] + [m for m in list_models() if m != "bicubic" and has_builtin_weights(m)]
-
-
-def make_entries(methods=None, outputs=None, ckpt=None) -> list[Entry]:
-    """Entries from method names ('name[:variant]'), model instances and output folders."""
-    from vsrzoo.factory import get_method_info, resolve_pretrained
-    from vsrzoo.methods.base import VSRMethod
-
-    if methods is None and outputs is None:
-        methods = default_methods()
-    if isinstance(methods, (str, torch.nn.Module)):
-        methods = [methods]
-    items = list(methods.items()) if isinstance(methods, dict) else [(None, m) for m in methods or []]
-    ckpts = [ckpt] if isinstance(ckpt, str) or ckpt is None else list(ckpt)
-    named = [m for _, m in items if isinstance(m, str)]
-    if ckpt is not None and len(ckpts) != len(named):
-        raise UserError(f"got {len(ckpts)} --ckpt for {len(named)} --method; give one checkpoint per method")
-    entries, ckpt_iter = [], iter(ckpts if ckpt is not None else [None] * len(named))
-    for label, m in items:
-        if isinstance(m, VSRMethod) or isinstance(m, torch.nn.Module):
-            entries.append(Entry(label or getattr(m, "method_name", type(m).__name__), model=m))
-            continue
-        name, variant = _split_spec(m)
-        get_method_info(name)  # unknown method -> UserError listing the valid ones
-        ckpt_path = resolve_pretrained(name, variant or "tiny", next(ckpt_iter))
-        entries.append(Entry(label or m, name=name, variant=variant, ckpt=ckpt_path))
-    entries += _output_entries(outputs)
-    labels = [e.label for e in entries]
-    dupes = sorted({x for x in labels if labels.count(x) > 1})
-    if dupes:
-        raise UserError(f"two entries share the label {', '.join(dupes)}; use LABEL=DIR for --outputs")
-    if any(x.startswith("_") for x in labels):
-        raise UserError("entry labels must not start with '_'")
-    return entries
-
-
-def _output_entries(outputs) -> list[Entry]:
-    if outputs is None:
-        return []
-    if isinstance(outputs, (str, Path)):
-        outputs = [outputs]
-    pairs = list(outputs.items()) if isinstance(outputs, dict) else [_label_dir(o) for o in outputs]
-    return [Entry(label, outputs=Path(folder)) for label, folder in pairs]
-
-
-def _label_dir(spec: str | Path) -> tuple[str, Path]:
-    text = str(spec)
-    if "=" in text and not Path(text).exists():
-        label, _, folder = text.partition("=")
-        return label, Path(folder)
-    return Path(text).resolve().name, Path(text)
-
-
-# ------------------------------------------------------------------------------- one clip
-
-
-def _nan_guard(model: torch.nn.Module):
-    def hook(module, inputs, output):
-        if isinstance(output, torch.Tensor) and not torch.isfinite(output).all():
-            raise ClipFailed("method output contains NaN or Inf")
-
-    return model.register_forward_hook(hook)
-
-
-def _frames_of(entry: Entry, clip: Clip, model, output_paths) -> Iterator[np.ndarray]:
-    if entry.kind == "outputs":
-        return (read_image(p) for p in output_paths[entry.label][clip.name])
-    return iter(model.upscale(clip.read_lr()))
-
-
-def _score_clip(entry, clip, model, output_paths, make_scorer, meter, bar) -> tuple[dict, np.ndarray | None]:
-    """Stream one clip through the entry and the scorer; returns (result, output profile)."""
-    n = len(clip)
-    scorer = make_scorer(n)
-    sr_iter = _frames_of(entry, clip, model, output_paths)
-    gt_iter = clip.read_gt() if clip.has_gt else iter([None] * n)
-    status, error = "ok", None
-    try:
-        for i, gt in enumerate(gt_iter):
-            sr = meter.timed(lambda: next(sr_iter, None))
-            if sr is None:
-                raise ClipFailed(f"method produced only {i} frames for {n} LR frames")
-            if gt is not None and sr.shape != gt.shape:
-                raise UserError(
-                    f"{entry.label} frame {i} of clip {clip.name} is {sr.shape[1]}x{sr.shape[0]} "
-                    f"but GT is {gt.shape[1]}x{gt.shape[0]}"
-                )
-            meter.add_frame(*sr.shape[:2])
-            scorer.add(i, sr, gt, clip.gt[i].name if clip.has_gt else f"{i:08d}")
-            bar.update(1)
-    except ClipFailed as exc:
-        status, error = "failed", f"{exc} (clip {clip.name}, near frame {meter.frames})"
-    except torch.cuda.OutOfMemoryError as exc:
-        status, error = "failed", f"out of memory on clip {clip.name}: {str(exc).splitlines()[0]}"
-    result = {
-        "entry": entry.label,
-        "clip": clip.name,
-        "status": status,
-        "error": error,
-        "num_frames": n,
-        "metrics": scorer.summary() if status == "ok" else {},
-        "frames": scorer.rows if status == "ok" else [],
-        "cost": meter.record() if entry.kind == "method" else None,
-        "profile_row": scorer.profile_row,
-    }
-    profiles = scorer.profiles() if status == "ok" else None
-    return result, profiles
 
 
 # ---------------------------------------------------------------------------------- run
@@ -316,6 +163,7 @@ def evaluate(
     scale: int = 4,
     outputs=None,
     ckpt=None,
+    segment_length: int | None = None,
     protocol: str = "standard",
     metrics: str | list[str] | None = None,
     flow: str = "dis",
@@ -333,7 +181,9 @@ def evaluate(
     ``methods``: 'name[:variant]' strings, VSRMethod instances, or a dict label -> either
     (default ['bicubic'] when no ``outputs``). ``outputs``: folders laid out as
     ``<clip>/<frame>.png`` (or 'LABEL=DIR', or a dict label -> folder). ``metrics``: comma list
-    or 'all' (default psnr,ssim,ewarp); ``lpips_net``: 'alex' (the convention) or 'vgg'. ``out``: folder for per-clip results and the report
+    or 'all' (default psnr,ssim,ewarp; 'boundary' adds the temporal boundary fields of
+    :mod:`vsrzoo.bench.boundary`); ``segment_length``: segments of the ``outputs`` folders for
+    them (a method's come from the method); ``lpips_net``: 'alex' (the convention) or 'vgg'. ``out``: folder for per-clip results and the report
     (None keeps everything in memory: no resume, no report). ``shard``: 'i/n' or (i, n).
     """
     if out is not None and Path(out).exists() and not Path(out).is_dir():
@@ -347,7 +197,8 @@ def evaluate(
     if flow_from == "gt" and not ds.has_gt and "ewarp" in metric_names:
         raise UserError("the dataset has no ground truth: use --flow-from output for ewarp")
     check_metric_weights(metric_names, lpips_net)
-    entries = make_entries(methods, outputs, ckpt)
+    entries = make_entries(methods, outputs, ckpt, segment_length)
+    _note_boundary_skips(entries, metric_names)
     shard_spec = resolve_shard(shard)
     if shard_spec is not None and out is None:
         raise UserError("--shard needs --out: shards merge their results through that folder")
@@ -360,16 +211,26 @@ def evaluate(
     keys = _result_keys(ds, entries, settings, output_paths)
     todo = _todo(ds, entries, store, keys, shard_spec, force)
 
-    def make_scorer(n):
-        return ClipScorer(metric_names, proto, n, tools["flow"], flow_from, tools["lpips"], tools["iqa"])
+    def make_scorer(n, segments=None):
+        return ClipScorer(
+            metric_names, proto, n, tools["flow"], flow_from, tools["lpips"], tools["iqa"], segments
+        )
 
-    _run_units(todo, store, keys, output_paths, make_scorer, scale, dev, progress)
+    BenchRun(store, keys, output_paths, make_scorer, scale, dev, progress).execute(todo)
     result = _collect(ds, entries, store, keys, proto, metric_names, settings, out)
     if result.complete and out is not None and report:
         from vsrzoo.bench.report import write_report
 
         write_report(result, store)
     return result
+
+
+def _note_boundary_skips(entries: list[Entry], metric_names: list[str]) -> None:
+    if not set(BOUNDARY_FIELDS) & set(metric_names):
+        return
+    for e in entries:
+        if e.kind == "outputs" and e.segment_length is None:
+            log.warning("%s: boundary fields left empty: give --segment-length N for output folders", e.label)
 
 
 def _result_keys(ds: VideoSet, entries: list[Entry], settings: dict, output_paths) -> dict:
@@ -472,14 +333,15 @@ def _is_done(stored: dict | None, key: dict) -> bool:
     return stored is not None and stored.get("fingerprint") == key and stored.get("status") == "ok"
 
 
-def _run_units(todo, store, keys, output_paths, make_scorer, scale, device, progress) -> None:
-    from tqdm.auto import tqdm
+# ------------------------------------------------------------------------------ a run
 
-    total = sum(len(c) for _, c in todo)
-    with tqdm(total=total, unit="frame", disable=not progress or total == 0, dynamic_ncols=True) as bar:
-        for entry in dict.fromkeys(e.label for e, _ in todo):
-            units = [(e, c) for e, c in todo if e.label == entry]
-            _run_entry(units, store, keys, output_paths, make_scorer, scale, device, bar)
+
+def _nan_guard(model: torch.nn.Module):
+    def hook(module, inputs, output):
+        if isinstance(output, torch.Tensor) and not torch.isfinite(output).all():
+            raise ClipFailed("method output contains NaN or Inf")
+
+    return model.register_forward_hook(hook)
 
 
 def _precision(model: torch.nn.Module | None) -> tuple[str, int | None]:
@@ -490,27 +352,110 @@ def _precision(model: torch.nn.Module | None) -> tuple[str, int | None]:
     return str(dtype).removeprefix("torch."), getattr(model, "num_inference_steps", None)
 
 
-def _run_entry(units, store, keys, output_paths, make_scorer, scale, device, bar) -> None:
-    entry = units[0][0]
-    model, load_s, guard = None, 0.0, None
-    if entry.kind == "method":
-        model, load_s = _load_model(entry, scale, device)
-        guard = _nan_guard(model)
-    try:
-        for _, clip in units:
-            bar.set_description(f"{entry.label} {clip.name}")
-            meter = CostMeter(device, *_precision(model))
-            result, profiles = _score_clip(entry, clip, model, output_paths, make_scorer, meter, bar)
-            result["fingerprint"] = keys[entry.label][clip.name]
-            result["load_seconds"] = load_s
-            if profiles is not None and profiles[0] is not None:
-                store.save_profile(GT_LABEL, clip.name, profiles[0])
-            store.save(entry.label, clip.name, result, profiles[1] if profiles is not None else None)
-            if result["status"] != "ok":
-                log.warning("%s: clip %s failed: %s", entry.label, clip.name, result["error"])
-    finally:
-        if guard is not None:
-            guard.remove()
+def _segments(entry: Entry, model: torch.nn.Module | None) -> tuple[int, int] | None:
+    """(segment length, overlap) the entry's frames are made with: a method's own, streamed with
+    its overlap (``stream_overlap`` where a method sets one, else the engine's default); for an
+    outputs folder its ``--segment-length`` without overlap, or None when not given."""
+    if model is None:
+        return (entry.segment_length, 0) if entry.segment_length else None
+    from vsrzoo.inference.streaming import default_overlap
+
+    length = int(getattr(model, "segment_length", 1))
+    overlap = getattr(model, "stream_overlap", None)
+    return length, default_overlap(length) if overlap is None else int(overlap)
+
+
+@dataclass
+class BenchRun:
+    """What every (entry, clip) unit of one :func:`evaluate` call shares: where results go, the
+    fingerprints they must carry, the output folders' frames, how to score a clip, and where
+    methods run."""
+
+    store: ClipStore
+    keys: dict  # entry label -> clip name -> fingerprint
+    output_paths: dict[str, dict[str, list[Path]]]  # entry label -> clip name -> frames (--outputs)
+    make_scorer: Callable[..., ClipScorer]  # (number of frames, segments) -> a fresh scorer
+    scale: int
+    device: torch.device
+    progress: bool = False
+
+    def execute(self, todo: list[tuple[Entry, Clip]]) -> None:
+        """Score every (entry, clip) unit, entry by entry (each method is loaded once)."""
+        from tqdm.auto import tqdm
+
+        total = sum(len(c) for _, c in todo)
+        with tqdm(
+            total=total, unit="frame", disable=not self.progress or total == 0, dynamic_ncols=True
+        ) as bar:
+            for label in dict.fromkeys(e.label for e, _ in todo):
+                self._run_entry([(e, c) for e, c in todo if e.label == label], bar)
+
+    def _run_entry(self, units: list[tuple[Entry, Clip]], bar) -> None:
+        entry = units[0][0]
+        model, load_s, guard = None, 0.0, None
+        if entry.kind == "method":
+            model, load_s = _load_model(entry, self.scale, self.device)
+            guard = _nan_guard(model)
+        try:
+            for _, clip in units:
+                bar.set_description(f"{entry.label} {clip.name}")
+                meter = CostMeter(self.device, *_precision(model))
+                result, profiles = self._score_clip(entry, clip, model, meter, bar)
+                result["fingerprint"] = self.keys[entry.label][clip.name]
+                result["load_seconds"] = load_s
+                if profiles is not None and profiles[0] is not None:
+                    self.store.save_profile(GT_LABEL, clip.name, profiles[0])
+                self.store.save(entry.label, clip.name, result, profiles[1] if profiles is not None else None)
+                if result["status"] != "ok":
+                    log.warning("%s: clip %s failed: %s", entry.label, clip.name, result["error"])
+        finally:
+            if guard is not None:
+                guard.remove()
+
+    def _frames_of(self, entry: Entry, clip: Clip, model) -> Iterator[np.ndarray]:
+        if entry.kind == "outputs":
+            return (read_image(p) for p in self.output_paths[entry.label][clip.name])
+        return iter(model.upscale(clip.read_lr()))
+
+    def _score_clip(self, entry, clip, model, meter, bar) -> tuple[dict, tuple | None]:
+        """Stream one clip through the entry and the scorer; returns (result, temporal profiles)."""
+        n = len(clip)
+        segments = _segments(entry, model)
+        scorer = self.make_scorer(n, segments)
+        sr_iter = self._frames_of(entry, clip, model)
+        gt_iter = clip.read_gt() if clip.has_gt else iter([None] * n)
+        status, error = "ok", None
+        try:
+            for i, gt in enumerate(gt_iter):
+                sr = meter.timed(lambda: next(sr_iter, None))
+                if sr is None:
+                    raise ClipFailed(f"method produced only {i} frames for {n} LR frames")
+                if gt is not None and sr.shape != gt.shape:
+                    raise UserError(
+                        f"{entry.label} frame {i} of clip {clip.name} is {sr.shape[1]}x{sr.shape[0]} "
+                        f"but GT is {gt.shape[1]}x{gt.shape[0]}"
+                    )
+                meter.add_frame(*sr.shape[:2])
+                scorer.add(i, sr, gt, clip.gt[i].name if clip.has_gt else f"{i:08d}")
+                bar.update(1)
+        except ClipFailed as exc:
+            status, error = "failed", f"{exc} (clip {clip.name}, near frame {meter.frames})"
+        except torch.cuda.OutOfMemoryError as exc:
+            status, error = "failed", f"out of memory on clip {clip.name}: {str(exc).splitlines()[0]}"
+        result = {
+            "entry": entry.label,
+            "clip": clip.name,
+            "status": status,
+            "error": error,
+            "num_frames": n,
+            "metrics": scorer.summary() if status == "ok" else {},
+            "frames": scorer.rows if status == "ok" else [],
+            "cost": meter.record() if entry.kind == "method" else None,
+            "profile_row": scorer.profile_row,
+            "segments": dict(zip(("length", "overlap"), segments)) if segments is not None else None,
+        }
+        profiles = scorer.profiles() if status == "ok" else None
+        return result, profiles
 
 
 def _collect(ds, entries, store, keys, proto, metric_names, settings, out) -> BenchResult:
@@ -530,6 +475,7 @@ def _collect(ds, entries, store, keys, proto, metric_names, settings, out) -> Be
             "clips_ok": len(ok),
             "failed": {n: r["error"] for n, r in clips.items() if r and r["status"] != "ok"},
             "cost": merge_costs([r["cost"] for r in clips.values() if r and r.get("cost")]),
+            "segments": next((r.get("segments") for r in ok), None),
             "clips": clips,
         }
     return BenchResult(

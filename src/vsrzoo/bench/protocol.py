@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from vsrzoo.bench.boundary import expand_boundary
 from vsrzoo.errors import UserError, unknown
 
 __all__ = [
@@ -88,6 +89,13 @@ METRICS: dict[str, MetricInfo] = {
     "ewarp_evalcrafter": MetricInfo("E*warp EvalCrafter", "x1e-3", False, ".3f", True, False),
     "tlpips": MetricInfo("tLPIPS", "x100", False, ".3f", True),
     "tof": MetricInfo("tOF", "px", False, ".3f", True),
+    # temporal boundary metric (vsrzoo.bench.boundary): pairs across segment boundaries vs inside
+    "dpsnr_boundary": MetricInfo("|dPSNR| boundary", "dB", False, ".3f", True),
+    "dpsnr_inside": MetricInfo("|dPSNR| inside", "dB", False, ".3f", True),
+    "dpsnr_ratio": MetricInfo("|dPSNR| boundary/inside", "", False, ".2f", True),
+    "ewarp_boundary": MetricInfo("E*warp boundary", "x1e-3", False, ".3f", True, False),
+    "ewarp_inside": MetricInfo("E*warp inside", "x1e-3", False, ".3f", True, False),
+    "ewarp_ratio": MetricInfo("E*warp boundary/inside", "", False, ".2f", True, False),
     "musiq": MetricInfo("MUSIQ", "", True, ".2f", False, False),
     "clipiqa": MetricInfo("CLIP-IQA", "", True, ".4f", False, False),
     "niqe": MetricInfo("NIQE", "", False, ".3f", False, False),
@@ -106,13 +114,14 @@ def parse_metrics(spec: str | list[str] | tuple[str, ...] | None, has_gt: bool =
     if spec is None:
         return list(DEFAULT_METRICS if has_gt else NO_REFERENCE_DEFAULTS)
     names = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec) if s.strip()]
+    names = expand_boundary(names, has_gt)  # 'boundary' -> its fields and their source metrics
     if names == ["all"]:
         return [m for m in METRICS if has_gt or not METRICS[m].needs_gt or m == "ewarp"]
     if not names:
         raise UserError(f"no metrics given; valid: {', '.join(METRICS)} (or 'all')")
     for name in names:
         if name not in METRICS:
-            raise unknown("metric", name, list(METRICS) + ["all"])
+            raise unknown("metric", name, list(METRICS) + ["boundary", "all"])
     refused = [m for m in names if not has_gt and METRICS[m].needs_gt and m != "ewarp"]
     if refused:
         allowed = ", ".join(m for m in METRICS if not METRICS[m].needs_gt or m == "ewarp")

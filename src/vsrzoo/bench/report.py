@@ -23,6 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from vsrzoo.bench.boundary import BOUNDARY_FIELDS
 from vsrzoo.bench.protocol import METRICS
 from vsrzoo.bench.published import published_rows
 from vsrzoo.bench.store import GT_LABEL, ClipStore, atomic_write_bytes, atomic_write_text, safe_name
@@ -106,11 +107,32 @@ def _describe(result) -> list[str]:
         )
     if s.get("lpips"):
         lines.append(f"- LPIPS: {s['lpips']}")
+    if set(BOUNDARY_FIELDS) & set(result.metrics):
+        lines.append(_boundary_line(result))
     v = result.versions
     lines.append(
         "- versions: " + ", ".join(f"{k} {v[k]}" for k in ("vsrzoo", "torch", "opencv", "python") if k in v)
     )
     return lines
+
+
+def _boundary_line(result) -> str:
+    """How the boundary fields were measured, with each entry's segments."""
+
+    def segments(e: dict) -> str:
+        seg = e.get("segments")
+        if seg is None:
+            return "not given (--segment-length N)" if e["kind"] == "outputs" else "-"
+        if seg["length"] == 1:
+            return "1 frame (every pair crosses a boundary: no inside pairs)"
+        return f"{seg['length']} frames, overlap {seg['overlap']}"
+
+    per_entry = "; ".join(f"{label}: {segments(e)}" for label, e in result.entries.items())
+    return (
+        "- temporal boundaries: consecutive pairs (t-1, t) crossing a segment boundary vs inside one "
+        "(|dPSNR| = |PSNR(t) - PSNR(t-1)|, E*warp of the pair; ratio = boundary / inside, about 1 when "
+        f"seams are invisible); segments: {per_entry}"
+    )
 
 
 # ------------------------------------------------------------------------------------- files

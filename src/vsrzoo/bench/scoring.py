@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from vsrzoo.bench.boundary import BOUNDARY_FIELDS, boundary_scores, pair_kinds
 from vsrzoo.bench.protocol import Protocol
 from vsrzoo.metrics.psnr_ssim import psnr_ssim
 from vsrzoo.metrics.temporal import TLPIPS, TOF
@@ -26,7 +27,9 @@ class ClipScorer:
     ``flow``: a flow backend (needed by the warping errors); ``lpips``: a
     :class:`vsrzoo.metrics.lpips.LPIPS` (needed by lpips/tlpips); ``iqa``: name ->
     :class:`vsrzoo.metrics.iqa.IQAMetric` (dists, musiq, clipiqa, niqe). Without ground truth
-    (``gt=None`` in :meth:`add`) only the metrics that need none are computed.
+    (``gt=None`` in :meth:`add`) only the metrics that need none are computed. ``segments``:
+    (segment length, overlap) the frames were made with, for the boundary fields
+    (:mod:`vsrzoo.bench.boundary`); None leaves them empty.
     """
 
     def __init__(
@@ -38,9 +41,11 @@ class ClipScorer:
         flow_from: str = "gt",
         lpips=None,
         iqa: dict | None = None,
+        segments: tuple[int, int] | None = None,
     ):
         self.metrics, self.protocol = metrics, protocol
         self.scored = protocol.frame_range(num_frames)
+        self.pair_kinds = pair_kinds(num_frames, *segments) if segments is not None else None
         self.lpips = lpips
         self.iqa = {k: v for k, v in (iqa or {}).items() if k in metrics}
         self.temporal = {}
@@ -89,8 +94,14 @@ class ClipScorer:
         self.profile_sr.append(sr[self.profile_row].copy())
 
     def summary(self) -> dict[str, float | None]:
-        """Clip value of each metric: mean over scored frames (or pairs)."""
-        return {m: mean_or_none(r.get(m) for r in self.rows) for m in self.metrics}
+        """Clip value of each metric: mean over scored frames (or pairs); the boundary fields
+        over the pairs of each kind."""
+        fields = [m for m in self.metrics if m in BOUNDARY_FIELDS]
+        seams = boundary_scores(self.rows, self.pair_kinds, fields) if self.pair_kinds is not None else {}
+        return {
+            m: seams.get(m) if m in BOUNDARY_FIELDS else mean_or_none(r.get(m) for r in self.rows)
+            for m in self.metrics
+        }
 
     def profiles(self) -> tuple[np.ndarray | None, np.ndarray] | None:
         """(GT, output) temporal profiles: the middle pixel row of each frame, stacked over time

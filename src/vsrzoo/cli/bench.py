@@ -5,6 +5,8 @@ vsrzoo bench --dataset vid4 --root DATA --method bicubic
 vsrzoo bench --dataset vid4 --outputs results/mymethod --metrics psnr,ssim,lpips
 vsrzoo bench --dataset vid4 --method bicubic --shard 0/2   # and 1/2 in another process
 vsrzoo bench --dataset folder --root LQ_CLIPS --metrics niqe,musiq,clipiqa   # no ground truth
+vsrzoo bench --dataset vid4 --method liftvsr --metrics psnr,ssim,boundary     # seams in time
+vsrzoo bench --dataset vid4 --outputs results/x --segment-length 8 --metrics boundary
 """
 
 from __future__ import annotations
@@ -40,13 +42,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="[LABEL=]DIR",
         help="score an existing folder of outputs laid out as <clip>/<frame>.png (matched to GT by sorted order)",
     )
+    parser.add_argument(
+        "--segment-length",
+        type=int,
+        metavar="N",
+        help="for --outputs folders and the boundary metric: the frames were made in segments of N "
+        "(frames t with t %% N == 0 start one); without it their boundary fields stay empty",
+    )
     parser.add_argument("--protocol", default="standard", choices=PROTOCOLS, help="standard (default) or duf")
     parser.add_argument(
         "--metrics",
         help=f"comma list or 'all' (default: {','.join(DEFAULT_METRICS)}, or {','.join(NO_REFERENCE_DEFAULTS)} "
-        f"on a dataset without GT; valid: {', '.join(METRICS)}); full reference: psnr, ssim, lpips, dists, "
+        f"on a dataset without GT; valid: {', '.join(METRICS)}, boundary); full reference: psnr, ssim, lpips, dists, "
         "tlpips, tof; no reference: musiq (KonIQ), clipiqa, niqe; lpips/tlpips/dists/musiq/clipiqa/niqe "
-        "need their weight files under $TORCH_HOME (the error names each file and its source)",
+        "need their weight files under $TORCH_HOME (the error names each file and its source); "
+        "'boundary': temporal seams, pairs of frames (t-1, t) that cross a segment boundary vs pairs "
+        "inside a segment: dpsnr_boundary/dpsnr_inside = mean |PSNR(t) - PSNR(t-1)|, "
+        "ewarp_boundary/ewarp_inside = mean warping error of those pairs, *_ratio = boundary/inside "
+        "(about 1: no visible seam); segments are the method's segment_length as the streaming engine "
+        "runs them (without overlap: frames t with t %% N == 0 start a segment)",
     )
     parser.add_argument(
         "--flow", default="dis", help="flow backend for warping errors: dis (default) or raft"
@@ -81,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
         scale=args.scale,
         outputs=args.outputs,
         ckpt=args.ckpt if args.ckpt is None or len(args.ckpt) > 1 else args.ckpt[0],
+        segment_length=args.segment_length,
         protocol=args.protocol,
         metrics=args.metrics,
         flow=args.flow,

@@ -3,7 +3,9 @@
 ``vsrzoo data prepare --dataset vid4 --degradation bd --root DIR`` writes ``DIR/Vid4/BDx4/``
 next to ``GT/`` (any registered degradation, any scale, ``--option key=value`` for its
 arguments). The folder is written under a temporary name and renamed when complete, and an
-existing LR folder is never replaced without ``--overwrite``.
+existing LR folder is never replaced without ``--overwrite``. A set whose LR only its authors'
+release provides (``youhq40``: the degradation is not published) never gets that folder written:
+``prepare`` refuses ``--lr-dir LQ`` there and says why for any other folder.
 
 ``vsrzoo data verify --dataset vid4 --root DIR`` checks the layout, frame counts, meta-info,
 that every file decodes and that LR x scale == GT size, prints a table, and exits 1 when it
@@ -114,6 +116,7 @@ def prepare(args: argparse.Namespace) -> int:
         clips=args.clips,
     )
     out = vs.root / (args.lr_dir or deg.folder_name)
+    _check_released(out, args.dataset)
     _check_output(out, vs, args.overwrite)
     tmp = out.with_name(f".{out.name}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -137,6 +140,15 @@ def prepare(args: argparse.Namespace) -> int:
         f"{vs.name}: wrote {len(rows)} clips, {vs.num_frames} frames to {out} ({deg.name}, seed {args.seed})"
     )
     return 0
+
+
+def _check_released(out: Path, dataset: str) -> None:
+    """Never write the folder of a set's released LR (its degradation cannot be regenerated)."""
+    preset = PRESETS[dataset]
+    if preset.released_lr is not None and out.name == preset.released_lr:
+        raise UserError(f"{dataset}: will not write {out.name}/, the released LQ folder: {preset.lr_note}")
+    if preset.lr_note:
+        log.warning("%s: %s", dataset, preset.lr_note)
 
 
 def _check_output(out: Path, vs: VideoSet, overwrite: bool) -> None:
