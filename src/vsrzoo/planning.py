@@ -276,7 +276,7 @@ def memory_warning(cfg: Any) -> str | None:
     """One line when the recipe's plan needs more memory than the CUDA device ``fit`` trains on, else None."""
     from vsrzoo.inference.tiling import format_bytes
 
-    if str(cfg.trainer.accelerator) == "cpu" or not torch.cuda.is_available():
+    if str(cfg.trainer.get("accelerator", "auto")) == "cpu" or not torch.cuda.is_available():
         return None
     have = torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory
     plan = make_plan(cfg, memory=have, checks=False)
