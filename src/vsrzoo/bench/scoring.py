@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from vsrzoo.bench.protocol import Protocol
+from vsrzoo.bench.protocol import Protocol, vqa_requested
 from vsrzoo.metrics.psnr_ssim import psnr_ssim
 from vsrzoo.metrics.temporal import TLPIPS, TOF
 from vsrzoo.metrics.warping import WarpingError
@@ -25,8 +25,10 @@ class ClipScorer:
 
     ``flow``: a flow backend (needed by the warping errors); ``lpips``: a
     :class:`vsrzoo.metrics.lpips.LPIPS` (needed by lpips/tlpips); ``iqa``: name ->
-    :class:`vsrzoo.metrics.iqa.IQAMetric` (dists, musiq, clipiqa, niqe). Without ground truth
-    (``gt=None`` in :meth:`add`) only the metrics that need none are computed.
+    :class:`vsrzoo.metrics.iqa.IQAMetric` (dists, musiq, clipiqa, niqe); ``vqa``: name ->
+    video-level metric (:class:`vsrzoo.metrics.dover.DOVER`), fed the protocol's frames and scored
+    once per clip. Without ground truth (``gt=None`` in :meth:`add`) only the metrics that need
+    none are computed.
     """
 
     def __init__(
@@ -38,11 +40,14 @@ class ClipScorer:
         flow_from: str = "gt",
         lpips=None,
         iqa: dict | None = None,
+        vqa: dict | None = None,
     ):
         self.metrics, self.protocol = metrics, protocol
         self.scored = protocol.frame_range(num_frames)
         self.lpips = lpips
         self.iqa = {k: v for k, v in (iqa or {}).items() if k in metrics}
+        self.vqa = {k: v for k, v in (vqa or {}).items() if k in vqa_requested(metrics)}
+        self.videos = {k: v.clip(len(self.scored)) for k, v in self.vqa.items()}
         self.temporal = {}
         if "ewarp" in metrics:
             self.temporal["ewarp"] = WarpingError(flow, "lai", flow_from)
@@ -52,6 +57,7 @@ class ClipScorer:
             self.temporal["tof"] = TOF()
         if "tlpips" in metrics:
             self.temporal["tlpips"] = TLPIPS(lpips)
+        self.video_scores: dict[str, dict[str, float]] = {}
         self.rows: list[dict] = []
         self.profile_gt: list[np.ndarray] = []
         self.profile_sr: list[np.ndarray] = []
@@ -70,6 +76,8 @@ class ClipScorer:
             row["lpips"] = float(self.lpips(sr, gt)[0])
         for key, metric in self.iqa.items():
             row[key] = float(metric(sr, gt)[0]) if metric.full_reference else float(metric(sr)[0])
+        for views in self.videos.values():
+            views.add(index - self.scored.start, sr)
         for key, meter in self.temporal.items():
             row[key] = self._update(meter, sr, gt)
         self.rows.append({k: v for k, v in row.items() if k in ("frame", "name") or k in self.metrics})
@@ -89,8 +97,14 @@ class ClipScorer:
         self.profile_sr.append(sr[self.profile_row].copy())
 
     def summary(self) -> dict[str, float | None]:
-        """Clip value of each metric: mean over scored frames (or pairs)."""
-        return {m: mean_or_none(r.get(m) for r in self.rows) for m in self.metrics}
+        """Clip value of each metric: mean over scored frames (or pairs); video-level metrics
+        score the clip once (computed here, on the first call)."""
+        out = {m: mean_or_none(r.get(m) for r in self.rows) for m in self.metrics}
+        for name, views in self.videos.items():
+            if name not in self.video_scores:
+                self.video_scores[name] = self.vqa[name].score(views).as_metrics()
+            out.update({k: v for k, v in self.video_scores[name].items() if k in self.metrics})
+        return out
 
     def profiles(self) -> tuple[np.ndarray | None, np.ndarray] | None:
         """(GT, output) temporal profiles: the middle pixel row of each frame, stacked over time

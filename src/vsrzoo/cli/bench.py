@@ -5,6 +5,7 @@ vsrzoo bench --dataset vid4 --root DATA --method bicubic
 vsrzoo bench --dataset vid4 --outputs results/mymethod --metrics psnr,ssim,lpips
 vsrzoo bench --dataset vid4 --method bicubic --shard 0/2   # and 1/2 in another process
 vsrzoo bench --dataset folder --root LQ_CLIPS --metrics niqe,musiq,clipiqa   # no ground truth
+vsrzoo bench --dataset folder --root LQ_CLIPS --metrics dover   # DOVER.pth in $TORCH_HOME/hub/checkpoints
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--metrics",
         help=f"comma list or 'all' (default: {','.join(DEFAULT_METRICS)}, or {','.join(NO_REFERENCE_DEFAULTS)} "
         f"on a dataset without GT; valid: {', '.join(METRICS)}); full reference: psnr, ssim, lpips, dists, "
-        "tlpips, tof; no reference: musiq (KonIQ), clipiqa, niqe; lpips/tlpips/dists/musiq/clipiqa/niqe "
+        "tlpips, tof; no reference: musiq (KonIQ), clipiqa, niqe, dover (video level: overall, "
+        "dover_technical, dover_aesthetic, 0-100); lpips/tlpips/dists/musiq/clipiqa/niqe/dover "
         "need their weight files under $TORCH_HOME (the error names each file and its source)",
     )
     parser.add_argument(

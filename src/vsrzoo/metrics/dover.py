@@ -237,12 +237,17 @@ class ClipViews:
         return norm(tech), norm(aes)
 
 
+DEFAULT_SPEC = ViewSpec()  # the reference views
+DEFAULT_NET: dict = {}  # DOVERNet arguments: the official sizes
+
+
 class DOVER(nn.Module):
     """DOVER on whole clips: ``DOVER()(frames)`` -> :class:`DOVERScores`, or, streaming,
     ``views = dover.clip(n)``, ``views.add(i, frame)`` for each frame, ``dover.score(views)``.
 
     ``spec`` changes the view sampling (defaults: the reference); ``net`` replaces the network
-    built from ``DOVER.pth`` (tests pass small views, never other weights)."""
+    sizes (tests pass small views and reduced depths; the bench uses :data:`DEFAULT_SPEC` and
+    :data:`DEFAULT_NET`, the official ones)."""
 
     full_reference = False
 
@@ -251,8 +256,8 @@ class DOVER(nn.Module):
     ):
         super().__init__()
         path = check_weights()[0]
-        self.spec = spec or ViewSpec()
-        self.net = DOVERNet(**(net or {}))
+        self.spec = spec or DEFAULT_SPEC
+        self.net = DOVERNet(**(net or DEFAULT_NET))
         load_exact(self.net, read_state(path), path)
         self.device = torch.device(device)
         self.net.eval().requires_grad_(False).to(self.device)
