@@ -156,10 +156,19 @@ class ClipViews:
         self.aesthetic_idx = segment_indices(num_frames, 1, spec.aesthetic_frames, spec.frame_interval, rng)
         self.technical: dict[int, torch.Tensor] = {}  # position in the view -> (3, S, S)
         self.aesthetic: dict[int, torch.Tensor] = {}
-        self.offsets: tuple[torch.Tensor, torch.Tensor, tuple[int, int]] | None = None
+        self.offsets: tuple[torch.Tensor, ...] | None = None  # drawn at the first frame
+        self.frame_size: tuple[int, int] | None = None
 
     def add(self, index: int, frame: np.ndarray) -> None:
         """Frame ``index`` (uint8 RGB (H, W, 3)); frames not sampled are dropped at once."""
+        if self.frame_size is None:
+            self.frame_size = frame.shape[:2]
+        if frame.shape[:2] != self.frame_size:
+            h, w = self.frame_size
+            raise UserError(
+                f"dover: frames of one clip must share a size; frame {index} is "
+                f"{frame.shape[1]}x{frame.shape[0]}, the first was {w}x{h}"
+            )
         t_pos = np.flatnonzero(self.technical_idx == index)
         a_pos = np.flatnonzero(self.aesthetic_idx == index)
         if not len(t_pos) and not len(a_pos):
@@ -193,25 +202,10 @@ class ClipViews:
     def _fragments(self, x: torch.Tensor, segment: int) -> torch.Tensor:
         spec, (h, w) = self.spec, x.shape[1:]
         k, fs = spec.fragments, spec.fragment_size
-        if self.offsets is None:
+        if self.offsets is None:  # one draw per clip: rows then columns, as the reference
             gen = torch.Generator().manual_seed(spec.seed)
-            cell_h, cell_w = h // k, w // k
-            rh = (
-                torch.randint(cell_h - fs, (k, k, spec.segments), generator=gen)
-                if cell_h > fs
-                else torch.zeros(k, k, spec.segments, dtype=torch.long)
-            )
-            rw = (
-                torch.randint(cell_w - fs, (k, k, spec.segments), generator=gen)
-                if cell_w > fs
-                else torch.zeros(k, k, spec.segments, dtype=torch.long)
-            )
-            self.offsets = rh, rw, (h, w)
-        rh, rw, size = self.offsets
-        if (h, w) != size:
-            raise UserError(
-                f"dover: frames of one clip must share a size; got {w}x{h} after {size[1]}x{size[0]}"
-            )
+            self.offsets = tuple(self._draw(cell, gen) for cell in (h // k, w // k))
+        rh, rw = self.offsets
         out = torch.empty(3, k * fs, k * fs)
         for i in range(k):
             top = min(h // k * i, h - fs)
@@ -220,6 +214,13 @@ class ClipViews:
                 y0, x0 = top + int(rh[i, j, segment]), left + int(rw[i, j, segment])
                 out[:, i * fs : (i + 1) * fs, j * fs : (j + 1) * fs] = x[:, y0 : y0 + fs, x0 : x0 + fs]
         return out
+
+    def _draw(self, cell: int, gen: torch.Generator) -> torch.Tensor:
+        """Offsets of the fragments inside their grid cells, per cell and segment."""
+        shape = (self.spec.fragments, self.spec.fragments, self.spec.segments)
+        if cell > self.spec.fragment_size:
+            return torch.randint(cell - self.spec.fragment_size, shape, generator=gen)
+        return torch.zeros(shape, dtype=torch.long)
 
     def views(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Normalised (segments, 3, clip_len, S, S) technical and (1, 3, T, S', S') aesthetic views."""
