@@ -36,6 +36,7 @@ from vsrzoo.bench.protocol import (
     get_protocol,
     parse_metrics,
     resolve_shard,
+    vqa_requested,
 )
 from vsrzoo.bench.scoring import ClipScorer, mean_or_none
 from vsrzoo.bench.store import GT_LABEL, ClipStore
@@ -213,7 +214,15 @@ def evaluate(
 
     def make_scorer(n, segments=None):
         return ClipScorer(
-            metric_names, proto, n, tools["flow"], flow_from, tools["lpips"], tools["iqa"], segments
+            metric_names,
+            proto,
+            n,
+            tools["flow"],
+            flow_from,
+            tools["lpips"],
+            tools["iqa"],
+            segments,
+            tools["vqa"],
         )
 
     BenchRun(store, keys, output_paths, make_scorer, scale, dev, progress).execute(todo)
@@ -290,13 +299,17 @@ def check_metric_weights(metric_names: list[str], lpips_net: str) -> None:
         for name in IQA_NAMES:
             if name in metric_names:
                 check_weights(name)
+    if "dover" in vqa_requested(metric_names):
+        from vsrzoo.metrics.dover import check_weights as check_dover
+
+        check_dover()
 
 
 def _build_tools(metric_names: list[str], flow: str, lpips_net: str, device: torch.device) -> dict:
     """Flow backend, LPIPS and pyiqa networks, built once and only if a requested metric needs them."""
     from vsrzoo.metrics.flow import get_flow
 
-    tools = {"flow": None, "lpips": None, "iqa": {}}
+    tools = {"flow": None, "lpips": None, "iqa": {}, "vqa": {}}
     if {"lpips", "tlpips"} & set(metric_names):
         from vsrzoo.metrics.lpips import LPIPS
 
@@ -305,6 +318,10 @@ def _build_tools(metric_names: list[str], flow: str, lpips_net: str, device: tor
         from vsrzoo.metrics.iqa import IQAMetric
 
         tools["iqa"] = {m: IQAMetric(m, device) for m in IQA_NAMES if m in metric_names}
+    if "dover" in vqa_requested(metric_names):
+        from vsrzoo.metrics.dover import DOVER
+
+        tools["vqa"]["dover"] = DOVER(device)
     if {"ewarp", "ewarp_evalcrafter"} & set(metric_names):
         tools["flow"] = get_flow(flow, device=device)
     return tools
@@ -325,6 +342,7 @@ def _run_settings(ds: VideoSet, proto: Protocol, metric_names, tools, flow_from)
         if tools["lpips"] is not None
         else None,
         "iqa": {m: "pyiqa " + _dist_version("pyiqa") for m in tools["iqa"]} or None,
+        "vqa": {m: v.describe() for m, v in tools["vqa"].items()} or None,
         "has_gt": ds.has_gt,
     }
 

@@ -9,7 +9,8 @@ Metrics and their reported units are listed in :data:`METRICS`. The default set 
 ``psnr,ssim,ewarp``: it needs no downloaded weights, so ``vsrzoo bench --dataset sample`` runs
 offline and a result never depends on what happens to be in the user's cache. LPIPS and tLPIPS
 are computed only when asked for (``--metrics psnr,ssim,lpips`` or ``--metrics all``) and then
-need the AlexNet backbone under ``$TORCH_HOME``.
+need the AlexNet backbone under ``$TORCH_HOME``. DOVER (``dover``: overall, technical and
+aesthetic) scores whole clips, once per clip, on the protocol's frames.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 
 from vsrzoo.bench.boundary import expand_boundary
 from vsrzoo.errors import UserError, unknown
+from vsrzoo.metrics.dover import DOVER_OUTPUTS
 
 __all__ = [
     "DEFAULT_METRICS",
@@ -26,6 +28,7 @@ __all__ = [
     "METRICS",
     "NO_REFERENCE_DEFAULTS",
     "PROTOCOLS",
+    "VQA_OUTPUTS",
     "MetricInfo",
     "Protocol",
     "assign_shards",
@@ -33,6 +36,7 @@ __all__ = [
     "parse_metrics",
     "parse_shard",
     "resolve_shard",
+    "vqa_requested",
 ]
 
 
@@ -99,11 +103,17 @@ METRICS: dict[str, MetricInfo] = {
     "musiq": MetricInfo("MUSIQ", "", True, ".2f", False, False),
     "clipiqa": MetricInfo("CLIP-IQA", "", True, ".4f", False, False),
     "niqe": MetricInfo("NIQE", "", False, ".3f", False, False),
+    # DOVER: one score per clip (0-100), overall and its two perspectives; 'dover' asks for all three
+    "dover": MetricInfo("DOVER", "", True, ".2f", False, False),
+    "dover_technical": MetricInfo("DOVER technical", "", True, ".2f", False, False),
+    "dover_aesthetic": MetricInfo("DOVER aesthetic", "", True, ".2f", False, False),
 }
 DEFAULT_METRICS = ("psnr", "ssim", "ewarp")
 # without ground truth (LQ-only folders): the papers' no-reference image metrics
 NO_REFERENCE_DEFAULTS = ("niqe", "musiq", "clipiqa")
 IQA_NAMES = ("dists", "musiq", "clipiqa", "niqe")  # computed by vsrzoo.metrics.iqa (pyiqa)
+# video-level metric -> the outputs it reports (vsrzoo.metrics.dover); asking for it asks for all
+VQA_OUTPUTS = {"dover": DOVER_OUTPUTS}
 
 
 def parse_metrics(spec: str | list[str] | tuple[str, ...] | None, has_gt: bool = True) -> list[str]:
@@ -128,7 +138,12 @@ def parse_metrics(spec: str | list[str] | tuple[str, ...] | None, has_gt: bool =
         raise UserError(
             f"the dataset has no ground truth: {', '.join(refused)} need it; use no-reference metrics ({allowed})"
         )
-    return list(dict.fromkeys(names))
+    return list(dict.fromkeys(n for name in names for n in VQA_OUTPUTS.get(name, (name,))))
+
+
+def vqa_requested(metric_names) -> list[str]:
+    """The video-level metrics (keys of :data:`VQA_OUTPUTS`) any of whose outputs is requested."""
+    return [v for v, outs in VQA_OUTPUTS.items() if set(outs) & set(metric_names)]
 
 
 def parse_shard(spec: str | tuple[int, int] | None) -> tuple[int, int] | None:

@@ -100,6 +100,13 @@ def _describe(result) -> list[str]:
             + "; on RGB output frames at full output resolution, no crop (NIQE on Y as pyiqa does), "
             "mean over the protocol's frames, then over clips"
         )
+    if s.get("vqa"):
+        lines.append(
+            "- video quality: "
+            + "; ".join(s["vqa"].values())
+            + "; on RGB output frames of the protocol's range, "
+            "one score per clip (0-100, scaled as DOVER's evaluate_a_set_of_videos.py), then mean over clips"
+        )
     if s.get("flow"):
         lines.append(
             f"- flow for warping error: {s['flow']}, estimated on {s['flow_from'] or 'output'} at full "

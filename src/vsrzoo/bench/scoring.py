@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from vsrzoo.bench.boundary import BOUNDARY_FIELDS, boundary_scores, pair_kinds
-from vsrzoo.bench.protocol import Protocol
+from vsrzoo.bench.protocol import Protocol, vqa_requested
 from vsrzoo.metrics.psnr_ssim import psnr_ssim
 from vsrzoo.metrics.temporal import TLPIPS, TOF
 from vsrzoo.metrics.warping import WarpingError
@@ -26,10 +26,11 @@ class ClipScorer:
 
     ``flow``: a flow backend (needed by the warping errors); ``lpips``: a
     :class:`vsrzoo.metrics.lpips.LPIPS` (needed by lpips/tlpips); ``iqa``: name ->
-    :class:`vsrzoo.metrics.iqa.IQAMetric` (dists, musiq, clipiqa, niqe). Without ground truth
-    (``gt=None`` in :meth:`add`) only the metrics that need none are computed. ``segments``:
-    (segment length, overlap) the frames were made with, for the boundary fields
-    (:mod:`vsrzoo.bench.boundary`); None leaves them empty.
+    :class:`vsrzoo.metrics.iqa.IQAMetric` (dists, musiq, clipiqa, niqe); ``vqa``: name ->
+    video-level metric (:class:`vsrzoo.metrics.dover.DOVER`), fed the protocol's frames and scored
+    once per clip. Without ground truth (``gt=None`` in :meth:`add`) only the metrics that need
+    none are computed. ``segments``: (segment length, overlap) the frames were made with, for the
+    boundary fields (:mod:`vsrzoo.bench.boundary`); None leaves them empty.
     """
 
     def __init__(
@@ -42,12 +43,15 @@ class ClipScorer:
         lpips=None,
         iqa: dict | None = None,
         segments: tuple[int, int] | None = None,
+        vqa: dict | None = None,
     ):
         self.metrics, self.protocol = metrics, protocol
         self.scored = protocol.frame_range(num_frames)
         self.pair_kinds = pair_kinds(num_frames, *segments) if segments is not None else None
         self.lpips = lpips
         self.iqa = {k: v for k, v in (iqa or {}).items() if k in metrics}
+        self.vqa = {k: v for k, v in (vqa or {}).items() if k in vqa_requested(metrics)}
+        self.videos = {k: v.clip(len(self.scored)) for k, v in self.vqa.items()}
         self.temporal = {}
         if "ewarp" in metrics:
             self.temporal["ewarp"] = WarpingError(flow, "lai", flow_from)
@@ -57,6 +61,7 @@ class ClipScorer:
             self.temporal["tof"] = TOF()
         if "tlpips" in metrics:
             self.temporal["tlpips"] = TLPIPS(lpips)
+        self.video_scores: dict[str, dict[str, float]] = {}
         self.rows: list[dict] = []
         self.profile_gt: list[np.ndarray] = []
         self.profile_sr: list[np.ndarray] = []
@@ -75,6 +80,8 @@ class ClipScorer:
             row["lpips"] = float(self.lpips(sr, gt)[0])
         for key, metric in self.iqa.items():
             row[key] = float(metric(sr, gt)[0]) if metric.full_reference else float(metric(sr)[0])
+        for views in self.videos.values():
+            views.add(index - self.scored.start, sr)
         for key, meter in self.temporal.items():
             row[key] = self._update(meter, sr, gt)
         self.rows.append({k: v for k, v in row.items() if k in ("frame", "name") or k in self.metrics})
@@ -95,13 +102,18 @@ class ClipScorer:
 
     def summary(self) -> dict[str, float | None]:
         """Clip value of each metric: mean over scored frames (or pairs); the boundary fields
-        over the pairs of each kind."""
+        over the pairs of each kind; video-level metrics score the clip once (on the first call)."""
         fields = [m for m in self.metrics if m in BOUNDARY_FIELDS]
         seams = boundary_scores(self.rows, self.pair_kinds, fields) if self.pair_kinds is not None else {}
-        return {
+        out = {
             m: seams.get(m) if m in BOUNDARY_FIELDS else mean_or_none(r.get(m) for r in self.rows)
             for m in self.metrics
         }
+        for name, views in self.videos.items():
+            if name not in self.video_scores:
+                self.video_scores[name] = self.vqa[name].score(views).as_metrics()
+            out.update({k: v for k, v in self.video_scores[name].items() if k in self.metrics})
+        return out
 
     def profiles(self) -> tuple[np.ndarray | None, np.ndarray] | None:
         """(GT, output) temporal profiles: the middle pixel row of each frame, stacked over time

@@ -7,6 +7,7 @@ vsrzoo bench --dataset vid4 --method bicubic --shard 0/2   # and 1/2 in another 
 vsrzoo bench --dataset folder --root LQ_CLIPS --metrics niqe,musiq,clipiqa   # no ground truth
 vsrzoo bench --dataset vid4 --method liftvsr --metrics psnr,ssim,boundary     # seams in time
 vsrzoo bench --dataset vid4 --outputs results/x --segment-length 8 --metrics boundary
+vsrzoo bench --dataset folder --root LQ_CLIPS --metrics dover   # DOVER.pth in $TORCH_HOME/hub/checkpoints
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--metrics",
         help=f"comma list or 'all' (default: {','.join(DEFAULT_METRICS)}, or {','.join(NO_REFERENCE_DEFAULTS)} "
         f"on a dataset without GT; valid: {', '.join(METRICS)}, boundary); full reference: psnr, ssim, lpips, dists, "
-        "tlpips, tof; no reference: musiq (KonIQ), clipiqa, niqe; lpips/tlpips/dists/musiq/clipiqa/niqe "
+        "tlpips, tof; no reference: musiq (KonIQ), clipiqa, niqe, dover (video level: overall, "
+        "dover_technical, dover_aesthetic, 0-100); lpips/tlpips/dists/musiq/clipiqa/niqe/dover "
         "need their weight files under $TORCH_HOME (the error names each file and its source); "
         "'boundary': temporal seams, pairs of frames (t-1, t) that cross a segment boundary vs pairs "
         "inside a segment: dpsnr_boundary/dpsnr_inside = mean |PSNR(t) - PSNR(t-1)|, "

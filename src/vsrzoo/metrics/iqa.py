@@ -34,7 +34,17 @@ from torch import nn
 from vsrzoo.errors import MissingWeightsError, UserError, unknown
 from vsrzoo.metrics.lpips import unit_frames
 
-__all__ = ["IQA_METRICS", "WEIGHT_FILES", "IQAMetric", "WeightFile", "check_weights", "weight_path"]
+__all__ = [
+    "IQA_METRICS",
+    "WEIGHT_FILES",
+    "IQAMetric",
+    "WeightFile",
+    "check_weights",
+    "load_exact",
+    "read_state",
+    "require_files",
+    "weight_path",
+]
 
 _HF = "https://huggingface.co/chaofengc/IQA-PyTorch-Weights/resolve/main/"
 
@@ -84,16 +94,21 @@ def check_weights(metric: str) -> list[Path]:
     """The weight files of ``metric``, or a one-line MissingWeightsError for the first absent one."""
     if metric not in WEIGHT_FILES:
         raise unknown("IQA metric", metric, WEIGHT_FILES)
-    for wf in WEIGHT_FILES[metric]:
+    return require_files(metric, WEIGHT_FILES[metric])
+
+
+def require_files(metric: str, files: tuple[WeightFile, ...]) -> list[Path]:
+    """The paths of ``files``, or a one-line MissingWeightsError naming the first absent one."""
+    for wf in files:
         if not wf.path.is_file():
             raise MissingWeightsError(
                 f"{metric} needs the weight file {wf.name}, not found at {wf.path}; download {wf.url} "
                 f"into {wf.path.parent} (or set TORCH_HOME), or leave {metric} out of --metrics"
             )
-    return [wf.path for wf in WEIGHT_FILES[metric]]
+    return [wf.path for wf in files]
 
 
-def _state(path: Path) -> dict[str, torch.Tensor]:
+def read_state(path: Path) -> dict[str, torch.Tensor]:
     """A checkpoint's tensors, weights-only; 'params'/'state_dict' wrappers and 'module.' removed."""
     state = torch.load(path, map_location="cpu", weights_only=True)
     for key in ("params", "state_dict"):
@@ -104,7 +119,7 @@ def _state(path: Path) -> dict[str, torch.Tensor]:
     return {k.removeprefix("module."): v for k, v in state.items() if isinstance(v, torch.Tensor)}
 
 
-def _load_exact(module: nn.Module, state: dict, path: Path) -> None:
+def load_exact(module: nn.Module, state: dict, path: Path) -> None:
     try:
         missing, unexpected = module.load_state_dict(state, strict=False)
     except RuntimeError as exc:  # shape mismatch
@@ -150,10 +165,12 @@ def _build_dists(paths: list[Path]) -> nn.Module:
             self.beta = nn.Parameter(torch.zeros(1, sum(self.chns), 1, 1))
 
     vgg = torchvision.models.vgg16(weights=None).features
-    feats = {k.removeprefix("features."): v for k, v in _state(paths[0]).items() if k.startswith("features.")}
-    _load_exact(vgg, feats, paths[0])
+    feats = {
+        k.removeprefix("features."): v for k, v in read_state(paths[0]).items() if k.startswith("features.")
+    }
+    load_exact(vgg, feats, paths[0])
     net = DISTS(vgg)
-    heads = _state(paths[1])
+    heads = read_state(paths[1])
     if "alpha" not in heads or "beta" not in heads:
         raise MissingWeightsError(f"{paths[1]} holds no DISTS 'alpha'/'beta' weights")
     net.load_state_dict(heads, strict=False)  # the file may repeat the VGG weights (pyiqa: strict=False)
@@ -162,7 +179,7 @@ def _build_dists(paths: list[Path]) -> nn.Module:
 
 def _build_musiq(paths: list[Path]) -> nn.Module:
     net = _pyiqa_arch("musiq").MUSIQ(pretrained=False)  # KonIQ head: one output (pyiqa's default)
-    _load_exact(net, _state(paths[0]), paths[0])
+    load_exact(net, read_state(paths[0]), paths[0])
     return net
 
 
@@ -173,7 +190,7 @@ def clip_state(path: Path) -> dict[str, torch.Tensor]:
         is_script = zf is not None and any("/code/" in n for n in zf.namelist())
     if is_script:
         return {k: v.float() for k, v in torch.jit.load(str(path), map_location="cpu").state_dict().items()}
-    return {k: v.float() for k, v in _state(path).items()}
+    return {k: v.float() for k, v in read_state(path).items()}
 
 
 def _build_clipiqa(paths: list[Path]) -> nn.Module:
