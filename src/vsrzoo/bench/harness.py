@@ -44,6 +44,7 @@ from vsrzoo.data.datasets import Clip, VideoSet, get_dataset
 from vsrzoo.data.io import read_image
 from vsrzoo.errors import UserError
 from vsrzoo.metrics.cost import CostMeter, merge_costs
+from vsrzoo.runtime import resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -131,17 +132,6 @@ def _open_dataset(dataset, root, lr_dir, scale) -> VideoSet:
     return get_dataset(dataset, root=root, lr_dir=lr_dir, scale=scale)
 
 
-def _device(device: str | torch.device) -> torch.device:
-    import os
-
-    dev = torch.device(device)
-    if dev.type == "cuda" and dev.index is None and "LOCAL_RANK" in os.environ:
-        dev = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda requested but CUDA is not available; use --device cpu")
-    return dev
-
-
 def _load_model(entry: Entry, scale: int, device: torch.device) -> tuple[torch.nn.Module, float]:
     from vsrzoo.factory import create_model
 
@@ -173,7 +163,7 @@ def evaluate(
     out: str | Path | None = None,
     force: bool = False,
     shard: str | tuple[int, int] | None = None,
-    device: str | torch.device = "cpu",
+    device: str | torch.device | None = None,
     progress: bool = False,
     report: bool = True,
 ) -> BenchResult:
@@ -203,7 +193,7 @@ def evaluate(
     shard_spec = resolve_shard(shard)
     if shard_spec is not None and out is None:
         raise UserError("--shard needs --out: shards merge their results through that folder")
-    dev = _device(device)
+    dev = resolve_device(device)
     _check_clip_lengths(ds, proto)
     output_paths = {e.label: check_outputs(e.outputs, ds) for e in entries if e.kind == "outputs"}
     tools = _build_tools(metric_names, flow, lpips_net, dev)

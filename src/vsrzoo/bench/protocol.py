@@ -15,12 +15,16 @@ aesthetic) scores whole clips, once per clip, on the protocol's frames.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from vsrzoo.bench.boundary import expand_boundary
 from vsrzoo.errors import UserError, unknown
 from vsrzoo.metrics.dover import DOVER_OUTPUTS
+from vsrzoo.runtime import (  # re-exported: shards are shared with upscale
+    assign_shards,
+    parse_shard,
+    resolve_shard,
+)
 
 __all__ = [
     "DEFAULT_METRICS",
@@ -144,42 +148,3 @@ def parse_metrics(spec: str | list[str] | tuple[str, ...] | None, has_gt: bool =
 def vqa_requested(metric_names) -> list[str]:
     """The video-level metrics (keys of :data:`VQA_OUTPUTS`) any of whose outputs is requested."""
     return [v for v, outs in VQA_OUTPUTS.items() if set(outs) & set(metric_names)]
-
-
-def parse_shard(spec: str | tuple[int, int] | None) -> tuple[int, int] | None:
-    """``'i/n'`` (0-based shard ``i`` of ``n``) -> (i, n)."""
-    if spec is None:
-        return None
-    if isinstance(spec, str):
-        try:
-            i_s, n_s = spec.split("/")
-            i, n = int(i_s), int(n_s)
-        except ValueError:
-            raise UserError(f"--shard must look like I/N (e.g. 0/4), got '{spec}'") from None
-    else:
-        i, n = spec
-    if n < 1 or not 0 <= i < n:
-        raise UserError(f"--shard {i}/{n}: need N >= 1 and 0 <= I < N (shards are numbered 0..N-1)")
-    return i, n
-
-
-def resolve_shard(spec: str | tuple[int, int] | None) -> tuple[int, int] | None:
-    """The explicit shard, else the torchrun world (``RANK``/``WORLD_SIZE``), else None."""
-    shard = parse_shard(spec)
-    if shard is not None:
-        return shard
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1:
-        return parse_shard((int(os.environ.get("RANK", "0")), world))
-    return None
-
-
-def assign_shards(frame_counts: list[int], n: int) -> list[int]:
-    """Shard of each clip: longest clips first, each to the least-loaded shard (deterministic)."""
-    load = [0] * n
-    owner = [0] * len(frame_counts)
-    for idx in sorted(range(len(frame_counts)), key=lambda k: (-frame_counts[k], k)):
-        shard = min(range(n), key=lambda s: (load[s], s))
-        owner[idx] = shard
-        load[shard] += frame_counts[idx]
-    return owner
