@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -21,20 +20,8 @@ from typing import Any
 import torch
 
 from vsrzoo.errors import MissingWeightsError, UserError, unknown
+from vsrzoo.hub import hub_offline, is_hub_id, offline_reason
 from vsrzoo.registry import VARIANTS, check_kwargs
-
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-_TRUE = {"1", "ON", "YES", "TRUE"}
-
-
-def hub_offline() -> bool:
-    """True when ``HF_HUB_OFFLINE`` is set (read at call time, unlike huggingface_hub's constant)."""
-    return os.environ.get("HF_HUB_OFFLINE", "").upper() in _TRUE
-
-
-def is_hub_id(source: str) -> bool:
-    """Whether ``source`` looks like ``owner/name`` and is not an existing local path."""
-    return bool(_HUB_ID.match(source)) and not Path(source).expanduser().exists()
 
 
 def _download_hint(hub_hint: str | None) -> str:
@@ -70,7 +57,7 @@ def _hub_config(repo: str, subfolder: str | None, what: str, hub_hint: str | Non
             errors.append(type(err).__name__)
     if offline:
         raise MissingWeightsError(
-            f"{what}: '{repo}' is not a local directory and not in the Hugging Face cache (HF_HUB_OFFLINE=1); "
+            f"{what}: '{repo}' is not a local directory and not in the Hugging Face cache ({offline_reason()}); "
             f"download it first with `huggingface-cli download {repo}` or pass a local save_pretrained() directory"
         )
     raise MissingWeightsError(

@@ -29,8 +29,9 @@ import lightning as L
 import numpy as np
 import torch
 import torchmetrics
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
+from vsrzoo import hub
 from vsrzoo.errors import MissingWeightsError, UserError
 
 CONFIG_NAME = "config.json"
@@ -145,6 +146,7 @@ class VSRMethod(L.LightningModule):
         blockers = self.fit_blockers()
         if blockers:
             raise UserError(blockers[0])
+        self.model_card = None  # a loaded card describes the weights before training; save writes a fresh one
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         losses = self.training_loss(batch)
@@ -240,8 +242,29 @@ class VSRMethod(L.LightningModule):
         finally:
             self._self_contained = previous
 
-    def save_pretrained(self, directory: str | Path, self_contained: bool = False) -> Path:
-        """Write ``config.json`` and ``model.safetensors`` to ``directory``.
+    def save_pretrained(
+        self,
+        directory: str | Path,
+        self_contained: bool = False,
+        push_to_hub: bool = False,
+        repo_id: str | None = None,
+        **hub_kwargs: Any,
+    ) -> Path:
+        """Write the checkpoint (:meth:`write_pretrained`) and a model card ``README.md`` to ``directory``.
+
+        ``push_to_hub=True`` then uploads the folder to ``repo_id`` (default: the folder's name);
+        ``hub_kwargs`` (private, token, commit_message) go to :func:`vsrzoo.hub.push_to_hub`.
+        """
+        directory = self.write_pretrained(Path(directory), self_contained)
+        meta = json.loads((directory / CONFIG_NAME).read_text())
+        count = sum(p.numel() for p in self.parameters())
+        hub.write_model_card(directory, meta, getattr(self, "model_card", None), count)
+        if push_to_hub:
+            hub.push_to_hub(directory, repo_id or directory.name, **hub_kwargs)
+        return directory
+
+    def write_pretrained(self, directory: Path, self_contained: bool = False) -> Path:
+        """Write ``config.json`` and ``model.safetensors`` (subclasses add their extra files here).
 
         Lean by default: the trained weights plus references to the frozen base weights (``base_weights``
         in ``config.json``). ``self_contained=True`` writes all weights and no reference: frozen
@@ -272,7 +295,7 @@ class VSRMethod(L.LightningModule):
 
     @classmethod
     def from_pretrained(cls, path: str | Path, variant: str | None = None, device=None, **overrides: Any):
-        """Load from a ``save_pretrained`` directory, a Lightning ``.ckpt``, or ``"builtin"``.
+        """Load from a ``save_pretrained`` folder, a Lightning ``.ckpt``, a Hub id ``org/name``, or ``"builtin"``.
 
         Frozen parts of a lean checkpoint are rebuilt from the references in its config (the same
         ``*_pretrained`` weights the model was trained from), then the saved weights are loaded.
@@ -284,7 +307,7 @@ class VSRMethod(L.LightningModule):
                     f"no built-in weights for {cls.method_name} variant '{variant or 'tiny'}' (expected {path}); "
                     f"train them with `vsrzoo fit recipes/{cls.method_name}-tiny.yaml`"
                 )
-        path = Path(path)
+        path = hub.resolve_checkpoint(path, cls.method_name)
         if path.is_file() and path.suffix == ".ckpt":
             return cls._from_lightning_ckpt(path, device, **overrides)
         if not (path / CONFIG_NAME).is_file() or not (path / WEIGHTS_NAME).is_file():
@@ -292,23 +315,22 @@ class VSRMethod(L.LightningModule):
                 f"no {cls.method_name} checkpoint at {path} (expected {CONFIG_NAME} and {WEIGHTS_NAME} "
                 "written by save_pretrained, or a Lightning .ckpt)"
             )
-        meta = json.loads((path / CONFIG_NAME).read_text())
-        if meta.get("method") != cls.method_name:
-            raise UserError(f"{path} holds a '{meta.get('method')}' checkpoint, not '{cls.method_name}'")
+        meta = hub.read_config(path / CONFIG_NAME, cls.method_name)
         config = dict(meta["config"])
         for arg, sub in meta.get("bundled", {}).items():
             config[arg] = str(path / sub)
-        model = cls(**{**config, **overrides})
+        model = hub.build_checked(cls, {**config, **overrides}, path / CONFIG_NAME, device)
         model.variant = meta.get("variant")
-        model.load_state_dict(load_file(str(path / WEIGHTS_NAME)))
+        model.model_card = hub.read_model_card(path)
+        hub.load_state(model, hub.load_weights(path / WEIGHTS_NAME), path / WEIGHTS_NAME)
         return model.to(device) if device is not None else model
 
     @classmethod
     def _from_lightning_ckpt(cls, path: Path, device=None, **overrides: Any):
-        ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
+        ckpt = hub.load_lightning(path)
         hparams = dict(ckpt.get("hyper_parameters", {}))
-        model = cls(**{**hparams, **overrides})
-        model.load_state_dict(ckpt["state_dict"])
+        model = hub.build_checked(cls, {**hparams, **overrides}, path, device)
+        hub.load_state(model, ckpt["state_dict"], path)
         return model.to(device) if device is not None else model
 
 

@@ -244,9 +244,9 @@ class LiteVSR(LatentVSRMethod):
             cfg["caption_length"], cfg["caption_path"] = int(self.net.caption.embeds.shape[0]), None
         return cfg
 
-    def save_pretrained(self, directory: str | Path, self_contained: bool = False) -> Path:
+    def write_pretrained(self, directory: Path, self_contained: bool = False) -> Path:
         """Save the method; after the prior stage also the DiT as a diffusers ``transformer/`` folder."""
-        directory = super().save_pretrained(directory, self_contained=self_contained)
+        directory = super().write_pretrained(directory, self_contained=self_contained)
         if self.stage == "prior":
             self.net.backbone.save_pretrained(directory / "transformer")
         return directory
