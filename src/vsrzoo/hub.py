@@ -34,7 +34,7 @@ import torch
 
 from vsrzoo.errors import MissingWeightsError, UserError
 from vsrzoo.registry import check_kwargs
-from vsrzoo.runtime import available_memory
+from vsrzoo.runtime import available_memory, format_bytes
 
 log = logging.getLogger(__name__)
 
@@ -222,14 +222,6 @@ def load_state(model: torch.nn.Module, state: dict[str, torch.Tensor], file: Pat
 
 
 # ------------------------------------------------------------------------------- building
-def _human(nbytes: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
-        if nbytes < 1024 or unit == "PB":
-            return f"{nbytes:.3g} {unit}"
-        nbytes /= 1024
-    return f"{nbytes:.3g} PB"
-
-
 class _TooLarge(Exception):
     pass
 
@@ -278,8 +270,8 @@ def build_checked(
         )
     if size is not None and budget is not None and size > budget:
         raise UserError(
-            f"the config of {where} asks for a model of more than {_human(size)}, more than the "
-            f"{_human(budget)} of memory available; is config.json damaged?"
+            f"the config of {where} asks for a model of more than {format_bytes(size)}, more than the "
+            f"{format_bytes(budget)} of memory available; is config.json damaged?"
         )
     try:
         with no_downloads():

@@ -57,6 +57,15 @@ def available_memory(device: torch.device | str = "cpu") -> int | None:
         return None
 
 
+def format_bytes(n: float) -> str:
+    """A byte count for messages: 512B, 3.1MB, 12.0GB."""
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(n) < 1024 or unit == "GB":
+            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.1f}{unit}"
+        n /= 1024
+    return f"{n:.1f}GB"
+
+
 def parse_shard(spec: str | tuple[int, int] | None) -> tuple[int, int] | None:
     """``'i/n'`` (0-based shard ``i`` of ``n``) -> (i, n)."""
     if spec is None:

@@ -135,7 +135,7 @@ class EncodeBehind:
             except queue.Full:
                 self._check()
                 if not self._thread.is_alive():
-                    raise RuntimeError("the encoder thread stopped")
+                    raise RuntimeError("the encoder thread stopped") from None
 
     def close(self) -> Any:
         """Write what is queued, then finish the output (``writer.close()``)."""

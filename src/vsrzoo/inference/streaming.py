@@ -35,6 +35,7 @@ from vsrzoo.inference.tiling import (
     parse_memory,
     probe_bytes_per_pixel,
 )
+from vsrzoo.runtime import available_memory
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -119,14 +120,10 @@ def resolve_tile(
 
 def default_budget(device: torch.device) -> int:
     """Without --max-memory: 90% of the GPU's memory, or half the host's available memory."""
-    if device.type == "cuda":
-        return int(0.9 * torch.cuda.get_device_properties(device).total_memory)
-    try:
-        with open("/proc/meminfo") as f:
-            info = dict(line.split(":", 1) for line in f)
-        return int(info["MemAvailable"].split()[0]) * 1024 // 2
-    except (OSError, KeyError, ValueError) as exc:
-        raise UserError("cannot read the available memory; give --max-memory (e.g. 8GB)") from exc
+    total = available_memory(device)
+    if total is None:
+        raise UserError("cannot read the available memory; give --max-memory (e.g. 8GB)")
+    return int(0.9 * total) if device.type == "cuda" else total // 2
 
 
 def _check_frame(frame: np.ndarray, index: int, size: tuple[int, int] | None, name: str) -> None:

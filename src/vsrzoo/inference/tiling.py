@@ -39,6 +39,7 @@ from pathlib import Path
 import torch
 
 from vsrzoo.errors import UserError
+from vsrzoo.runtime import format_bytes
 
 # sink(row0, row1, col0, col1, block): ``block`` is (T, 3, row1 - row0, col1 - col0), final
 Sink = Callable[[int, int, int, int, torch.Tensor], None]
@@ -163,14 +164,6 @@ def parse_memory(text: str | int) -> int:
     if not match:
         raise UserError(f"cannot read memory size '{text}'; write it like 8GB, 512MB or 2.5G")
     return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
-
-
-def format_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if abs(n) < 1024 or unit == "GB":
-            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.1f}{unit}"
-        n /= 1024
-    return f"{n:.1f}GB"
 
 
 def _vm_kb(field: str) -> int:
