@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -79,3 +81,85 @@ def pan_frames(n: int = 8, height: int = 32, width: int = 48, step: int = 3) -> 
     return [
         np.ascontiguousarray(image[10 : 10 + height, 5 + step * i : 5 + step * i + width]) for i in range(n)
     ]
+
+
+def make_video(
+    path,
+    frames: list[np.ndarray],
+    rate=Fraction(30000, 1001),
+    pts: list[int] | None = None,
+    time_base=None,
+    audio_seconds: float | None = None,
+    audio_codec: str = "aac",
+    audio_rate: int = 48000,
+    colour: dict | None = None,
+    rotation: int = 0,
+):
+    """Encode ``frames`` with PyAV: exact ``rate`` (or explicit ``pts`` for variable frame rate),
+    an optional sine audio track, colour tags and a display rotation. Returns ``path``."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=rate)
+        stream.height, stream.width = frames[0].shape[:2]
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"crf": "10"}
+        if time_base is not None:
+            stream.time_base = stream.codec_context.time_base = time_base
+        for name, value in (colour or {}).items():
+            setattr(stream.codec_context, name, value)
+        if rotation:
+            stream.set_display_rotation(rotation)
+        audio = None
+        if audio_seconds is not None:
+            audio = container.add_stream(audio_codec, rate=audio_rate)
+            audio.layout = "mono"
+        kwargs = {}
+        if colour and "colorspace" in colour:
+            kwargs["dst_colorspace"] = colour["colorspace"]
+        if colour and "color_range" in colour:
+            kwargs["dst_color_range"] = colour["color_range"]
+        for i, frame in enumerate(frames):
+            vf = av.VideoFrame.from_ndarray(frame, format="rgb24").reformat(format="yuv420p", **kwargs)
+            vf.pts = pts[i] if pts is not None else i
+            for packet in stream.encode(vf):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+        if audio is not None:
+            n = int(round(audio_seconds * audio_rate))
+            t = np.arange(n) / audio_rate
+            wave = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None]
+            samples = wave if audio_codec == "aac" else (wave * 32767).astype(np.int16)
+            af = av.AudioFrame.from_ndarray(
+                samples, format="flt" if audio_codec == "aac" else "s16", layout="mono"
+            )
+            af.sample_rate, af.pts = audio_rate, 0
+            for packet in audio.encode(af):
+                container.mux(packet)
+            for packet in audio.encode():
+                container.mux(packet)
+    return path
+
+
+def audio_seconds(path) -> float | None:
+    """Duration of the first audio stream as the container states it (edit lists applied), or None."""
+    import av
+
+    with av.open(str(path)) as container:
+        if not container.streams.audio:
+            return None
+        stream = container.streams.audio[0]
+        if stream.duration is not None:
+            return float(stream.duration * stream.time_base)
+        return sum(f.samples for f in container.decode(stream)) / stream.codec_context.sample_rate
+
+
+def video_stamps(path) -> tuple[list[int], Fraction, Fraction]:
+    """Decoded frames' timestamps, the stream's average rate and time base."""
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        pts = [f.pts for f in container.decode(stream)]
+        return pts, Fraction(stream.average_rate), Fraction(stream.time_base)

@@ -188,10 +188,10 @@ class FrameFolder:
         for path in self.paths:
             yield read_image(path)
 
-    def timed(self) -> Iterator[tuple[np.ndarray, int | None]]:
-        """Frames with their timestamps (None: frames of a folder are evenly spaced)."""
+    def timed(self) -> Iterator[tuple[np.ndarray, None, None]]:
+        """Frames with timestamp and duration (None: frames of a folder are evenly spaced)."""
         for frame in self:
-            yield frame, None
+            yield frame, None, None
 
 
 def _rgb(frame) -> np.ndarray:
@@ -252,11 +252,11 @@ class VideoFile:
         return self.meta.num_frames
 
     def __iter__(self) -> Iterator[np.ndarray]:
-        for frame, _ in self.timed():
+        for frame, _, _ in self.timed():
             yield frame
 
-    def timed(self) -> Iterator[tuple[np.ndarray, int]]:
-        """Frames with their timestamps in ``meta.time_base`` units (missing or repeated ones filled in)."""
+    def timed(self) -> Iterator[tuple[np.ndarray, int, int | None]]:
+        """Frames with timestamp and duration in ``meta.time_base`` units (missing or repeated stamps filled in)."""
         import av
 
         step = max(1, round(1 / (self.meta.rate * self.meta.time_base)))
@@ -270,7 +270,7 @@ class VideoFile:
                     if pts is None or (last is not None and pts <= last):
                         pts = 0 if last is None else last + step
                     last = pts
-                    yield _rgb(frame), pts
+                    yield _rgb(frame), pts, frame.duration or None
         except av.error.FFmpegError as exc:
             raise UserError(f"cannot decode video {self.path}: {exc.strerror or exc}") from exc
 
@@ -458,8 +458,8 @@ class FrameWriter:
             raise
 
     # ------------------------------------------------------------------ frames
-    def write(self, frame: np.ndarray, pts: int | None = None) -> None:
-        """Append one frame; ``pts`` is its timestamp in the source's time base (None: evenly spaced)."""
+    def write(self, frame: np.ndarray, pts: int | None = None, duration: int | None = None) -> None:
+        """Append one frame; ``pts``/``duration`` in the source's time base (None: evenly spaced)."""
         if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
             raise ValueError(f"frames must be uint8 (H, W, 3), got {frame.dtype} {frame.shape}")
         size = frame.shape[:2]
@@ -471,7 +471,7 @@ class FrameWriter:
             )
         try:
             if self.video:
-                self._write_video(frame, pts)
+                self._write_video(frame, pts, duration)
             else:
                 write_image(self.tmp / f"{self.count:08d}.png", frame)
                 self.size = size
@@ -479,7 +479,7 @@ class FrameWriter:
             raise UserError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
         self.count += 1
 
-    def _write_video(self, frame: np.ndarray, pts: int | None) -> None:
+    def _write_video(self, frame: np.ndarray, pts: int | None, duration: int | None) -> None:
         import av
 
         if self._container is None:
@@ -492,6 +492,8 @@ class FrameWriter:
         if pts is None:
             pts = round(self.count / (self.rate * self.time_base))
         vf.pts, vf.time_base = pts, self.time_base
+        if duration:
+            vf.duration = duration
         self._mux_video(self._stream.encode(vf))
 
     def _mux_video(self, packets) -> None:

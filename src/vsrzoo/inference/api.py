@@ -143,9 +143,9 @@ class FrameStream:
         self.frames = frames
         self.meta = VideoMeta("the given frames", 0, 0, float(rate), count, None, rate)
 
-    def timed(self) -> Iterator[tuple[np.ndarray, None]]:
+    def timed(self) -> Iterator[tuple[np.ndarray, None, None]]:
         for frame in self.frames:
-            yield frame, None
+            yield frame, None, None
 
 
 def open_source(input: Any, fps: float | str | Fraction | None = None):
@@ -326,8 +326,8 @@ def run_one(
         timestamps: deque = deque()
 
         def lr_frames() -> Iterator[np.ndarray]:
-            for frame, pts in frames:
-                timestamps.append(pts)
+            for frame, pts, duration in frames:
+                timestamps.append((pts, duration))
                 yield frame
 
         start = time.perf_counter()
@@ -343,7 +343,7 @@ def run_one(
             leave=position == 0,
         ) as bar:
             for frame in bar:
-                sink.write(frame, timestamps.popleft())
+                sink.write(frame, *timestamps.popleft())
             bar.total = bar.n
         path = sink.close()
         seconds = time.perf_counter() - start
