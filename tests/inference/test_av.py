@@ -55,6 +55,15 @@ def test_variable_frame_rate_keeps_every_timestamp(tmp_path):
     assert [p * tb_in for p in pts_in] == [p * tb_out for p in pts_out] == [Fraction(s, 1000) for s in stamps]
 
 
+def test_audio_of_a_matroska_input_is_copied_into_mp4(tmp_path):
+    src = make_video(tmp_path / "in.mkv", pan_frames(6, 32, 48), rate=25, audio_seconds=0.5)
+    out = tmp_path / "out.mp4"
+    vsrzoo.upscale(src, out, progress=False)
+    with av.open(str(out)) as c:
+        assert c.streams.audio[0].codec_context.name == "aac"
+    assert abs(audio_seconds(out) - audio_seconds(src)) < 0.1
+
+
 def test_audio_the_container_cannot_hold_is_reencoded(tmp_path):
     src = make_video(
         tmp_path / "in.mov",

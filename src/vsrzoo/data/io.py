@@ -633,13 +633,14 @@ class _AudioCopy:
                     AUDIO_FALLBACK,
                     output.name,
                 )
-        self.packets = (p for p in self.source.demux(*self.source.streams.audio) if p.dts is not None)
+        self.packets = (p for p in self.source.demux(*self.source.streams.audio) if p.size)  # not flush packets
         self.pending = next(self.packets, None)
 
     def pump(self, until: float | None) -> None:
         while self.pending is not None:
             packet = self.pending
-            if until is not None and float(packet.dts * packet.time_base) > until:
+            stamp = packet.dts if packet.dts is not None else packet.pts  # Matroska gives no dts
+            if until is not None and stamp is not None and float(stamp * packet.time_base) > until:
                 return
             self._mux(packet)
             self.pending = next(self.packets, None)
