@@ -5,6 +5,7 @@ Public API::
     import vsrzoo
     vsrzoo.list_models()
     model = vsrzoo.create_model("bicubic", variant="tiny")
+    model = vsrzoo.from_pretrained("org/name")   # a checkpoint folder or Hugging Face Hub id
     vsrzoo.evaluate(...)   # benchmark harness (vsrzoo.bench)
     vsrzoo.upscale(...)    # streaming, tiled inference (vsrzoo.inference)
 """
@@ -20,6 +21,7 @@ __all__ = [
     "count_parameters",
     "create_model",
     "evaluate",
+    "from_pretrained",
     "list_models",
     "register_method",
     "upscale",
@@ -30,6 +32,7 @@ __all__ = [
 _LAZY = {
     "create_model": "vsrzoo.factory",
     "list_models": "vsrzoo.factory",
+    "from_pretrained": "vsrzoo.factory",
     "evaluate": "vsrzoo.bench",
     "upscale": "vsrzoo.inference.api",
 }

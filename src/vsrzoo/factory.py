@@ -8,20 +8,21 @@ from __future__ import annotations
 
 import contextlib
 import json
-import pickle
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 import vsrzoo.methods  # noqa: F401  (importing registers every method)
-from vsrzoo.errors import MissingWeightsError, UserError, unknown
+from vsrzoo import hub
+from vsrzoo.errors import UserError, unknown
+from vsrzoo.hub import read_checkpoint
 from vsrzoo.methods.base import CONFIG_NAME, builtin_dir
 from vsrzoo.registry import check_kwargs, get_method_info, list_models
 
 __all__ = [
     "create_model",
+    "from_pretrained",
     "get_method_info",
     "has_builtin_weights",
     "list_models",
@@ -51,6 +52,8 @@ def create_model(
     if variant not in info.variants:
         raise unknown(f"variant of {name}", variant, info.variants)
     if pretrained is not None:
+        if str(pretrained) != "builtin":  # a Hub id becomes its local snapshot folder
+            pretrained = str(hub.resolve_checkpoint(pretrained, name))
         saved = saved_config(info.cls, pretrained, variant)
         check_kwargs(info.cls, saved, f"the configuration saved with {pretrained} (another method's?)")
         overrides = merge_config(saved, overrides)
@@ -95,27 +98,23 @@ def saved_config(cls: type, pretrained: str, variant: str) -> dict[str, Any]:
         return {}
 
 
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """A Lightning ``.ckpt`` loaded weights-only; one-line UserErrors for anything else.
-
-    ``weights_only=True`` is passed explicitly, which torch honours even when
-    ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` is set, so a crafted pickle is refused, never run.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise MissingWeightsError(f"checkpoint not found: {path}")
-    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive
-        raise UserError(f"{path} is not a PyTorch checkpoint (not a zip archive)")
-    try:
-        ckpt = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
-    except pickle.UnpicklingError as exc:
-        reason = str(exc).split("WeightsUnpickler error: ")[-1].strip().splitlines()[0].split(". Please")[0]
-        raise UserError(f"refusing to load {path}: it is not a weights-only checkpoint ({reason})") from exc
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:  # truncated or foreign archives
-        raise UserError(f"{path} is not a PyTorch checkpoint ({str(exc).strip().splitlines()[0]})") from exc
-    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("state_dict"), dict):
-        raise UserError(f"{path} is not a Lightning checkpoint (no state_dict)")
-    return ckpt
+def from_pretrained(
+    source: str, device: str | torch.device | None = None, **overrides: Any
+) -> torch.nn.Module:
+    """Load a checkpoint folder or Hub id ``org/name`` of any method: its ``config.json`` names the method."""
+    path = hub.resolve_checkpoint(source)
+    if path.is_file():
+        raise UserError(
+            f"{path} is a file; a Lightning .ckpt does not name its method: use create_model(<method>, pretrained=...)"
+        )
+    meta = hub.read_config(path / CONFIG_NAME)
+    return create_model(
+        meta["method"],
+        variant=meta.get("variant") or "tiny",
+        pretrained=str(path),
+        device=device,
+        **overrides,
+    )
 
 
 def has_builtin_weights(name: str, variant: str = "tiny") -> bool:

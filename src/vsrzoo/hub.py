@@ -43,7 +43,7 @@ CHECKPOINT_FILES = ("config.json", "*.safetensors", CARD_NAME)  # what a vsrzoo 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _TRUE = {"1", "ON", "YES", "TRUE"}
 _NO_DOWNLOADS = contextvars.ContextVar("vsrzoo_no_downloads", default=False)
-MAX_TENSORS = 1_000_000  # more parameter/buffer tensors than this is a damaged config, not a model
+MAX_TENSORS = 20_000  # full-size methods have < 3,000 parameter/buffer tensors; far more is a damaged config
 
 
 # ------------------------------------------------------------------------- offline and ids
@@ -143,10 +143,14 @@ def _first_line(exc: BaseException) -> str:
 
 
 # ------------------------------------------------------------------------- reading checks
-def read_config(file: Path, method: str) -> dict[str, Any]:
-    """The checkpoint ``config.json``: valid JSON, the keys ``method`` and ``config``, this method's."""
+def read_config(file: Path, method: str | None = None) -> dict[str, Any]:
+    """The checkpoint ``config.json``: valid JSON, the keys ``method`` and ``config``, of ``method`` if given."""
     try:
         meta = json.loads(file.read_text())
+    except FileNotFoundError:
+        raise MissingWeightsError(
+            f"no {file.name} in {file.parent}: not a vsrzoo checkpoint folder"
+        ) from None
     except UnicodeDecodeError:
         raise UserError(
             f"{file} is not a JSON text file; re-save the checkpoint with save_pretrained"
@@ -164,7 +168,7 @@ def read_config(file: Path, method: str) -> dict[str, Any]:
         raise UserError(
             f"{file} lacks the key(s) {', '.join(missing)}; a vsrzoo checkpoint config holds method, variant and config"
         )
-    if meta["method"] != method:
+    if method is not None and meta["method"] != method:
         raise UserError(
             f"{file.parent} holds a '{meta['method']}' checkpoint, not '{method}'; use --method {meta['method']}"
         )
@@ -186,20 +190,26 @@ def load_weights(file: Path) -> dict[str, torch.Tensor]:
         ) from None
 
 
-def load_lightning(file: Path) -> dict[str, Any]:
-    """A Lightning ``.ckpt`` loaded weights-only (no code runs); one-line errors otherwise."""
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """A Lightning ``.ckpt`` loaded weights-only; one-line UserErrors for anything else.
+
+    ``weights_only=True`` is passed explicitly, which torch honours even when
+    ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` is set, so a crafted pickle is refused, never run.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MissingWeightsError(f"checkpoint not found: {path}")
+    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive
+        raise UserError(f"{path} is not a PyTorch checkpoint (not a zip archive)")
     try:
-        ckpt = torch.load(str(file), map_location="cpu", weights_only=True)
+        ckpt = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
     except pickle.UnpicklingError as exc:
-        raise UserError(
-            f"refusing to load {file}: it holds more than weights ({_first_line(exc)}); only weights-only checkpoints are loaded"
-        ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise UserError(
-            f"cannot load {file}: not a readable PyTorch checkpoint ({_first_line(exc)})"
-        ) from None
-    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
-        raise UserError(f"{file} is not a Lightning checkpoint (no 'state_dict')")
+        reason = str(exc).split("WeightsUnpickler error: ")[-1].strip().splitlines()[0].split(". Please")[0]
+        raise UserError(f"refusing to load {path}: it is not a weights-only checkpoint ({reason})") from exc
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:  # truncated or foreign archives
+        raise UserError(f"{path} is not a PyTorch checkpoint ({str(exc).strip().splitlines()[0]})") from exc
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("state_dict"), dict):
+        raise UserError(f"{path} is not a Lightning checkpoint (no state_dict)")
     return ckpt
 
 

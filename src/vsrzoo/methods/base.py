@@ -327,7 +327,7 @@ class VSRMethod(L.LightningModule):
 
     @classmethod
     def _from_lightning_ckpt(cls, path: Path, device=None, **overrides: Any):
-        ckpt = hub.load_lightning(path)
+        ckpt = hub.read_checkpoint(path)
         hparams = dict(ckpt.get("hyper_parameters", {}))
         model = hub.build_checked(cls, {**hparams, **overrides}, path, device)
         hub.load_state(model, ckpt["state_dict"], path)
