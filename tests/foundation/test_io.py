@@ -151,3 +151,46 @@ def test_writer_rejects_containers_without_h264(tmp_path):
     ):
         FrameWriter(tmp_path / "x.webm")
     assert not any(tmp_path.iterdir())
+
+
+def test_parse_fps_is_exact_and_refuses_nonsense():
+    from fractions import Fraction
+
+    from vsrzoo.data.io import parse_fps
+
+    assert (
+        parse_fps("30000/1001") == Fraction(30000, 1001)
+        and parse_fps(25) == 25
+        and parse_fps("29.97") == Fraction(2997, 100)
+    )
+    for bad in ("-5", "nan", "inf", 0, float("nan"), "1/0", "x"):
+        with pytest.raises(UserError, match="^--fps must be a positive number of frames per second"):
+            parse_fps(bad)
+
+
+def test_output_lock_is_exclusive_and_leaves_no_file(tmp_path):
+    from vsrzoo.data.io import OutputLock
+
+    lock = OutputLock(tmp_path / "v.mp4")
+    with pytest.raises(
+        UserError, match=f"^{tmp_path / 'v.mp4'} is being written by another vsrzoo run \\(pid \\d+\\)"
+    ):
+        FrameWriter(tmp_path / "v.mp4")
+    lock.release()
+    assert list(tmp_path.iterdir()) == []
+    with FrameWriter(tmp_path / "v.mp4") as w:  # free again
+        w.write(frames(1)[0])
+    assert [p.name for p in tmp_path.iterdir()] == ["v.mp4"]
+
+
+def test_writer_removes_a_temporary_left_by_a_killed_run(tmp_path):
+    stale = tmp_path / ".v.partial.mp4"
+    stale.write_bytes(b"half a video")
+    with FrameWriter(tmp_path / "v.mp4") as w:
+        w.write(frames(1)[0])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v.mp4"]
+
+
+def test_writer_in_a_location_that_cannot_be_written():
+    with pytest.raises(UserError, match="^cannot write /proc/v.mp4: cannot create files in /proc \\("):
+        FrameWriter("/proc/v.mp4")
