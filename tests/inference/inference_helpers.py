@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -163,3 +167,17 @@ def video_stamps(path) -> tuple[list[int], Fraction, Fraction]:
         stream = container.streams.video[0]
         pts = [f.pts for f in container.decode(stream)]
         return pts, Fraction(stream.average_rate), Fraction(stream.time_base)
+
+
+SRC = str(Path(__file__).resolve().parents[2] / "src")
+
+
+def start_upscale(*args: str, **env: str) -> subprocess.Popen:
+    """``vsrzoo upscale ARGS --no-progress`` in a new process running this checkout's code."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "vsrzoo.cli", "upscale", *args, "--no-progress"],
+        env={**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1", **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from inference_helpers import make_video, pan_frames, video_stamps
+from inference_helpers import make_video, pan_frames, start_upscale, video_stamps
 
 from vsrzoo.cli import main
 from vsrzoo.data.io import open_video
 from vsrzoo.inference.batch import upscale_batch
-
-SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 
 def listing(folder: Path) -> set[str]:
@@ -31,19 +26,9 @@ def videos(tmp_path):
     return folder
 
 
-def run_cli(*args: str, env: dict | None = None) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "vsrzoo.cli", "upscale", *args, "--no-progress"],
-        env={**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1", **(env or {})},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 def test_two_concurrent_shards_fill_one_folder_and_a_rerun_skips_all(videos, tmp_path):
     out = tmp_path / "out"
-    procs = [run_cli(str(videos), str(out), "--shard", f"{i}/2") for i in range(2)]
+    procs = [start_upscale(str(videos), str(out), "--shard", f"{i}/2") for i in range(2)]
     results = [p.communicate(timeout=300) + (p.returncode,) for p in procs]
     assert [r[2] for r in results] == [0, 0], results
     assert listing(out) == {"a.mp4", "b.mp4", "c.mkv"}
@@ -53,22 +38,23 @@ def test_two_concurrent_shards_fill_one_folder_and_a_rerun_skips_all(videos, tmp
         assert len(video_stamps(out / name)[0]) == n
         assert open_video(out / name).meta.width == 96
     before = {p.name: (p.stat().st_mtime_ns, p.stat().st_ino) for p in out.iterdir()}
-    rerun = run_cli(str(videos), str(out))
+    rerun = start_upscale(str(videos), str(out))
     stdout, _ = rerun.communicate(timeout=300)
     assert rerun.returncode == 0
     assert stdout.splitlines()[-1] == "upscaled 0, skipped 3, failed 0 of 3 videos"
     assert {p.name: (p.stat().st_mtime_ns, p.stat().st_ino) for p in out.iterdir()} == before
 
 
-def test_torchrun_environment_selects_the_shard(videos, tmp_path):
+@pytest.mark.parametrize(
+    "env", [{"WORLD_SIZE": "3", "RANK": "1"}, {"SLURM_NTASKS": "3", "SLURM_PROCID": "1"}]
+)
+def test_torchrun_or_slurm_environment_selects_the_shard(videos, tmp_path, monkeypatch, env):
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
     out = tmp_path / "out"
-    os.environ["WORLD_SIZE"], os.environ["RANK"] = "3", "1"
-    try:
-        first = upscale_batch(videos, out, progress=False)
-    finally:
-        del os.environ["WORLD_SIZE"], os.environ["RANK"]
-    assert first.shard == (1, 3) and len(first.items) == 1
-    assert listing(out) == {first.items[0].output.name}
+    result = upscale_batch(videos, out, progress=False)
+    assert result.shard == (1, 3) and len(result.items) == 1
+    assert listing(out) == {result.items[0].output.name}
 
 
 def test_bad_files_are_reported_and_the_rest_is_done(videos, tmp_path, capsys):

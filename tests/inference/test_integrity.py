@@ -11,14 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from inference_helpers import pan_frames, video_stamps
+from inference_helpers import SRC, pan_frames, start_upscale, video_stamps
 
 import vsrzoo
 from vsrzoo.cli import main
 from vsrzoo.data.io import list_frames, open_video, write_image
 from vsrzoo.errors import UserError
-
-SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 
 def listing(folder: Path) -> set[str]:
@@ -36,16 +34,6 @@ def long_folder(tmp_path):
     return folder
 
 
-def start(*args: str, **env) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "vsrzoo.cli", "upscale", *args, "--no-progress"],
-        env={**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1", **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 def wait_for(path: Path, timeout: float = 120, min_size: int = 1) -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -59,7 +47,7 @@ def wait_for(path: Path, timeout: float = 120, min_size: int = 1) -> None:
 def test_signal_mid_run_removes_the_temporary_and_keeps_the_old_output(long_folder, tmp_path, sig):
     out = tmp_path / "sr.mp4"
     out.write_bytes(b"an earlier result")
-    proc = start(str(long_folder), str(out), "--overwrite", "--method", "instavsr")
+    proc = start_upscale(str(long_folder), str(out), "--overwrite", "--method", "instavsr")
     wait_for(tmp_path / ".sr.partial.mp4", min_size=1)  # the first packets are muxed: encoding is under way
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
@@ -69,9 +57,9 @@ def test_signal_mid_run_removes_the_temporary_and_keeps_the_old_output(long_fold
 
 def test_a_second_run_to_the_same_output_is_refused_and_the_first_completes(long_folder, tmp_path):
     out = tmp_path / "sr.mp4"
-    first = start(str(long_folder), str(out), "--method", "instavsr")
+    first = start_upscale(str(long_folder), str(out), "--method", "instavsr")
     wait_for(tmp_path / ".sr.mp4.lock")
-    second = start(str(long_folder), str(out), "--overwrite", "--method", "instavsr")
+    second = start_upscale(str(long_folder), str(out), "--overwrite", "--method", "instavsr")
     _, err = second.communicate(timeout=120)
     assert second.returncode == 2
     assert err == (

@@ -22,6 +22,15 @@ _END = object()
 _POLL = 0.1  # seconds between checks of the stop flag while a queue is full or empty
 
 
+def _stop_thread(thread: threading.Thread, items: queue.Queue) -> None:
+    """Wait for ``thread`` to end, emptying ``items`` so it is never blocked on a full queue."""
+    while thread.is_alive():
+        try:
+            items.get_nowait()
+        except queue.Empty:
+            thread.join(_POLL)
+
+
 class _Failure:
     def __init__(self, exc: BaseException):
         self.exc = exc
@@ -77,11 +86,7 @@ class DecodeAhead(Iterator):
         """Stop the thread and wait for it (it finishes its current item first)."""
         self._done = True
         self._stop.set()
-        while self._thread.is_alive():
-            try:
-                self._queue.get_nowait()
-            except queue.Empty:
-                self._thread.join(_POLL)
+        _stop_thread(self._thread, self._queue)
 
     def __enter__(self) -> DecodeAhead:
         return self
@@ -155,11 +160,7 @@ class EncodeBehind:
     def abort(self) -> None:
         """Drop what is queued, stop the thread, and discard the output (``writer.abort()``)."""
         self._stop.set()
-        while self._thread.is_alive():
-            try:
-                self._queue.get_nowait()
-            except queue.Empty:
-                self._thread.join(_POLL)
+        _stop_thread(self._thread, self._queue)
         self.writer.abort()
 
     @property
