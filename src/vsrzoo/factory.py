@@ -53,7 +53,10 @@ def create_model(
         raise unknown(f"variant of {name}", variant, info.variants)
     if pretrained is not None:
         if str(pretrained) != "builtin":  # a Hub id becomes its local snapshot folder
-            pretrained = str(hub.resolve_checkpoint(pretrained, name))
+            path = hub.resolve_checkpoint(pretrained, name)
+            if (path / CONFIG_NAME).is_file():
+                hub.read_config(path / CONFIG_NAME, name)  # JSON, keys and method before anything else
+            pretrained = str(path)
         saved = saved_config(info.cls, pretrained, variant)
         check_kwargs(info.cls, saved, f"the configuration saved with {pretrained} (another method's?)")
         overrides = merge_config(saved, overrides)
