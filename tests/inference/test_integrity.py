@@ -58,9 +58,13 @@ def test_signal_mid_run_removes_the_temporary_and_keeps_the_old_output(long_fold
 def test_a_second_run_to_the_same_output_is_refused_and_the_first_completes(long_folder, tmp_path):
     out = tmp_path / "sr.mp4"
     first = start_upscale(str(long_folder), str(out), "--method", "instavsr")
-    wait_for(tmp_path / ".sr.mp4.lock")
-    second = start_upscale(str(long_folder), str(out), "--overwrite", "--method", "instavsr")
-    _, err = second.communicate(timeout=120)
+    wait_for(tmp_path / ".sr.partial.mp4", min_size=1)
+    first.send_signal(signal.SIGSTOP)  # hold the first run mid-encode, whatever the machine's load
+    try:
+        second = start_upscale(str(long_folder), str(out), "--overwrite", "--method", "instavsr")
+        _, err = second.communicate(timeout=300)
+    finally:
+        first.send_signal(signal.SIGCONT)
     assert second.returncode == 2
     assert err == (
         f"vsrzoo: error: {out} is being written by another vsrzoo run (pid {first.pid}); wait for it to finish "
