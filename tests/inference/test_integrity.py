@@ -178,3 +178,20 @@ def test_api_takes_frames_from_a_generator_and_checks_them(tmp_path):
         vsrzoo.upscale(frames, tmp_path / "x.mp4", crf=-1, progress=False)
     assert str(err.value) == "--crf must be a number between 0 and 51, got -1"
     assert listing(tmp_path) == {"sr"}
+
+
+def test_upscale_and_bench_default_to_the_best_device_present():
+    import argparse
+
+    import torch
+
+    from vsrzoo.cli import bench as bench_cli
+    from vsrzoo.cli import upscale as upscale_cli
+    from vsrzoo.runtime import resolve_device
+
+    best = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_device(None) == best
+    for cli in (bench_cli, upscale_cli):
+        parser = argparse.ArgumentParser()
+        cli.add_arguments(parser)
+        assert parser.get_default("device") is None  # both leave the choice to resolve_device
