@@ -39,7 +39,11 @@ from vsrzoo.runtime import available_memory, format_bytes
 log = logging.getLogger(__name__)
 
 CARD_NAME = "README.md"
-CHECKPOINT_FILES = ("config.json", "*.safetensors", CARD_NAME)  # what a vsrzoo snapshot download fetches
+CHECKPOINT_FILES = (
+    "*.json",
+    "*.safetensors",
+    "*.md",
+)  # a snapshot fetches configs, weights (incl. subfolders) and the card, never pickles
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _TRUE = {"1", "ON", "YES", "TRUE"}
 _NO_DOWNLOADS = contextvars.ContextVar("vsrzoo_no_downloads", default=False)
