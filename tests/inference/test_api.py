@@ -232,3 +232,10 @@ def test_missing_cuda_device(video_file, tmp_path):
         vsrzoo.upscale(video_file, tmp_path / "sr.mp4", device="cuda", progress=False)
     assert str(err.value) == "--device cuda was requested but no CUDA device is available; use --device cpu"
     assert listing(tmp_path) == {"lr.mp4"}
+
+
+def test_max_memory_without_tile_auto_warns(frame_folder, tmp_path, caplog):
+    with caplog.at_level("WARNING"):
+        vsrzoo.upscale(frame_folder, tmp_path / "out", method="bicubic", max_memory="1GB", progress=False)
+    assert "--max-memory only chooses the tile size with --tile auto" in caplog.text
+    assert len(list((tmp_path / "out").iterdir())) > 0

@@ -205,6 +205,8 @@ class Options:
     def check(self, output: str | Path) -> None:
         if self.precision not in PRECISIONS:
             raise UserError(f"unknown precision '{self.precision}'; valid: {', '.join(PRECISIONS)}")
+        if self.max_memory is not None and self.tile != "auto":
+            log.warning("--max-memory only chooses the tile size with --tile auto; it is ignored here")
         check_output_format(output, self.codec, self.pix_fmt, self.crf)
 
     def engine(self) -> dict[str, Any]:
