@@ -51,16 +51,18 @@ def test_sparse_attention_covering_every_block_equals_dense_within_units():
     x = torch.randn(1, 8, 4, 6, 8)  # token grid (4, 3, 4): one block per frame
     install(dit, temporal_window=2, sparse=False)
     dense = run_dit(dit, x)
-    install(dit, temporal_window=2, sparse=True, block_size=(9, 12), top_k=3)
+    install(dit, temporal_window=2, sparse=True, block_size=(9, 12), top_k=3, topk_scope="unit")
     torch.testing.assert_close(run_dit(dit, x), dense, atol=1e-5, rtol=1e-5)
+    install(dit, temporal_window=2, sparse=True, block_size=(9, 12), top_k=1, topk_scope="clip")
+    assert not torch.allclose(run_dit(dit, x), dense, atol=1e-4)  # the pick reaches another unit
     install(dit, temporal_window=None, sparse=False)
     assert not torch.allclose(run_dit(dit, x), dense, atol=1e-4)
 
 
-def net(shifted: bool) -> SimpleGVRNet:
+def net(shifted: bool, topk_scope: str = "unit") -> SimpleGVRNet:
     torch.manual_seed(0)
     return SimpleGVRNet(
-        tiny_dit(8, 4), 4, 4, upsampler_hidden=8, temporal_window=2, shifted_windows=shifted
+        tiny_dit(8, 4), 4, 4, upsampler_hidden=8, temporal_window=2, shifted_windows=shifted, topk_scope=topk_scope
     ).eval()
 
 
@@ -75,6 +77,9 @@ def test_temporal_units_isolate_frames_and_shifted_layers_connect_them():
     a, b = run_dit(shifted.transformer, x), run_dit(shifted.transformer, changed)
     assert not torch.allclose(a[:, :, 1], b[:, :, 1], atol=1e-5)  # layer 1 unit {1, 2} crosses the border
     torch.testing.assert_close(a[:, :, 0], b[:, :, 0])  # frame 0 is alone in its shifted unit
+    clip = net(shifted=False, topk_scope="clip")  # paper: top-k across the whole clip
+    a, b = run_dit(clip.transformer, x), run_dit(clip.transformer, changed)
+    assert not torch.allclose(a[:, :, :2], b[:, :, :2], atol=1e-5)  # future frames 2, 3 reach frames 0, 1
 
 
 def test_odd_layers_are_shifted_and_sparse_attention_switches():
@@ -130,6 +135,58 @@ def test_inference_lr_noise_level_is_fixed_and_used():
     model.lr_noise.train()
     _, levels = model.lr_noise(torch.zeros(256, 1))
     assert 0.3 <= levels.min() and levels.max() <= 0.6 and levels.std() > 0.05
+
+
+def _record_noise_path(model):
+    """Hooks: what the latent upsampler reads and returns, and the condition channels the DiT reads."""
+    seen = {}
+    model.net.upsampler.register_forward_hook(
+        lambda m, args, out: seen.update(up_in=args[0].detach().clone(), up_out=out.detach().clone())
+    )
+    c = model.net.latent_channels
+
+    def dit_in(m, args, kwargs):
+        seen["dit_cond"] = (args[0] if args else kwargs["hidden_states"])[:, c:].detach().clone()
+
+    model.net.transformer.register_forward_pre_hook(dit_in, with_kwargs=True)
+    return seen
+
+
+def test_noise_is_applied_after_the_latent_upsampler():
+    """Paper Sec. 4.1 / Fig. 2: the upsampler reads the clean LR latent; its output is noised."""
+    torch.manual_seed(0)
+    model = untrained().eval()
+    seen = _record_noise_path(model)
+    lr = torch.rand(1, 2, 3, 8, 8)
+    clean_lr_latent, _ = model.condition_latents(lr, (32, 32))
+    runs = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        with torch.no_grad():
+            runs.append((model(lr), dict(seen)))
+    for _, s in runs:
+        torch.testing.assert_close(s["up_in"], clean_lr_latent)  # no noise before the upsampler
+        eps = (s["dit_cond"] - 0.7 * s["up_out"]) / 0.3  # level 0.3 on the upsampler's output
+        assert 0.8 < eps.std() < 1.2 and abs(eps.mean()) < 0.1
+    assert not torch.equal(runs[0][1]["dit_cond"], runs[1][1]["dit_cond"])
+    assert not torch.equal(runs[0][0], runs[1][0])  # the noise changes the output
+
+    model.train()
+    batch = {"lr": torch.rand(2, 2, 3, 8, 8), "gt": torch.rand(2, 2, 3, 32, 32)}
+    loss = model.training_loss(batch)["loss"]
+    torch.testing.assert_close(seen["up_in"], model.condition_latents(batch["lr"], (32, 32))[0])
+    assert not torch.allclose(seen["dit_cond"], seen["up_out"], atol=1e-3)
+    loss.backward()
+    assert model.net.upsampler.conv_out.weight.grad.abs().sum() > 0  # the upsampler learns through the noise
+
+
+def test_default_topk_scope_is_the_whole_clip_and_unit_is_an_option():
+    model = vsrzoo.create_model("simplegvr", variant="tiny")
+    assert {blk.attn1.processor.topk_scope for blk in model.net.transformer.blocks} == {"clip"}
+    unit = vsrzoo.create_model("simplegvr", variant="tiny", topk_scope="unit")
+    assert {blk.attn1.processor.topk_scope for blk in unit.net.transformer.blocks} == {"unit"}
+    unit.set_sparse_attention(True)
+    assert {blk.attn1.processor.topk_scope for blk in unit.net.transformer.blocks} == {"unit"}
 
 
 def test_output_size_mode_targets_a_fixed_resolution():

@@ -15,6 +15,15 @@ head), their keys and values are gathered, and one batched SDPA call runs over
 [own block + k selected blocks] for every query block. There is no Python loop over blocks;
 the cost is N * (1 + k) * block tokens instead of N^2.
 
+Scope of the top-k choice (``topk_scope``): ``'clip'`` (paper: "across the entire video,
+including future frames") picks the k blocks among all blocks of the clip, in any frame, past or
+future; ``'unit'`` (the earlier behaviour, kept as an option) picks them within the query's
+temporal unit only. reconstruction: the paper does not say how its temporal units and the
+clip-wide top-k combine; with ``'clip'`` the local part of a query block is its own 2-D block in
+every frame of its temporal unit (so the interleaved, shifted units set the temporal reach of the
+local attention) and the k picks come from the other blocks of the whole clip. With
+``'unit'`` the local part is the own block alone.
+
 reconstruction: the relevance score is mean query . mean key of the two blocks (MoBA scores every
 query token against mean keys; pooling the queries makes the choice per block, as the paper
 describes). ``block_size=(9, 12)`` reads the paper's "12x9" as 12 tokens wide by 9 tall. The
@@ -35,6 +44,7 @@ __all__ = [
     "SparseLocalAttention",
     "dense_local_attention",
     "interleaved_temporal_windows",
+    "local_blocks",
     "select_blocks",
     "sparse_local_attention",
 ]
@@ -104,14 +114,16 @@ def select_blocks(
     valid: torch.Tensor,
     top_k: int,
     block_units: torch.Tensor | None = None,
+    allowed: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Pick, per query block, the ``top_k`` most relevant *other* key blocks.
 
     ``q_blocks``, ``k_blocks``: (B, heads, nB, L, d) with zeros at padded tokens; ``valid``:
-    (nB, L); ``block_units``: temporal unit of every block (nB,) or None. Relevance is the dot
+    (nB, L); ``block_units``: temporal unit of every block (nB,) or None (the whole clip);
+    ``allowed``: an explicit (nB, nB) candidate mask that replaces both. Relevance is the dot
     product of the blocks' mean query and mean key. Returns the indices (B, heads, nB, k') with
-    k' = min(top_k, nB - 1) and whether each pick is allowed (False when a temporal unit has
-    fewer than k' other blocks).
+    k' = min(top_k, nB - 1) and whether each pick is allowed (False when fewer than k'
+    candidates exist).
     """
     num_blocks = q_blocks.shape[2]
     k_eff = min(top_k, num_blocks - 1)
@@ -120,9 +132,10 @@ def select_blocks(
     q_mean = q_blocks.to(dtype).sum(-2) / counts
     k_mean = k_blocks.to(dtype).sum(-2) / counts
     scores = q_mean @ k_mean.transpose(-1, -2)
-    allowed = ~torch.eye(num_blocks, dtype=torch.bool, device=scores.device)
-    if block_units is not None:
-        allowed &= block_units[:, None] == block_units[None, :]
+    if allowed is None:
+        allowed = ~torch.eye(num_blocks, dtype=torch.bool, device=scores.device)
+        if block_units is not None:
+            allowed = allowed & (block_units[:, None] == block_units[None, :])
     scores = scores.masked_fill(~allowed, float("-inf"))
     if k_eff <= 0:
         empty = scores.new_zeros(*scores.shape[:3], 0)
@@ -140,6 +153,36 @@ def _gather_blocks(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return picked.view(b, nh, nb, index.shape[-1], length, d)
 
 
+def local_blocks(
+    grid: tuple[int, int, int], blocks_per_frame: int, frame_units: torch.Tensor | None, device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Local blocks of every block for the ``'clip'`` scope: the same 2-D block in each frame of its unit.
+
+    Returns indices (nB, W) and their validity (nB, W), W = the longest unit (1 without units);
+    column 0 is the block itself.
+    """
+    t = grid[0]
+    nb = t * blocks_per_frame
+    own = torch.arange(nb, device=device)
+    if frame_units is None:
+        return own[:, None], torch.ones(nb, 1, dtype=torch.bool, device=device)
+    units = frame_units.to(device)
+    width = int(torch.bincount(units - units.min()).max())
+    frames = torch.arange(t, device=device)
+    start = torch.searchsorted(units, units)  # units are non-decreasing: first frame of each unit
+    rel = torch.arange(width, device=device)
+    table = start[:, None] + rel[None, :]  # (T, W) frames of each frame's unit
+    ok = table < t
+    table = table.clamp(max=t - 1)
+    ok &= units[table] == units[:, None]
+    # put the frame itself first, then the others of its unit
+    order = torch.argsort((table != frames[:, None]).int() * 2 - ok.int(), dim=1, stable=True)
+    table, ok = table.gather(1, order), ok.gather(1, order)
+    frame_of_block, pos = own // blocks_per_frame, own % blocks_per_frame
+    index = table[frame_of_block] * blocks_per_frame + pos[:, None]
+    return index, ok[frame_of_block]
+
+
 def sparse_local_attention(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -149,30 +192,42 @@ def sparse_local_attention(
     top_k: int = 1,
     frame_units: torch.Tensor | None = None,
     scale: float | None = None,
+    topk_scope: str = "clip",
 ) -> torch.Tensor:
-    """Block-sparse attention: each 2-D block attends to itself plus its top-k relevant blocks.
+    """Block-sparse attention: each 2-D block attends to its local blocks plus its top-k relevant blocks.
 
     ``q, k, v``: (B, heads, T*H*W, d); ``grid``: (T, H, W); ``block_size``: (height, width) in
     tokens; ``frame_units``: temporal unit id per frame (T,) from
-    :func:`interleaved_temporal_windows`, or None for the whole clip. H and W need not be
-    multiples of the block size. Returns (B, heads, T*H*W, d).
+    :func:`interleaved_temporal_windows`, or None for the whole clip; ``topk_scope``: ``'clip'``
+    (paper: the k picks come from the whole clip, future frames included; local = the own block
+    in each frame of its unit) or ``'unit'`` (picks within the unit; local = the own block). H
+    and W need not be multiples of the block size. Returns (B, heads, T*H*W, d).
     """
+    if topk_scope not in ("clip", "unit"):
+        raise UserError(f"topk_scope must be 'clip' or 'unit', got {topk_scope!r}")
     grid = _check_grid(q, grid)
     block = (int(block_size[0]), int(block_size[1]))
     valid, frame_of_block = _block_layout(grid, block, q.device)
-    block_units = None if frame_units is None else frame_units.to(q.device)[frame_of_block]
     qb, kb, vb = (_to_blocks(x, grid, block) for x in (q, k, v))
-    index, picked_ok = select_blocks(qb, kb, valid, top_k, block_units)
     b, nh, nb, length, d = qb.shape
-    own_index = torch.arange(nb, device=q.device).view(1, 1, nb, 1).expand(b, nh, nb, 1)
-    attended = torch.cat([own_index, index], dim=-1)
+    if topk_scope == "unit":
+        block_units = None if frame_units is None else frame_units.to(q.device)[frame_of_block]
+        local = torch.arange(nb, device=q.device)[:, None]
+        local_ok = torch.ones(nb, 1, dtype=torch.bool, device=q.device)
+        index, picked_ok = select_blocks(qb, kb, valid, top_k, block_units)
+    else:
+        local, local_ok = local_blocks(grid, nb // grid[0], frame_units, q.device)
+        allowed = torch.ones(nb, nb, dtype=torch.bool, device=q.device)
+        allowed[torch.arange(nb, device=q.device)[:, None].expand_as(local)[local_ok], local[local_ok]] = False
+        index, picked_ok = select_blocks(qb, kb, valid, top_k, allowed=allowed)
+    attended = torch.cat([local.expand(b, nh, *local.shape), index], dim=-1)
     keys = _gather_blocks(kb, attended).view(b * nh, nb, -1, d)
     values = _gather_blocks(vb, attended).view(b * nh, nb, -1, d)
     mask = None
     partial_blocks = grid[1] % block[0] or grid[2] % block[1]
-    if partial_blocks or block_units is not None:  # decided from shapes: no device sync
-        own = valid.expand(b, nh, nb, length).unsqueeze(3)
-        others = valid[index] & picked_ok.unsqueeze(-1)
+    if partial_blocks or frame_units is not None:  # decided from shapes: no device sync
+        own = (valid[local] & local_ok[..., None]).flatten(1).expand(b, nh, nb, -1)
+        others = (valid[index] & picked_ok.unsqueeze(-1)).flatten(3)
         mask = torch.cat([own, others], dim=3).view(b * nh, nb, 1, -1)
     out = F.scaled_dot_product_attention(
         qb.view(b * nh, nb, length, d), keys, values, attn_mask=mask, scale=scale
@@ -207,6 +262,7 @@ class SparseLocalAttention(nn.Module):
         temporal_window: latent frames per temporal unit (paper: 5), or None for the whole clip.
         shifted: shift the temporal units by half a unit (set it on every other layer).
         sparse: False falls back to dense SDPA (same units), e.g. to compare quality or speed.
+        topk_scope: 'clip' (paper: top-k from the whole clip) or 'unit' (within the temporal unit).
         qkv_bias: bias of the q/k/v projections; qk_norm: RMSNorm on q and k as in Wan.
 
     ``forward(x, grid, rope=None)``: ``x`` (B, T*H*W, dim) in (t, h, w) order, ``grid`` (T, H, W);
@@ -224,6 +280,7 @@ class SparseLocalAttention(nn.Module):
         sparse: bool = True,
         qkv_bias: bool = True,
         qk_norm: bool = False,
+        topk_scope: str = "clip",
     ):
         super().__init__()
         if dim % num_heads:
@@ -234,6 +291,7 @@ class SparseLocalAttention(nn.Module):
         self.temporal_window = temporal_window
         self.shifted = shifted
         self.sparse = sparse
+        self.topk_scope = topk_scope
         self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
         self.q_norm = nn.RMSNorm(dim, eps=1e-6) if qk_norm else nn.Identity()
         self.k_norm = nn.RMSNorm(dim, eps=1e-6) if qk_norm else nn.Identity()
@@ -258,7 +316,9 @@ class SparseLocalAttention(nn.Module):
             q, k = rope(q), rope(k)
         units = self.frame_units(int(grid[0]), x.device)
         if self.sparse:
-            out = sparse_local_attention(q, k, v, grid, self.block_size, self.top_k, units)
+            out = sparse_local_attention(
+                q, k, v, grid, self.block_size, self.top_k, units, topk_scope=self.topk_scope
+            )
         else:
             out = dense_local_attention(q, k, v, grid, units)
         return self.proj(out.transpose(1, 2).reshape(b, n, c))

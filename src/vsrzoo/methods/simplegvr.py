@@ -4,11 +4,13 @@ Paper: the second stage of a text-to-video cascade maps the base model's LR late
 latent directly (512p -> 1080p latents, about 2.8x, no decode / re-encode). A DiT initialised
 from a 1B text-to-video model is trained in full with the rectified-flow loss only; the LR latent
 goes through a latent upsampler (3D conv blocks -> bilinear to the HR latent size -> 3D conv
-blocks) and is concatenated with the noisy HR latent; it is noise-augmented with a strength
-drawn from [0.3, 0.6] in training and a fixed level at inference; training timesteps come from
-a detail-aware sampler; self-attention is restricted to interleaved temporal units of 5 latent
-frames (shifted by half on alternate layers) and made block-sparse (12x9 token blocks, top-k =
-1); training pairs carry flow-based degradations that imitate T2V artifacts (data degradation
+blocks) and is concatenated with the noisy HR latent; the upsampled condition is noise-augmented
+*after* the upsampler (Sec. 4.1, Fig. 2) with a strength drawn from [0.3, 0.6] in training and a
+fixed level at inference; training timesteps come from a detail-aware sampler; self-attention is
+restricted to interleaved temporal units of 5 latent frames (shifted by half on alternate layers)
+and made block-sparse (12x9 token blocks, top-k = 1, the k picks drawn from the whole clip,
+future frames included: ``topk_scope='clip'``; ``'unit'`` keeps them within the temporal unit);
+training pairs carry flow-based degradations that imitate T2V artifacts (data degradation
 ``simplegvr_flow``); 10% of the prompts are dropped to the null prompt; 50 sampling steps;
 16x H800, batch 32, AdamW 5e-5.
 
@@ -20,8 +22,11 @@ Reconstruction (each a constructor argument, DESIGN.md section 2):
   Wan2.1 checkpoint; the patch embedding is widened for the condition channels, zero-initialised.
 * No text encoder: the null prompt is a zero caption embedding; batches may carry
   ``text_embeds`` (B, L, text_dim), of which ``null_prompt_prob`` are replaced by the null prompt.
-* LR noise augmentation follows the flow path, ``(1 - s) z + s eps`` (``diffusion.LatentNoiseAugment``);
-  the level is not fed to the DiT; inference level 0.3.
+* LR noise augmentation follows the flow path, ``(1 - s) c + s eps`` on the upsampler output ``c``
+  (``diffusion.LatentNoiseAugment``); the level is not fed to the DiT; inference level 0.3.
+* How the temporal units and the clip-wide top-k combine is not published:
+  :func:`~vsrzoo.blocks.sparse_local_attention` with ``topk_scope='clip'`` attends to the own
+  block in every frame of its unit plus the k most relevant blocks of the whole clip.
 * The LR latent is the codec's encoding of the LR frames (for VSR benchmarks) or, through
   :meth:`SimpleGVR.upsample_latent`, a base model's latent (the cascade). ``scale`` gives the
   benchmark factor (x4); ``output_size`` gives a fixed output size such as 1080p (the paper's
@@ -114,7 +119,8 @@ class SimpleGVR(LatentVSRMethod):
         codec: 'wan2.1-vae' (paper-scale) or 'pixel-unshuffle' (tiny); codec_variant, codec_factor.
         cond_channels, upsampler_hidden, upsampler_blocks: the latent upsampler.
         lr_noise_range, lr_noise_inference: LR latent noise augmentation (paper: [0.3, 0.6]).
-        temporal_window, shifted_windows, sparse_attention, block_size, top_k: the attention.
+        temporal_window, shifted_windows, sparse_attention, block_size, top_k, topk_scope: the
+            attention ('clip': top-k from the whole clip, paper; 'unit': within the temporal unit).
         timestep_sampler, timestep_kwargs: training timesteps (paper: detail-aware).
         num_inference_steps, sample_shift: Euler sampler (paper: 50 steps).
         null_prompt_prob: share of captions replaced by the null prompt (paper: 10%).
@@ -148,6 +154,7 @@ class SimpleGVR(LatentVSRMethod):
         sparse_attention: bool = True,
         block_size: list[int] = (9, 12),
         top_k: int = 1,
+        topk_scope: Literal["clip", "unit"] = "clip",
         timestep_sampler: str = "detail_aware",
         timestep_kwargs: dict[str, Any] | None = None,
         num_inference_steps: int = 50,
@@ -193,6 +200,7 @@ class SimpleGVR(LatentVSRMethod):
             sparse_attention=sparse_attention,
             block_size=tuple(block_size),
             top_k=top_k,
+            topk_scope=topk_scope,
         )
         if prediction == "x0" and backbone_pretrained is None:  # untrained model == the (bicubic) reference
             nn.init.zeros_(self.net.transformer.proj_out.weight)
@@ -236,7 +244,9 @@ class SimpleGVR(LatentVSRMethod):
     def set_sparse_attention(self, enabled: bool) -> None:
         """Switch between the paper's sparse local attention and dense attention (same temporal units)."""
         h = self.hparams
-        self.net.set_attention(h.temporal_window, h.shifted_windows, enabled, tuple(h.block_size), h.top_k)
+        self.net.set_attention(
+            h.temporal_window, h.shifted_windows, enabled, tuple(h.block_size), h.top_k, h.topk_scope
+        )
 
     # ------------------------------------------------------------------ latents
     def base_latent(self, lr: torch.Tensor, hr_size: tuple[int, int]) -> torch.Tensor | None:
@@ -250,6 +260,19 @@ class SimpleGVR(LatentVSRMethod):
         )
         lr_latent = bicubic if self.lr_latent_source == "bicubic" else self.encode(lr)
         return lr_latent, bicubic if self.residual else None
+
+    def noisy_condition(
+        self, lr_latent: torch.Tensor, hr_latent_size: tuple[int, int], train: bool = True
+    ) -> torch.Tensor:
+        """The latent upsampler's output, then noise-augmented (paper: *after* the upsampler, Sec. 4.1).
+
+        ``train``: a level drawn from ``lr_noise_range`` per sample; else the fixed inference level.
+        """
+        cond = self.net.condition(lr_latent, hr_latent_size)
+        if train:
+            return self.lr_noise(cond)[0]
+        noise = torch.randn(cond.shape, dtype=cond.dtype).to(cond.device)
+        return flow_interpolate(cond, noise, self.lr_noise.eval_level)
 
     def velocity(
         self, z_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor, text: torch.Tensor | None = None
@@ -278,11 +301,10 @@ class SimpleGVR(LatentVSRMethod):
             )
         lr_latent, base = self.condition_latents(lr, gt.shape[-2:])
         z0 = self.to_diffusion(self.encode(gt), base)
-        lr_latent, _ = self.lr_noise(lr_latent)
         b = z0.shape[0]
         t = self.timesteps(b, device=z0.device)
         z_t, target, _ = self.flow.training_pair(z0, t.to(z0.dtype))
-        cond = self.net.condition(lr_latent, z0.shape[-2:])
+        cond = self.noisy_condition(lr_latent, z0.shape[-2:])
         pred = self.velocity(z_t, t, cond, self._text(batch, b, z0))
         if self.loss_weighting == "t_squared":  # t^2 |v - v_hat|^2 = |x0 - x0_hat|^2 for t >= min_t
             loss = (t.float().pow(2) * (pred.float() - target.float()).pow(2).flatten(1).mean(1)).mean()
@@ -300,9 +322,7 @@ class SimpleGVR(LatentVSRMethod):
         text: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """The cascade stage: LR latent (B, C, T, h, w) -> HR latent (B, C, T, H, W), no pixels involved."""
-        noise = torch.randn(lr_latent.shape, dtype=lr_latent.dtype).to(lr_latent.device)
-        lr_latent = flow_interpolate(lr_latent, noise, self.lr_noise.eval_level)
-        cond = self.net.condition(lr_latent, hr_latent_size)
+        cond = self.noisy_condition(lr_latent, hr_latent_size, train=False)
         b, c, t = lr_latent.shape[:3]
         noise = torch.randn(b, c, t, *hr_latent_size, dtype=lr_latent.dtype).to(lr_latent.device)
 

@@ -132,6 +132,7 @@ class SimpleGVRAttnProcessor:
         sparse: block-sparse top-k attention (paper) or dense attention within the units.
         block_size: (height, width) of a token block (paper: 12x9, read as 9 tall by 12 wide).
         top_k: other blocks each block attends to (paper: 1).
+        topk_scope: 'clip' (paper: picks from the whole clip, future frames included) or 'unit'.
     """
 
     def __init__(
@@ -142,6 +143,7 @@ class SimpleGVRAttnProcessor:
         sparse: bool = True,
         block_size: tuple[int, int] = (9, 12),
         top_k: int = 1,
+        topk_scope: str = "clip",
     ):
         self.context = context
         self.temporal_window = temporal_window
@@ -149,6 +151,7 @@ class SimpleGVRAttnProcessor:
         self.sparse = sparse
         self.block_size = tuple(block_size)
         self.top_k = top_k
+        self.topk_scope = topk_scope
 
     def _qkv(self, attn: nn.Module, x: torch.Tensor):
         if getattr(attn, "fused_projections", False):
@@ -169,7 +172,9 @@ class SimpleGVRAttnProcessor:
         if self.temporal_window is not None:
             units = interleaved_temporal_windows(grid[0], self.temporal_window, self.shifted, q.device)
         if self.sparse:
-            out = sparse_local_attention(q, k, v, grid, self.block_size, self.top_k, units)
+            out = sparse_local_attention(
+                q, k, v, grid, self.block_size, self.top_k, units, topk_scope=self.topk_scope
+            )
         else:
             out = dense_local_attention(q, k, v, grid, units)
         out = out.transpose(1, 2).flatten(2).type_as(q)
@@ -184,8 +189,8 @@ class SimpleGVRNet(nn.Module):
             ``latent_channels + cond_channels`` (widen a pretrained one first).
         latent_channels: channels of the HR latent; cond_channels: channels of the upsampler output.
         upsampler_hidden, upsampler_blocks: width and (before, after) residual blocks of the upsampler.
-        temporal_window, shifted_windows, sparse_attention, block_size, top_k: the attention of
-            every block (:class:`SimpleGVRAttnProcessor`); odd blocks use shifted units when
+        temporal_window, shifted_windows, sparse_attention, block_size, top_k, topk_scope: the
+            attention of every block (:class:`SimpleGVRAttnProcessor`); odd blocks use shifted units when
             ``shifted_windows``.
         null_text_tokens: tokens of the null prompt (zero caption embeddings; any count gives the
             same cross-attention output because the tokens are identical).
@@ -204,6 +209,7 @@ class SimpleGVRNet(nn.Module):
         block_size: tuple[int, int] = (9, 12),
         top_k: int = 1,
         null_text_tokens: int = 1,
+        topk_scope: str = "clip",
     ):
         super().__init__()
         expected = latent_channels + cond_channels
@@ -217,7 +223,7 @@ class SimpleGVRNet(nn.Module):
         self.null_caption = CaptionEmbedding(transformer.config.text_dim, length=null_text_tokens)
         self.context = GridContext()
         transformer.register_forward_pre_hook(_RecordGrid(self.context), with_kwargs=True)
-        self.set_attention(temporal_window, shifted_windows, sparse_attention, block_size, top_k)
+        self.set_attention(temporal_window, shifted_windows, sparse_attention, block_size, top_k, topk_scope)
 
     def set_attention(
         self,
@@ -226,6 +232,7 @@ class SimpleGVRNet(nn.Module):
         sparse_attention: bool = True,
         block_size: tuple[int, int] = (9, 12),
         top_k: int = 1,
+        topk_scope: str = "clip",
     ) -> None:
         """(Re)install the attention processors; switch sparse attention or windows on and off."""
         self.sparse_attention = sparse_attention
@@ -233,7 +240,7 @@ class SimpleGVRNet(nn.Module):
         def make(i: int, attn: nn.Module) -> SimpleGVRAttnProcessor:
             shifted = shifted_windows and i % 2 == 1
             return SimpleGVRAttnProcessor(
-                self.context, temporal_window, shifted, sparse_attention, block_size, top_k
+                self.context, temporal_window, shifted, sparse_attention, block_size, top_k, topk_scope
             )
 
         set_attention_processor(self.transformer, make, attn_name="attn1")
