@@ -90,7 +90,7 @@ def test_unroll_schedule_values():
 
 @pytest.mark.parametrize("t, passes", [(1.0, 1), (0.0, 3)])
 def test_unrolled_estimate_runs_m_minus_one_refinements(t, passes):
-    model = tiny()
+    model = tiny(unroll_min=1)  # the paper's M(t)
     _, lr_latent, noise = latents(model)
     calls = count_calls(model.net.adapter)
     clean, m = model.unrolled_estimate(noise, torch.tensor([t]), lr_latent)
@@ -100,7 +100,7 @@ def test_unrolled_estimate_runs_m_minus_one_refinements(t, passes):
 
 
 def test_unrolled_estimate_is_per_sample():
-    model = tiny()
+    model = tiny(unroll_min=1)
     with torch.no_grad():
         torch.nn.init.normal_(model.net.adapter.injections[1].weight, std=0.05)
     _, lr_latent, noise = latents(model)
@@ -116,13 +116,15 @@ def test_euler_steps_and_shapes(steps):
     calls = count_calls(model.net.adapter)
     with torch.no_grad():
         out = model(torch.rand(1, 3, 3, 15, 13))
-    assert out.shape == (1, 3, 3, 60, 52) and calls[0] == steps
+    times = torch.linspace(1, 0, steps + 1)[:-1]
+    passes = int(unroll_count(times, model.hparams.unroll_max, unroll_min=model.hparams.unroll_min).sum())
+    assert out.shape == (1, 3, 3, 60, 52) and calls[0] == passes  # M(t) passes per step, as in training
     assert 0 <= out.min() and out.max() <= 1
 
 
 def test_two_euler_steps_match_a_manual_integration():
-    """Step 2 sees the clean estimate of step 1; the times follow the SD3 shift."""
-    model = tiny(num_inference_steps=2, sample_shift=3.0, init_noise_scale=1.0).eval()
+    """Each step refines the LR latent M(t) - 1 times at its own (z_t, t); times follow the SD3 shift."""
+    model = tiny(num_inference_steps=2, sample_shift=3.0, init_noise_scale=1.0, unroll_max=3).eval()
     with torch.no_grad():
         torch.nn.init.normal_(model.net.adapter.injections[0].weight, std=0.05)
         _, lr_latent, _ = latents(model)
@@ -130,13 +132,83 @@ def test_two_euler_steps_match_a_manual_integration():
         result = model.sample(lr_latent)
         torch.manual_seed(5)
         d = torch.randn(lr_latent.shape)
-        t_mid = 3 * 0.5 / (1 + 2 * 0.5)
-        v1 = model.net(d, torch.ones(1), lr_latent, lr_latent)
-        clean = model.from_diffusion(d - v1, lr_latent)
-        d = d + (t_mid - 1) * v1
-        v2 = model.net(d, torch.full((1,), t_mid), lr_latent, clean)
-        expected = model.from_diffusion(d - t_mid * v2, lr_latent)
+        t_mid = 3 * 0.5 / (1 + 2 * 0.5)  # 0.75: M = round(1 + 2 * 1.25 / 2) = 2; M(1) = unroll_min = 2
+        for t_now, t_next in ((1.0, t_mid), (t_mid, 0.0)):
+            t = torch.full((1,), t_now)
+            v0 = model.net(d, t, lr_latent, lr_latent)
+            clean = model.from_diffusion(d - t_now * v0, lr_latent)
+            v = model.net(d, t, lr_latent, clean)
+            d = d + (t_next - t_now) * v
+        expected = model.from_diffusion(d, lr_latent)
     torch.testing.assert_close(result, expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("steps", [1, 4])
+def test_inference_feeds_the_adapter_what_training_feeds_at_that_t(steps):
+    """At every step count, each inference pass reads the refinement input training builds at (z_t, t)."""
+    model = tiny(num_inference_steps=steps, init_noise_scale=1.0).eval()
+    with torch.no_grad():
+        for layer in model.net.adapter.injections:
+            torch.nn.init.normal_(layer.weight, std=0.05)
+    seen = []
+    model.net.adapter.register_forward_pre_hook(lambda m, args: seen.append(args[1].clone()))
+    steps_seen = []
+    original = model.tiled_velocity
+
+    def record(d, t, lr_latent, clean):
+        steps_seen.append((d.clone(), t.clone()))
+        return original(d, t, lr_latent, clean)
+
+    model.tiled_velocity = record
+    _, lr_latent, _ = latents(model)
+    with torch.no_grad():
+        model.sample(lr_latent)
+    trained_inputs = []
+    for d, t in _unique(steps_seen):
+        with torch.no_grad():
+            clean, passes = model.unrolled_estimate(d, t, lr_latent)  # what training_loss feeds at (z_t, t)
+        trained_inputs.append(clean)
+    finals = [seen[i] for i in _final_pass_indices(model, steps_seen)]
+    assert len(finals) == steps
+    for got, want in zip(finals, trained_inputs):
+        torch.testing.assert_close(got, want)
+    assert not torch.equal(finals[0], lr_latent)  # with one step too, the dynamic stream sees a refinement
+
+
+def _unique(steps_seen):
+    out = []
+    for d, t in steps_seen:
+        if not out or not (torch.equal(out[-1][0], d) and torch.equal(out[-1][1], t)):
+            out.append((d, t))
+    return out
+
+
+def _final_pass_indices(model, steps_seen):
+    """Index of the last (stepping) pass of every Euler step among the recorded passes."""
+    idx = []
+    for i, (d, t) in enumerate(steps_seen):
+        nxt = steps_seen[i + 1] if i + 1 < len(steps_seen) else None
+        if nxt is None or not (torch.equal(nxt[0], d) and torch.equal(nxt[1], t)):
+            idx.append(i)
+    return idx
+
+
+def test_one_step_dynamic_stream_changes_the_output_and_learns():
+    """The paper's one-step mode: the refinement stream's weights change the result and get gradients."""
+    model = tiny(num_inference_steps=1).eval()
+    with torch.no_grad():
+        for layer in model.net.adapter.injections:
+            torch.nn.init.normal_(layer.weight, std=0.05)
+    lr = torch.rand(1, 2, 3, 16, 16)
+    with torch.no_grad():
+        before = model(lr)
+        model.net.adapter.embed_clean.weight.mul_(3.0)
+        after = model(lr)
+    assert (before - after).abs().max() > 1e-4
+    model.train()
+    batch = {"lr": lr, "gt": torch.rand(1, 2, 3, 64, 64)}
+    model.training_loss(batch)["loss"].backward()
+    assert model.net.adapter.embed_clean.weight.grad.abs().sum() > 0
 
 
 def test_zero_velocity_gives_bicubic_in_residual_mode():
@@ -150,7 +222,7 @@ def test_zero_velocity_gives_bicubic_in_residual_mode():
 
 
 def test_one_step_is_the_clean_estimate_of_the_first_pass():
-    model = tiny(num_inference_steps=1, init_noise_scale=1.0).eval()
+    model = tiny(num_inference_steps=1, init_noise_scale=1.0, unroll_min=1).eval()
     with torch.no_grad():
         torch.nn.init.normal_(model.net.adapter.injections[0].weight, std=0.05)
         lr, lr_latent, _ = latents(model)

@@ -17,8 +17,14 @@ reconstruction (constructor arguments, DESIGN.md section 2):
 
 * ``unroll_max`` (M_max) = 3 (not published). ``M(t)`` counts the denoiser passes of a training
   step, the last one trained: the trained pass sees the estimate refined ``M(t) - 1`` times,
-  so at ``t = 1`` it sees the LR latent itself, exactly like the first Euler step at inference.
-  The refinement passes run without gradient at the same ``(z_t, t)``.
+  the refinement passes run without gradient at the same ``(z_t, t)``, starting from the LR latent.
+* Train/inference agreement: every Euler step at inference builds the refinement stream's input
+  the same way (:meth:`LiteVSR.unrolled_estimate` at that step's ``(z_t, t)``, then the final
+  pass), so the adapter sees at each step exactly what training fed it at that ``t``, at any step
+  count. (Feeding the previous Euler step's estimate, as before, meant that with one step, the
+  paper's headline mode, the refinement stream only ever saw the LR latent, while training fed
+  it refined estimates.) ``unroll_min`` floors ``M(t)`` (1 = the paper's formula, which gives
+  ``M(1) = 1``); the tiny variant uses 2 so its one step at ``t = 1`` refines once.
 * ``loss_weight_min_t``: the ``1 / t^2`` weight is clamped at ``t = 0.05``; training times are
   uniform after an SD3 shift ``timestep_shift`` (1 = uniform).
 * LR latent = codec(MATLAB-bicubic x4 upsample of the LR frames), so it lies on the HR latent grid.
@@ -39,7 +45,8 @@ reconstruction (constructor arguments, DESIGN.md section 2):
   The tiny variant also uses a one-token prototype window (each query mixes the structure and
   refinement tokens of its own position; larger windows start from window averages and learned
   far too slowly in a CPU budget), times shifted towards noise (shift 3), the weight clamp at
-  ``t = 0.2``, one Euler step from the noise mean (``init_noise_scale=0``) and 32-latent tiles.
+  ``t = 0.2``, one Euler step from the noise mean (``init_noise_scale=0``), ``unroll_min=2`` and
+  32-latent tiles.
 """
 
 from __future__ import annotations
@@ -73,10 +80,12 @@ SMALL_BACKBONE = dict(variant="small")
 SMALL_ADAPTER = dict(num_heads=6, depth=2, mlp_ratio=4.0, window=(1, 8, 8))
 
 
-def unroll_count(t: torch.Tensor, unroll_max: int, sharpness: float = 5.0) -> torch.Tensor:
-    """LiteVSR's adaptive unrolling ``M(t) = round(1 + s(1-t) / (1 + (s-1)(1-t)) * (M_max - 1))``."""
+def unroll_count(t: torch.Tensor, unroll_max: int, sharpness: float = 5.0, unroll_min: int = 1) -> torch.Tensor:
+    """LiteVSR's adaptive unrolling ``M(t) = round(1 + s(1-t) / (1 + (s-1)(1-t)) * (M_max - 1))``,
+    at least ``unroll_min`` (reconstruction; 1 = the paper's formula)."""
     u = 1 - t.float()
-    return torch.round(1 + sharpness * u / (1 + (sharpness - 1) * u) * (unroll_max - 1)).long()
+    m = torch.round(1 + sharpness * u / (1 + (sharpness - 1) * u) * (unroll_max - 1)).long()
+    return m.clamp(min=unroll_min)
 
 
 def backbone_spec(backbone: WanTransformer3DModel, family: str) -> dict[str, Any]:
@@ -100,6 +109,7 @@ def backbone_spec(backbone: WanTransformer3DModel, family: str) -> dict[str, Any
             segment_length=2,
             num_inference_steps=1,
             init_noise_scale=0.0,
+            unroll_min=2,
             latent_tile=32,
         ),
         "small": dict(
@@ -128,7 +138,8 @@ class LiteVSR(LatentVSRMethod):
         caption_length / caption_path: the null caption (zeros, or embeddings from a file).
         segment_length: frames per forward call. num_inference_steps, sample_shift, init_noise_scale: sampler.
         latent_tile, latent_tile_overlap, latent_tile_batch: tiled velocity at inference (None = whole frame).
-        unroll_max, unroll_sharpness: adaptive unrolling (M_max, s = 5).
+        unroll_max, unroll_sharpness, unroll_min: adaptive unrolling (M_max, s = 5, floor of M(t)),
+            applied in training and at every inference step alike.
         loss_weight_min_t, timestep_shift: loss weight clamp and training time distribution.
         residual, latent_scale, stage: tiny-scale reconstruction switches.
         frozen_dtype: dtype of the frozen parts (DiT in the adapter stage, codec), e.g. 'bfloat16'
@@ -157,6 +168,7 @@ class LiteVSR(LatentVSRMethod):
         init_noise_scale: float = 1.0,
         unroll_max: int = 3,
         unroll_sharpness: float = 5.0,
+        unroll_min: int = 1,
         loss_weight_min_t: float = 0.05,
         timestep_shift: float = 1.0,
         latent_tile: int | None = None,
@@ -169,9 +181,10 @@ class LiteVSR(LatentVSRMethod):
     ):
         super().__init__(scale=scale)
         self.save_hyperparameters()
-        if min(unroll_max, num_inference_steps, segment_length, latent_tile_batch) < 1:
+        if min(unroll_max, unroll_min, num_inference_steps, segment_length, latent_tile_batch) < 1:
             raise UserError(
-                "litevsr: unroll_max, num_inference_steps, segment_length and latent_tile_batch must be at least 1"
+                "litevsr: unroll_max, unroll_min, num_inference_steps, segment_length and latent_tile_batch "
+                "must be at least 1"
             )
         self.segment_length, self.num_inference_steps = segment_length, num_inference_steps
         self.residual, self.latent_scale = residual, latent_scale
@@ -272,21 +285,20 @@ class LiteVSR(LatentVSRMethod):
     def sample(self, lr_latent: torch.Tensor, num_inference_steps: int | None = None) -> torch.Tensor:
         """Euler integration from ``t = 1`` to 0; returns the clean latent (codec space).
 
-        Each step feeds the previous step's clean estimate to the refinement stream (the first
-        step gets the LR latent).
+        Each step builds the refinement stream's input exactly as training does at that ``(z_t, t)``
+        (:meth:`unrolled_estimate`: the LR latent refined ``M(t) - 1`` times), then takes the step
+        with the final pass, all on ``latent_tile`` tiles when set.
         """
         hp = self.hparams
         noise = torch.randn(lr_latent.shape, device=lr_latent.device, dtype=lr_latent.dtype)
-        clean = [lr_latent]
 
         def velocity(d: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-            return self.tiled_velocity(d, t, lr_latent, clean[0]).to(d.dtype)
-
-        def refine(step: int, t: torch.Tensor, d: torch.Tensor, v: torch.Tensor) -> None:
-            clean[0] = self.from_diffusion(x0_from_velocity(d, v, t), lr_latent)
+            t = t.reshape(-1).expand(d.shape[0])
+            clean, _ = self.unrolled_estimate(d, t, lr_latent, self.tiled_velocity)
+            return self.tiled_velocity(d, t, lr_latent, clean).to(d.dtype)
 
         scheduler = euler_flow_scheduler(num_inference_steps or self.num_inference_steps, hp.sample_shift)
-        d = run_sampler(velocity, hp.init_noise_scale * noise, scheduler, callback=refine)
+        d = run_sampler(velocity, hp.init_noise_scale * noise, scheduler)
         return self.from_diffusion(d, lr_latent)
 
     def forward(self, lr: torch.Tensor, num_inference_steps: int | None = None) -> torch.Tensor:
@@ -299,15 +311,19 @@ class LiteVSR(LatentVSRMethod):
         return ShiftedTimesteps(self.hparams.timestep_shift)(batch, device=device)
 
     @torch.no_grad()
-    def unrolled_estimate(self, d_t: torch.Tensor, t: torch.Tensor, lr_latent: torch.Tensor):
-        """Clean estimate for the trained pass: the LR latent refined ``M(t) - 1`` times (no gradient)."""
-        passes = unroll_count(t, self.hparams.unroll_max, self.hparams.unroll_sharpness)
+    def unrolled_estimate(self, d_t: torch.Tensor, t: torch.Tensor, lr_latent: torch.Tensor, velocity=None):
+        """Refinement-stream input of the final pass: the LR latent refined ``M(t) - 1`` times at
+        ``(z_t, t)``, no gradient. Training and every inference step call it (``velocity``: the
+        velocity function, default :meth:`velocity`; inference passes the tiled one)."""
+        hp = self.hparams
+        passes = unroll_count(t, hp.unroll_max, hp.unroll_sharpness, hp.get("unroll_min", 1))
+        velocity = velocity or self.velocity
         clean = lr_latent
-        # Meta tensors (``fit --dry-run``) have no values: run the M_max - 1 passes (masked per sample,
-        # no gradient, so the traced memory is the same); real tensors stop after the largest M(t) - 1.
-        rounds = self.hparams.unroll_max if t.is_meta else int(passes.max())
+        # Meta tensors (``fit --dry-run``) have no values: run the most passes M(t) can ask for (masked
+        # per sample, no gradient, so the traced memory is the same); real tensors stop after max M(t) - 1.
+        rounds = max(hp.unroll_max, hp.get("unroll_min", 1)) if t.is_meta else int(passes.max())
         for k in range(rounds - 1):
-            v = self.velocity(d_t, t, lr_latent, clean).to(d_t.dtype)
+            v = velocity(d_t, t, lr_latent, clean).to(d_t.dtype)
             refined = self.from_diffusion(x0_from_velocity(d_t, v, t), lr_latent)
             keep = (k < passes - 1).view(-1, 1, 1, 1, 1)
             clean = torch.where(keep, refined, clean)
