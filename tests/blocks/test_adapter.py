@@ -75,3 +75,47 @@ def test_mismatched_streams_are_a_user_error():
     adapter = make_adapter()
     with pytest.raises(UserError):
         adapter(torch.randn(1, 4, 2, 8, 8), torch.randn(1, 4, 2, 8, 6), 0.5)
+
+
+def _adapter(window=(1, 2, 3)) -> FlowMatchingAdapter:
+    torch.manual_seed(0)
+    return FlowMatchingAdapter(
+        latent_channels=4, hidden=16, num_heads=2, depth=1, window=window, num_blocks=1
+    ).eval()
+
+
+def test_tile_origins_put_crops_on_the_whole_frame_window_grid():
+    """A crop given its origin conditions every token whose window lies inside it like the whole frame does."""
+    adapter = _adapter()
+    lr, clean = torch.randn(1, 4, 2, 20, 24), torch.randn(1, 4, 2, 20, 24)
+    t = torch.tensor([0.4])
+    with torch.no_grad():
+        whole = adapter(lr, clean, t).view(1, 2, 10, 12, 16)
+        y, x = 6, 4  # token origin (3, 2): not on a window border (window 2 x 3)
+        crop = (slice(None), slice(None), slice(None), slice(y, y + 10), slice(x, x + 14))
+        aligned = adapter(lr[crop], clean[crop], t, origin=[(y, x)]).view(1, 2, 5, 7, 16)
+        local = adapter(lr[crop], clean[crop], t).view(1, 2, 5, 7, 16)
+    # token rows 4..7 and columns 3..8 of the frame = windows entirely inside the crop
+    inside = whole[:, :, 4:8, 3:9]
+    torch.testing.assert_close(aligned[:, :, 1:5, 1:7], inside, atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(local[:, :, 1:5, 1:7], inside, atol=1e-3)  # restarting the grid differs
+    # a batch of crops with different origins, each aligned on its own
+    both = torch.cat([lr[crop], lr[..., :10, :14]]), torch.cat([clean[crop], clean[..., :10, :14]])
+    with torch.no_grad():
+        out = adapter(*both, torch.tensor([0.4, 0.4]), origin=[(y, x), (0, 0)]).view(2, 2, 5, 7, 16)
+    torch.testing.assert_close(out[:1], aligned, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(out[1:, :, :4, :6], whole[:, :, :4, :6], atol=1e-5, rtol=1e-5)
+
+
+def test_tile_origin_errors_and_gradients():
+    adapter = _adapter().train()
+    lr = torch.randn(2, 4, 1, 8, 8, requires_grad=True)
+    with pytest.raises(UserError, match="one \\(row, col\\) per sample"):
+        adapter(lr, lr, 0.5, origin=[(0, 2)])
+    with pytest.raises(UserError, match="multiple of the patch"):
+        adapter(lr, lr, 0.5, origin=[(1, 0), (0, 0)])
+    out = adapter(lr, torch.randn(2, 4, 1, 8, 8), torch.tensor([0.3, 0.3]), origin=[(2, 4), (0, 2)])
+    assert torch.isfinite(out).all()
+    out.sum().backward()
+    assert torch.isfinite(lr.grad).all() and lr.grad.abs().sum() > 0
+    assert torch.isfinite(adapter.prototypes.grad).all()

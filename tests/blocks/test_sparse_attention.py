@@ -79,7 +79,9 @@ def test_clip_scope_equals_dense_attention_under_its_mask(shifted, top_k):
     units = interleaved_temporal_windows(6, 4, shifted=shifted)
     out = sparse_local_attention(q, k, v, grid, block, top_k=top_k, frame_units=units, topk_scope="clip")
     mask = brute_force_mask(q, k, grid, block, top_k, units, scope="clip")
-    torch.testing.assert_close(out, F.scaled_dot_product_attention(q, k, v, attn_mask=mask), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        out, F.scaled_dot_product_attention(q, k, v, attn_mask=mask), atol=1e-5, rtol=1e-5
+    )
 
 
 def test_clip_scope_picks_a_future_frame_block_outside_the_unit():

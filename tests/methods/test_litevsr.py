@@ -326,3 +326,55 @@ def test_builtin_weights_beat_bicubic_on_the_held_out_sample_clip(sample_root):
 
     assert torch.equal(sr, again)
     assert psnr(sr) > psnr(imresize(lr, scale=4)) + 0.02
+
+
+@pytest.mark.parametrize("tile, overlap", [(15, 4), (16, 3), (8, 8)])
+def test_latent_tile_must_be_a_patch_multiple(tile, overlap):
+    """Issue: latent_tile=15 on the tiny model crashed with a shape error; now a one-line error."""
+    with pytest.raises(UserError, match=r"multiples of the patch size 2 \(2, 4, 6, 8, \.\.\.\)") as err:
+        tiny(latent_tile=tile, latent_tile_overlap=overlap)
+    assert "\n" not in str(err.value)
+
+
+def test_latent_tile_error_from_the_cli_is_one_line(tmp_path, capsys):
+    from vsrzoo.cli import main
+
+    out = tmp_path / "run"
+    code = main(
+        ["fit", "recipes/litevsr-tiny.yaml", "model.kwargs.latent_tile=15", f"output_dir={out}", "--dry-run"]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "latent_tile" in err and not out.exists()
+
+
+def test_tiles_share_the_whole_frame_adapter_grid():
+    """Overlapping tiles condition the same position identically (windows on one global grid)."""
+    model = tiny(
+        adapter={"num_heads": 2, "depth": 1, "mlp_ratio": 2.0, "window": (1, 2, 2), "freq_dim": 64},
+        latent_tile=12,
+        latent_tile_overlap=6,
+        latent_tile_batch=2,
+    ).eval()
+    _, lr_latent, noise = latents(
+        model, t=1, size=24
+    )  # latent 24 x 24: tile starts 0, 6, 12 (tokens 0, 3, 6)
+    outs = []
+    with torch.no_grad():
+        whole = model.net.adapter(lr_latent, lr_latent, torch.ones(1)).view(1, 1, 12, 12, -1)
+        model.net.adapter.register_forward_hook(lambda m, args, out: outs.append((out, args[3])))
+        model.tiled_velocity(noise, torch.ones(1), lr_latent, lr_latent)
+    origins = [o for _, batch in outs for o in batch]
+    assert sorted(set(origins)) == [(y, x) for y in (0, 6, 12) for x in (0, 6, 12)]
+    tokens = torch.cat([out for out, _ in outs]).view(len(origins), 1, 6, 6, -1)
+    for i, (y, x) in enumerate(origins):
+        ty, tx = y // 2, x // 2
+        # windows are 2 x 2 tokens: with odd token origins the first and last rows/cols are cut windows
+        a, b = ty % 2, tx % 2
+        h = 6 - a - (6 - a) % 2
+        w = 6 - b - (6 - b) % 2
+        torch.testing.assert_close(
+            tokens[i : i + 1, :, a : a + h, b : b + w],
+            whole[:, :, ty + a : ty + a + h, tx + b : tx + b + w],
+            atol=1e-5,
+            rtol=1e-5,
+        )

@@ -62,7 +62,13 @@ def test_sparse_attention_covering_every_block_equals_dense_within_units():
 def net(shifted: bool, topk_scope: str = "unit") -> SimpleGVRNet:
     torch.manual_seed(0)
     return SimpleGVRNet(
-        tiny_dit(8, 4), 4, 4, upsampler_hidden=8, temporal_window=2, shifted_windows=shifted, topk_scope=topk_scope
+        tiny_dit(8, 4),
+        4,
+        4,
+        upsampler_hidden=8,
+        temporal_window=2,
+        shifted_windows=shifted,
+        topk_scope=topk_scope,
     ).eval()
 
 

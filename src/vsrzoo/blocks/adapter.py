@@ -19,7 +19,10 @@ timestep through adaLN (shift, scale, gate for attention and MLP), then a LayerN
 351.7M parameters and the whole adapter 634.9M at Wan2.2-5B size (see
 :meth:`FlowMatchingAdapter.parameter_count`). Injection layers are full rank or LoRA of rank r
 (``up`` zero-initialised). Latents whose size is not a multiple of the patch are zero-padded at
-the end, and the token grid is ``ceil(size / patch)``.
+the end, and the token grid is ``ceil(size / patch)``. A crop of a larger latent (a tile) passes
+its ``origin`` (latent row, column in the whole frame), so its windows sit on the whole frame's
+window grid: overlapping tiles give a position the same prototype and window (windows cut by the
+crop edge see only their tokens inside the crop).
 """
 
 from __future__ import annotations
@@ -84,7 +87,9 @@ class PrototypeBlock(nn.Module):
         b, nw, length, c = q.shape
         q = self.to_q(q).view(b * nw, length, self.num_heads, -1).transpose(1, 2)
         k, v = self.to_kv(kv).view(b * nw, kv.shape[2], 2, self.num_heads, -1).permute(2, 0, 3, 1, 4)
-        attn_mask = None if mask is None else mask.repeat(b, 1).view(b * nw, 1, 1, -1)
+        if mask is not None:  # (nW, S) shared by the batch, or (B, nW, S) per sample
+            mask = mask.expand(b, *mask.shape[-2:]) if mask.dim() == 2 else mask
+        attn_mask = None if mask is None else mask.reshape(b * nw, 1, 1, -1)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
         return self.proj(out.transpose(1, 2).reshape(b, nw, length, c))
 
@@ -107,8 +112,9 @@ class FlowMatchingAdapter(nn.Module):
         injection_rank: None for full-rank injection linears, or the LoRA rank r.
         freq_dim: sinusoidal timestep frequencies; timestep_scale: t in [0, 1] is multiplied by it.
 
-    ``forward(lr_latent, clean_estimate, t)``: latents (B, C, T, H, W), t (B,) or scalar in
-    [0, 1] (1 = pure noise) -> condition tokens (B, T'*H'*W', hidden) in (t, h, w) order, with
+    ``forward(lr_latent, clean_estimate, t, origin=None)``: latents (B, C, T, H, W), t (B,) or
+    scalar in [0, 1] (1 = pure noise), ``origin`` one latent (row, col) per sample when the latents
+    are crops (tiles) of a larger frame -> condition tokens (B, T'*H'*W', hidden) in (t, h, w) order, with
     (T', H', W') = :meth:`token_grid`. ``inject(i, cond)`` is the zero-initialised map that is
     added to the main branch after DiT block i.
     """
@@ -202,26 +208,79 @@ class FlowMatchingAdapter(nn.Module):
         latent = F.pad(latent, (0, pads[2], 0, pads[1], 0, pads[0]))
         return conv(latent).permute(0, 2, 3, 4, 1)
 
-    def to_windows(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, T', H', W', C) -> (B, num_windows, window_tokens, C), zero-padding partial windows."""
+    def window_offsets(self, origin, batch: int) -> list[tuple[int, int, int]] | None:
+        """Per-sample position ``(t, h, w)`` of token 0 inside its window of the whole frame's grid.
+
+        ``origin``: None (the latent is the whole frame) or one latent ``(row, col)`` per sample,
+        multiples of the patch size (tiles start on the token grid).
+        """
+        if origin is None:
+            return None
+        if len(origin) != batch:
+            raise UserError(f"adapter origin needs one (row, col) per sample ({batch}), got {len(origin)}")
+        _, ph, pw = self.patch_size
+        _, wh, ww = self.window
+        offsets = []
+        for y, x in origin:
+            if y % ph or x % pw:
+                raise UserError(
+                    f"adapter origin ({y}, {x}) must be a multiple of the patch {self.patch_size[1:]}"
+                )
+            offsets.append((0, (y // ph) % wh, (x // pw) % ww))
+        return offsets if any(any(o) for o in offsets) else None
+
+    def _canvas(self, grid, offsets) -> tuple[int, int, int]:
+        """Padded grid size: whole windows holding every sample shifted by its offset."""
+        return tuple(
+            -(-(g + max(o[d] for o in offsets)) // w) * w for d, (g, w) in enumerate(zip(grid, self.window))
+        )
+
+    def to_windows(self, x: torch.Tensor, offsets: list[tuple[int, int, int]] | None = None) -> torch.Tensor:
+        """(B, T', H', W', C) -> (B, num_windows, window_tokens, C), zero-padding partial windows.
+
+        ``offsets`` (:meth:`window_offsets`) shift each sample onto the whole frame's window grid.
+        """
         b, *grid, c = x.shape
-        pads = [-g % w for g, w in zip(grid, self.window)]
-        x = F.pad(x, (0, 0, 0, pads[2], 0, pads[1], 0, pads[0]))
-        (nt, nh, nw), (wt, wh, ww) = ((g + p) // w for g, p, w in zip(grid, pads, self.window)), self.window
+        if offsets is None:
+            pads = [-g % w for g, w in zip(grid, self.window)]
+            x = F.pad(x, (0, 0, 0, pads[2], 0, pads[1], 0, pads[0]))
+        else:
+            canvas = x.new_zeros(b, *self._canvas(grid, offsets), c)
+            for i, (ot, oh, ow) in enumerate(offsets):
+                canvas[i, ot : ot + grid[0], oh : oh + grid[1], ow : ow + grid[2]] = x[i]
+            x = canvas
+        (wt, wh, ww) = self.window
+        nt, nh, nw = (s // w for s, w in zip(x.shape[1:4], self.window))
         x = x.reshape(b, nt, wt, nh, wh, nw, ww, c).permute(0, 1, 3, 5, 2, 4, 6, 7)
         return x.reshape(b, nt * nh * nw, wt * wh * ww, c)
 
-    def from_windows(self, x: torch.Tensor, grid: tuple[int, int, int]) -> torch.Tensor:
+    def from_windows(
+        self, x: torch.Tensor, grid: tuple[int, int, int], offsets: list[tuple[int, int, int]] | None = None
+    ) -> torch.Tensor:
         """Inverse of :meth:`to_windows`, cropped to ``grid``: -> (B, T'*H'*W', C)."""
         b, _, _, c = x.shape
         (wt, wh, ww) = self.window
-        nt, nh, nw = (-(-g // w) for g, w in zip(grid, self.window))
+        if offsets is None:
+            size = tuple(-(-g // w) * w for g, w in zip(grid, self.window))
+        else:
+            size = self._canvas(grid, offsets)
+        nt, nh, nw = (s // w for s, w in zip(size, self.window))
         x = x.reshape(b, nt, nh, nw, wt, wh, ww, c).permute(0, 1, 4, 2, 5, 3, 6, 7)
-        x = x.reshape(b, nt * wt, nh * wh, nw * ww, c)[:, : grid[0], : grid[1], : grid[2]]
-        return x.reshape(b, -1, c)
+        x = x.reshape(b, *size, c)
+        if offsets is None:
+            return x[:, : grid[0], : grid[1], : grid[2]].reshape(b, -1, c)
+        crops = [
+            x[i, ot : ot + grid[0], oh : oh + grid[1], ow : ow + grid[2]]
+            for i, (ot, oh, ow) in enumerate(offsets)
+        ]
+        return torch.stack(crops).reshape(b, -1, c)
 
     def forward(
-        self, lr_latent: torch.Tensor, clean_estimate: torch.Tensor, t: torch.Tensor | float
+        self,
+        lr_latent: torch.Tensor,
+        clean_estimate: torch.Tensor,
+        t: torch.Tensor | float,
+        origin: list[tuple[int, int]] | None = None,
     ) -> torch.Tensor:
         if lr_latent.dim() != 5 or lr_latent.shape != clean_estimate.shape:
             raise UserError(
@@ -230,18 +289,26 @@ class FlowMatchingAdapter(nn.Module):
             )
         b = lr_latent.shape[0]
         grid = self.token_grid(lr_latent.shape)
-        structure = self.to_windows(self.embed(self.embed_lr, lr_latent) + self.stream_embed[0])
-        refinement = self.to_windows(self.embed(self.embed_clean, clean_estimate) + self.stream_embed[1])
+        offsets = self.window_offsets(origin, b)
+        structure = self.to_windows(self.embed(self.embed_lr, lr_latent) + self.stream_embed[0], offsets)
+        refinement = self.to_windows(
+            self.embed(self.embed_clean, clean_estimate) + self.stream_embed[1], offsets
+        )
         kv = self.norm_kv(torch.cat([structure, refinement], dim=2) + self.window_pos.repeat(2, 1))
-        valid = self.to_windows(lr_latent.new_ones(1, *grid, 1))[0, :, :, 0] > 0
-        partial = any(g % w for g, w in zip(grid, self.window))
-        mask = valid.repeat(1, 2) if partial else None
+        mask = None
+        if offsets is not None:  # per-sample valid tokens; windows with none attend to padding (discarded)
+            valid = self.to_windows(lr_latent.new_ones(b, *grid, 1), offsets)[..., 0] > 0
+            mask = valid | ~valid.any(-1, keepdim=True)
+            mask = mask.repeat(1, 1, 2)
+        elif any(g % w for g, w in zip(grid, self.window)):
+            valid = self.to_windows(lr_latent.new_ones(1, *grid, 1))[0, :, :, 0] > 0
+            mask = valid.repeat(1, 2)
         t = torch.as_tensor(t, device=lr_latent.device, dtype=torch.float32).reshape(-1).expand(b)
         temb = self.time_embed(timestep_embedding(t * self.timestep_scale, self.freq_dim).to(kv.dtype))
         q = self.prototypes.to(kv.dtype).expand(b, kv.shape[1], -1, -1)
         for block in self.blocks:
             q = block(q, kv, mask, temb)
-        return self.norm_out(self.from_windows(q, grid))
+        return self.norm_out(self.from_windows(q, grid, offsets))
 
     def inject(self, index: int, cond_hidden: torch.Tensor) -> torch.Tensor:
         """Zero-initialised map of the condition branch after DiT block ``index``, to add to the main branch."""

@@ -218,7 +218,9 @@ def sparse_local_attention(
     else:
         local, local_ok = local_blocks(grid, nb // grid[0], frame_units, q.device)
         allowed = torch.ones(nb, nb, dtype=torch.bool, device=q.device)
-        allowed[torch.arange(nb, device=q.device)[:, None].expand_as(local)[local_ok], local[local_ok]] = False
+        allowed[torch.arange(nb, device=q.device)[:, None].expand_as(local)[local_ok], local[local_ok]] = (
+            False
+        )
         index, picked_ok = select_blocks(qb, kb, valid, top_k, allowed=allowed)
     attended = torch.cat([local.expand(b, nh, *local.shape), index], dim=-1)
     keys = _gather_blocks(kb, attended).view(b * nh, nb, -1, d)

@@ -149,12 +149,14 @@ class LatentVSRMethod(VSRMethod):
     def check_latent_tile(self, multiple: int = 1) -> None:
         """Validate the latent tile options once, at construction (``multiple``: the patch size)."""
         tile, overlap = self.latent_tile, self.latent_tile_overlap
-        if tile is not None and (tile % multiple or not 0 <= overlap < tile):
+        if tile is not None and (tile % multiple or overlap % multiple or not 0 <= overlap < tile):
             from vsrzoo.errors import UserError
 
+            valid = ", ".join(str(multiple * k) for k in range(1, 5))
             raise UserError(
-                f"{self.method_name}: latent_tile must be a multiple of {multiple} and exceed "
-                f"latent_tile_overlap >= 0, got latent_tile={tile}, latent_tile_overlap={overlap}"
+                f"{self.method_name}: latent_tile and latent_tile_overlap must be multiples of the patch "
+                f"size {multiple} ({valid}, ...) with 0 <= latent_tile_overlap < latent_tile, got "
+                f"latent_tile={tile}, latent_tile_overlap={overlap}"
             )
 
     def bundled_parts(self) -> dict[str, nn.Module]:

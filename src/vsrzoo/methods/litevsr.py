@@ -68,7 +68,7 @@ from vsrzoo.diffusion.samplers import euler_flow_scheduler
 from vsrzoo.diffusion.samplers import sample as run_sampler
 from vsrzoo.diffusion.timesteps import ShiftedTimesteps
 from vsrzoo.errors import UserError
-from vsrzoo.methods.latent import LatentVSRMethod, build_codec
+from vsrzoo.methods.latent import LatentVSRMethod, build_codec, latent_tiles
 from vsrzoo.methods.litevsr_net import LiteVSRTransformer
 from vsrzoo.registry import register_method
 
@@ -80,7 +80,9 @@ SMALL_BACKBONE = dict(variant="small")
 SMALL_ADAPTER = dict(num_heads=6, depth=2, mlp_ratio=4.0, window=(1, 8, 8))
 
 
-def unroll_count(t: torch.Tensor, unroll_max: int, sharpness: float = 5.0, unroll_min: int = 1) -> torch.Tensor:
+def unroll_count(
+    t: torch.Tensor, unroll_max: int, sharpness: float = 5.0, unroll_min: int = 1
+) -> torch.Tensor:
     """LiteVSR's adaptive unrolling ``M(t) = round(1 + s(1-t) / (1 + (s-1)(1-t)) * (M_max - 1))``,
     at least ``unroll_min`` (reconstruction; 1 = the paper's formula)."""
     u = 1 - t.float()
@@ -190,7 +192,6 @@ class LiteVSR(LatentVSRMethod):
         self.residual, self.latent_scale = residual, latent_scale
         self.latent_tile, self.latent_tile_overlap = latent_tile, latent_tile_overlap
         self.latent_tile_batch = latent_tile_batch
-        self.check_latent_tile()
         self.set_codec(build_codec(codec, codec_variant, codec_pretrained, codec_factor))
         latent_channels = self.codec.latent_channels
         load_dtype = frozen_dtype if stage == "adapter" else None
@@ -215,6 +216,7 @@ class LiteVSR(LatentVSRMethod):
         self.net = LiteVSRTransformer(dit, FlowMatchingAdapter(**adapter_args), caption)
         self.flow = RectifiedFlow("uniform" if stage == "prior" else "inverse_sigma_sq", loss_weight_min_t)
         patch = cfg.patch_size[1]
+        self.check_latent_tile(patch)  # tiles start on the token grid, so their windows share one grid
         self.size_multiple = max(1, self.codec.spatial_factor * patch // scale)
         self.set_stage(stage)
         self.cast_frozen(frozen_dtype)
@@ -265,19 +267,33 @@ class LiteVSR(LatentVSRMethod):
         return directory
 
     # ------------------------------------------------------------------ inference
-    def velocity(self, d: torch.Tensor, t: torch.Tensor, lr_latent: torch.Tensor, clean: torch.Tensor):
-        return self.net(d, t, lr_latent, clean)
+    def velocity(
+        self,
+        d: torch.Tensor,
+        t: torch.Tensor,
+        lr_latent: torch.Tensor,
+        clean: torch.Tensor,
+        origin: list[tuple[int, int]] | None = None,
+    ):
+        return self.net(d, t, lr_latent, clean, origin)
 
     def tiled_velocity(self, d: torch.Tensor, t: torch.Tensor, lr_latent: torch.Tensor, clean: torch.Tensor):
-        """Velocity on overlapping ``latent_tile`` tiles, blended (bounded attention cost)."""
+        """Velocity on overlapping ``latent_tile`` tiles, blended (bounded attention cost).
+
+        Each tile passes its origin to the adapter, so all tiles share the whole frame's
+        prototype-window grid (overlapping tiles condition a position the same way).
+        """
         tile, (h, w), b = self.latent_tile, d.shape[-2:], d.shape[0]
         if tile is None or (h <= tile and w <= tile):
             return self.velocity(d, t, lr_latent, clean)
+        tiles = latent_tiles(h, w, tile, self.latent_tile_overlap)
 
         def velocity(
             group: int, d: torch.Tensor, lr_latent: torch.Tensor, clean: torch.Tensor
         ) -> torch.Tensor:
-            return self.velocity(d, t.repeat(d.shape[0] // b), lr_latent, clean)
+            chunk = tiles[group * self.latent_tile_batch : (group + 1) * self.latent_tile_batch]
+            origin = [(y, x) for y, x, _, _ in chunk for _ in range(b)]
+            return self.velocity(d, t.repeat(len(chunk)), lr_latent, clean, origin)
 
         return self.tiled(velocity, d, lr_latent, clean).to(d.dtype)
 

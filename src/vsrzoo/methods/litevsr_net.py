@@ -28,8 +28,9 @@ __all__ = ["LiteVSRTransformer"]
 class LiteVSRTransformer(nn.Module):
     """Frozen ``WanTransformer3DModel`` + trainable adapter, run as a two-branch batch.
 
-    ``forward(z_t, t, lr_latent, clean_estimate)`` -> velocity, all latents ``(B, C, T, H, W)``
-    with ``H, W`` multiples of the patch, ``t`` (B,) in [0, 1] (1 = pure noise).
+    ``forward(z_t, t, lr_latent, clean_estimate, origin=None)`` -> velocity, all latents
+    ``(B, C, T, H, W)`` with ``H, W`` multiples of the patch, ``t`` (B,) in [0, 1] (1 = pure
+    noise), ``origin`` the latent (row, col) of each sample when it is a tile of a larger frame.
     ``prior(z_t, t)`` is the frozen backbone alone (what the model equals at initialisation).
     """
 
@@ -84,12 +85,17 @@ class LiteVSRTransformer(nn.Module):
         return self.head(hidden, temb, z_t.shape)
 
     def forward(
-        self, z_t: torch.Tensor, t: torch.Tensor, lr_latent: torch.Tensor, clean_estimate: torch.Tensor
+        self,
+        z_t: torch.Tensor,
+        t: torch.Tensor,
+        lr_latent: torch.Tensor,
+        clean_estimate: torch.Tensor,
+        origin: list[tuple[int, int]] | None = None,
     ) -> torch.Tensor:
         b = z_t.shape[0]
         rope = self.backbone.rope(z_t)
         main = self.embed(z_t)
-        cond = self.adapter(lr_latent, clean_estimate, t).to(main.dtype)
+        cond = self.adapter(lr_latent, clean_estimate, t, origin).to(main.dtype)
         temb, proj, text = self.conditioning(t, b, main.dtype)
         proj2, text2 = torch.cat([proj, proj]), torch.cat([text, text])
         hidden = torch.cat([main, cond])
