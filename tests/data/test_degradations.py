@@ -19,6 +19,7 @@ def test_registry_lists_every_degradation():
         "bd",
         "bi",
         "bicubic_up",
+        "mixture",
         "realbasicvsr",
         "simplegvr_flow",
         "simplegvr_model",

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 import vsrzoo
 from vsrzoo.backbones.common import set_attention_processor
@@ -261,22 +265,100 @@ def test_bad_configuration_is_a_user_error(bad):
         vsrzoo.create_model("simplegvr", variant="tiny", **bad)
 
 
+RECIPES = Path(__file__).resolve().parents[2] / "recipes"
+
+
 @pytest.mark.parametrize("recipe", ["simplegvr-tiny.yaml", "simplegvr.yaml"])
 def test_recipes_load_and_name_their_variant(recipe):
-    from pathlib import Path
-
     from vsrzoo.recipes import load_recipe
 
-    cfg = load_recipe(Path(__file__).resolve().parents[2] / "recipes" / recipe)
-    assert cfg.model.name == "simplegvr" and cfg.data.degradation == "simplegvr_flow"
+    cfg = load_recipe(RECIPES / recipe)
+    assert cfg.model.name == "simplegvr"
     if recipe == "simplegvr.yaml":  # paper: 16 GPUs x 2 = batch 32, AdamW 5e-5, 17 frames -> 5 latent frames
         assert (cfg.model.variant, cfg.optim.lr, cfg.data.num_frames) == ("full", 5e-5, 17)
         assert cfg.trainer.devices * cfg.trainer.num_nodes * cfg.data.batch_size == 32
         kwargs = dict(cfg.model.kwargs)  # the backbone checkpoint reaches the Wan loader (absent offline)
         with pytest.raises(vsrzoo.errors.MissingWeightsError, match="Wan-AI/Wan2.1-T2V-1.3B-Diffusers"):
             vsrzoo.create_model("simplegvr", variant="full", device="meta", **kwargs)
-    else:
-        assert cfg.model.variant == "tiny" and cfg.data.dataset == "sample" and "vid4" not in str(cfg.data)
+    else:  # trained on the procedural source only: never the sample evaluation clips, never Vid4
+        assert cfg.model.variant == "tiny" and cfg.data.dataset == "procedural" == cfg.data.val_dataset
+        assert "vid4" not in str(cfg.data).lower()
+
+
+def test_three_stage_recipes_chain_and_initialise_from_the_previous_stage():
+    """Paper v3: 17 frames one-order (20K) -> proposed degradations (5K) -> 77 frames windowed + sparse."""
+    from vsrzoo.data.degradations import get_degradation
+    from vsrzoo.recipes import load_recipe
+
+    s1, s2, s3, cascade = (
+        load_recipe(RECIPES / f"{name}.yaml")
+        for name in ("simplegvr", "simplegvr-stage2", "simplegvr-stage3", "simplegvr-cascade")
+    )
+    assert s1.model.pretrained is None and s1.trainer.max_steps == 20000 and s1.data.num_frames == 17
+    assert [c.name for c in s1.data.degradation_kwargs.components] == ["realbasicvsr"]
+    assert s1.data.degradation_kwargs.components[0].kwargs.orders == 1  # one-order degradation
+    assert not s1.model.kwargs.sparse_attention and s1.model.kwargs.temporal_window is None
+    assert s2.model.pretrained == f"{s1.output_dir}/final" and s2.trainer.max_steps == 5000
+    assert [c.name for c in s2.data.degradation_kwargs.components] == ["simplegvr_flow", "simplegvr_model"]
+    assert s3.model.pretrained == f"{s2.output_dir}/final" and s3.data.num_frames == 77
+    k3 = s3.model.kwargs
+    assert (k3.temporal_window, k3.shifted_windows, k3.sparse_attention, k3.topk_scope) == (
+        5,
+        True,
+        True,
+        "clip",
+    )
+    assert cascade.data.dataset == "latents" and list(cascade.model.kwargs.output_size) == [1080, 1920]
+    one_order = get_degradation(s1.data.degradation, **OmegaConf.to_container(s1.data.degradation_kwargs))
+    clip = np.random.default_rng(0).integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)
+    assert one_order(clip, seed=1).shape == (3, 16, 16, 3)
+
+
+def test_stage_initialises_from_the_previous_stage_weights(tmp_path):
+    """``model.pretrained`` + new kwargs (stage 3 switches on windows and sparse attention) keeps the weights."""
+    from vsrzoo.methods.train import build_model
+
+    stage1 = untrained(temporal_window=None, sparse_attention=False)
+    stage1.save_pretrained(tmp_path / "s1")
+    model = {
+        "name": "simplegvr",
+        "variant": "tiny",
+        "pretrained": str(tmp_path / "s1"),
+        "kwargs": {"temporal_window": 5, "sparse_attention": True, "topk_scope": "clip"},
+    }
+    stage3 = build_model(
+        OmegaConf.create({"model": model, "trainer": {"gradient_checkpointing": False}, "optim": {}})
+    )
+    torch.testing.assert_close(stage3.net.transformer.proj_out.weight, stage1.net.transformer.proj_out.weight)
+    assert all(
+        b.attn1.processor.sparse and b.attn1.processor.topk_scope == "clip"
+        for b in stage3.net.transformer.blocks
+    )
+
+
+def test_latent_pairs_train_the_cascade_without_pixels(tmp_path):
+    """The paper's setting: base-model LR latents -> HR latents (non-integer ratio), from saved pairs."""
+    from vsrzoo.data.datamodule import VSRDataModule
+    from vsrzoo.data.latents import save_latent_pair
+
+    for name in ("a", "b"):
+        save_latent_pair(
+            tmp_path / f"{name}.safetensors", torch.randn(48, 6, 5, 7), torch.randn(48, 6, 14, 20)
+        )
+    dm = VSRDataModule(dataset="latents", root=str(tmp_path), num_frames=3, batch_size=2, clips_per_epoch=4)
+    batch = next(iter(dm.train_dataloader()))
+    assert batch["lr_latent"].shape == (2, 48, 3, 5, 7) and batch["hr_latent"].shape == (2, 48, 3, 14, 20)
+    model = untrained(residual=False, lr_latent_source="lr")
+    loss = model.training_loss(batch)["loss"]
+    loss.backward()
+    assert torch.isfinite(loss) and model.net.upsampler.conv_in.weight.grad.abs().sum() > 0
+    model.eval()
+    with torch.no_grad():
+        assert model.validation_step(next(iter(dm.val_dataloader())), 0).isfinite()
+    with pytest.raises(vsrzoo.errors.UserError, match="residual=False"):
+        untrained().training_loss(batch)
+    with pytest.raises(vsrzoo.errors.MissingDataError, match="no latent pairs"):
+        VSRDataModule(dataset="latents", root=str(tmp_path / "none"), num_frames=3).setup("fit")
 
 
 def test_untrained_x0_model_returns_the_bicubic_reference():

@@ -158,29 +158,25 @@ def local_blocks(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Local blocks of every block for the ``'clip'`` scope: the same 2-D block in each frame of its unit.
 
-    Returns indices (nB, W) and their validity (nB, W), W = the longest unit (1 without units);
-    column 0 is the block itself.
+    Returns indices (nB, W) and their validity (nB, W) on ``device``, W = the longest unit (1
+    without units); column 0 is the block itself. Built on the CPU from the (T,) unit ids (no
+    device sync, and it works while the attention itself runs on the meta device).
     """
     t = grid[0]
-    nb = t * blocks_per_frame
-    own = torch.arange(nb, device=device)
+    own = torch.arange(t * blocks_per_frame)
     if frame_units is None:
-        return own[:, None], torch.ones(nb, 1, dtype=torch.bool, device=device)
-    units = frame_units.to(device)
-    width = int(torch.bincount(units - units.min()).max())
-    frames = torch.arange(t, device=device)
-    start = torch.searchsorted(units, units)  # units are non-decreasing: first frame of each unit
-    rel = torch.arange(width, device=device)
-    table = start[:, None] + rel[None, :]  # (T, W) frames of each frame's unit
-    ok = table < t
-    table = table.clamp(max=t - 1)
-    ok &= units[table] == units[:, None]
-    # put the frame itself first, then the others of its unit
-    order = torch.argsort((table != frames[:, None]).int() * 2 - ok.int(), dim=1, stable=True)
-    table, ok = table.gather(1, order), ok.gather(1, order)
+        return own[:, None].to(device), torch.ones(own.shape[0], 1, dtype=torch.bool, device=device)
+    units = frame_units.cpu().tolist()
+    members = {u: [f for f in range(t) if units[f] == u] for u in units}
+    width = max(len(m) for m in members.values())
+    table = torch.zeros(t, width, dtype=torch.long)
+    ok = torch.zeros(t, width, dtype=torch.bool)
+    for f in range(t):
+        frames = [f] + [g for g in members[units[f]] if g != f]  # the frame itself first
+        table[f, : len(frames)], ok[f, : len(frames)] = torch.tensor(frames), True
     frame_of_block, pos = own // blocks_per_frame, own % blocks_per_frame
     index = table[frame_of_block] * blocks_per_frame + pos[:, None]
-    return index, ok[frame_of_block]
+    return index.to(device), ok[frame_of_block].to(device)
 
 
 def sparse_local_attention(
@@ -217,10 +213,9 @@ def sparse_local_attention(
         index, picked_ok = select_blocks(qb, kb, valid, top_k, block_units)
     else:
         local, local_ok = local_blocks(grid, nb // grid[0], frame_units, q.device)
-        allowed = torch.ones(nb, nb, dtype=torch.bool, device=q.device)
-        allowed[torch.arange(nb, device=q.device)[:, None].expand_as(local)[local_ok], local[local_ok]] = (
-            False
-        )
+        own_col = local[:, :1].expand_as(local)  # invalid slots repeat the own block (already excluded)
+        excluded = torch.where(local_ok, local, own_col)
+        allowed = torch.ones(nb, nb, dtype=torch.bool, device=q.device).scatter(1, excluded, False)
         index, picked_ok = select_blocks(qb, kb, valid, top_k, allowed=allowed)
     attended = torch.cat([local.expand(b, nh, *local.shape), index], dim=-1)
     keys = _gather_blocks(kb, attended).view(b * nh, nb, -1, d)
@@ -316,7 +311,7 @@ class SparseLocalAttention(nn.Module):
         q, k, v = (t.view(b, n, self.num_heads, -1).transpose(1, 2) for t in (q, k, v))
         if rope is not None:
             q, k = rope(q), rope(k)
-        units = self.frame_units(int(grid[0]), x.device)
+        units = self.frame_units(int(grid[0]), None)  # (T,) ids on the CPU: tiny, read by the block layout
         if self.sparse:
             out = sparse_local_attention(
                 q, k, v, grid, self.block_size, self.top_k, units, topk_scope=self.topk_scope

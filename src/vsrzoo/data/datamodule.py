@@ -31,6 +31,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from vsrzoo.data.datasets import VideoSet, check_pair, fmt_size, get_dataset, image_size
 from vsrzoo.data.degradations import clip_seed
 from vsrzoo.data.io import read_image
+from vsrzoo.data.latents import LATENTS, LatentPairs
 from vsrzoo.data.procedural import PROCEDURAL, ProceduralClips, as_float
 from vsrzoo.errors import UserError
 
@@ -202,6 +203,9 @@ class VSRDataModule(L.LightningDataModule):
     ``val_degradation``). ``dataset: procedural`` trains on :mod:`vsrzoo.data.procedural`'s
     unlimited random clips (``clips_per_epoch`` of them per epoch, new ones every epoch);
     ``val_dataset: procedural`` validates on a fixed, separately seeded set of them.
+    ``dataset: latents`` reads precomputed latent pairs from ``root`` (:mod:`vsrzoo.data.latents`,
+    SimpleGVR's latent cascade), ``num_frames`` counting latent frames; ``train_clips`` /
+    ``val_clips`` pick files.
     """
 
     def __init__(
@@ -272,9 +276,17 @@ class VSRDataModule(L.LightningDataModule):
         c = self.cfg
         if stage in (None, "fit") and self.train_set is None and c["dataset"] == PROCEDURAL:
             self.train_set = self._procedural("train", c["clips_per_epoch"], c["num_frames"], c["crop_size"])
+        if stage in (None, "fit") and self.train_set is None and c["dataset"] == LATENTS:
+            self.train_set = LatentPairs(
+                c["root"], c["num_frames"], c["train_clips"], c["clips_per_epoch"], c["seed"]
+            )
         if stage in (None, "fit") and self.train_set is None:
             videos = self._open(c["dataset"], c["lr_dir"], c["degradation"], c["train_clips"])
             self.train_set = TrainClips(videos, c["num_frames"], c["crop_size"], c["augment"], c["seed"])
+        if stage in (None, "fit", "validate") and self.val_set is None and self._val_name() == LATENTS:
+            self.val_set = LatentPairs(
+                c["root"], c["val_max_frames"] or c["num_frames"], c["val_clips"], seed=c["seed"]
+            )
         if stage in (None, "fit", "validate") and self.val_set is None and self._val_name() == PROCEDURAL:
             n = len(c["val_clips"] or ()) or 4
             self.val_set = self._procedural("val", n, c["val_max_frames"] or 8, max(c["crop_size"], 32))

@@ -153,7 +153,9 @@ class VSRMethod(L.LightningModule):
         self.log_dict(
             {f"train/{k}": v.detach() for k, v in losses.items()},
             prog_bar=True,
-            batch_size=batch["lr"].shape[0],
+            batch_size=(batch["lr"] if "lr" in batch else batch["lr_latent"]).shape[
+                0
+            ],  # frames or latent pairs
         )
         return losses["loss"]
 
@@ -163,8 +165,11 @@ class VSRMethod(L.LightningModule):
         ``val_psnr`` (a torchmetrics ``MeanMetric``) sums and counts across DDP ranks at epoch end, so
         the logged value is the mean over all frames even when ranks hold different numbers of clips.
         """
-        sr = self.upscale_clip(batch["lr"]).float().clamp(0, 1)
-        sr8, gt8 = (sr * 255).round(), (batch["gt"].float() * 255).round()
+        return self.log_val_psnr(self.upscale_clip(batch["lr"]), batch["gt"])
+
+    def log_val_psnr(self, sr: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+        """Accumulate and log the per-frame PSNR of ``sr`` against ``gt`` ``(B, T, 3, H, W)`` in [0, 1]."""
+        sr8, gt8 = (sr.float().clamp(0, 1) * 255).round(), (gt.float() * 255).round()
         mse = ((sr8 - gt8) ** 2).mean(dim=(2, 3, 4)).clamp_min(1e-10)
         psnr = 10 * torch.log10(255.0**2 / mse)  # (B, T): one value per frame
         self.val_psnr.update(psnr)

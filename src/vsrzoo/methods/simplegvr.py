@@ -28,7 +28,9 @@ Reconstruction (each a constructor argument, DESIGN.md section 2):
   :func:`~vsrzoo.blocks.sparse_local_attention` with ``topk_scope='clip'`` attends to the own
   block in every frame of its unit plus the k most relevant blocks of the whole clip.
 * The LR latent is the codec's encoding of the LR frames (for VSR benchmarks) or, through
-  :meth:`SimpleGVR.upsample_latent`, a base model's latent (the cascade). ``scale`` gives the
+  :meth:`SimpleGVR.upsample_latent`, a base model's latent (the cascade); for training the
+  cascade, batches of precomputed latent pairs (``data.dataset: latents``,
+  :mod:`vsrzoo.data.latents`) replace the frames. ``scale`` gives the
   benchmark factor (x4); ``output_size`` gives a fixed output size such as 1080p (the paper's
   512p -> 1080p, about 2.8x).
 * ``residual`` (used by ``tiny``): the flow runs on ``latent_scale * (z_HR - z_bicubic)``,
@@ -292,7 +294,16 @@ class SimpleGVR(LatentVSRMethod):
         keep = (torch.rand(b, device=like.device) >= self.null_prompt_prob).to(text.dtype)
         return text * keep.view(b, 1, 1)
 
-    def training_loss(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+    def training_latents(self, batch: dict[str, Any]):
+        """``(LR latent, diffused HR latent z0)`` of a batch: encoded from frames, or given as latents.
+
+        Latent batches (``lr_latent``, ``hr_latent``: :mod:`vsrzoo.data.latents`) are the paper's
+        cascade: the base model's LR latent goes to the HR latent without pixels.
+        """
+        if "lr_latent" in batch:
+            if self.residual:
+                raise UserError("simplegvr: latent-pair data needs residual=False (there are no LR frames)")
+            return batch["lr_latent"], self.to_diffusion(batch["hr_latent"], None)
         lr, gt = self.pad_frames(batch["lr"]), self.pad_frames(batch["gt"])
         f = self.codec.spatial_factor
         if gt.shape[-1] % f or gt.shape[-2] % f or lr.shape[-1] % f or lr.shape[-2] % f:
@@ -300,7 +311,19 @@ class SimpleGVR(LatentVSRMethod):
                 f"simplegvr: LR and GT crops must be multiples of the codec factor {f}; change data.crop_size"
             )
         lr_latent, base = self.condition_latents(lr, gt.shape[-2:])
-        z0 = self.to_diffusion(self.encode(gt), base)
+        return lr_latent, self.to_diffusion(self.encode(gt), base)
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        """Pixel batches: the base class's PSNR. Latent pairs: PSNR of the decoded cascade output
+        against the decoded HR latent."""
+        if "lr_latent" not in batch:
+            return super().validation_step(batch, batch_idx)
+        hr = batch["hr_latent"]
+        sr = self.decode(self.upsample_latent(batch["lr_latent"], hr.shape[-2:]))
+        return self.log_val_psnr(sr, self.decode(hr))
+
+    def training_loss(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        lr_latent, z0 = self.training_latents(batch)
         b = z0.shape[0]
         t = self.timesteps(b, device=z0.device)
         z_t, target, _ = self.flow.training_pair(z0, t.to(z0.dtype))

@@ -265,7 +265,8 @@ class RealBasicVSR(Degradation):
     """Second-order real-world degradation with per-clip random parameters (see module docstring).
 
     ``stage1`` / ``stage2`` override fields of :class:`Stage` for each round (e.g.
-    ``{"sigma_x": [0.2, 2.0]}``); ``final_*`` set the closing resize + sinc group.
+    ``{"sigma_x": [0.2, 2.0]}``); ``final_*`` set the closing resize + sinc group; ``orders=1``
+    runs the first round only (a one-order degradation, e.g. SimpleGVR's stage 1), same draws.
     """
 
     name = "realbasicvsr"
@@ -285,8 +286,12 @@ class RealBasicVSR(Degradation):
         usm_kernel_size: int = 51,
         usm_weight: float = 0.5,
         usm_threshold: float = 10.0,
+        orders: int = 2,
     ):
         super().__init__(scale)
+        if orders not in (1, 2):
+            raise UserError(f"degradation 'realbasicvsr': orders must be 1 or 2, got {orders}")
+        self.orders = int(orders)
         self.stage1 = dict(stage1 or {})
         self.stage2 = dict(stage2 or {})
         self._stages = (
@@ -328,7 +333,7 @@ class RealBasicVSR(Degradation):
             frames = [
                 unsharp_mask(f, self.usm_kernel_size, self.usm_weight, self.usm_threshold) for f in frames
             ]
-        for i, stage in enumerate((plan["first"], plan["second"])):
+        for i, stage in enumerate((plan["first"], plan["second"])[: self.orders]):
             frames = blur(frames, stage.kernel)
             frames = resize(
                 frames, random_resize_size(frames[0].shape, stage.resize_factor), stage.interpolation
