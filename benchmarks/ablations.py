@@ -8,6 +8,7 @@ only how it is run (e.g. sampler steps).
 
     python benchmarks/ablations.py instavsr --steps 400 --frames 12 --root ../shared/data
     python benchmarks/ablations.py all --steps 400
+    python benchmarks/ablations.py simplegvr --cost-only   # measured paper-size FLOPs per variant
 
 ``--frames F`` scores the first F frames of each Vid4 clip (the table says so) to keep a CPU run
 short; ``--frames 0`` scores all 171. Runs are cached under ``--out`` (delete a folder to redo
@@ -48,15 +49,28 @@ ABLATIONS: dict[str, dict[str, Variant]] = {
         ),
     },
     "simplegvr": {
-        "full": Variant(what="sparse local attention + interleaved (shifted) temporal windows"),
+        "full": Variant(
+            what="sparse local attention (top-1 of the whole clip) + interleaved (shifted) windows"
+        ),
         "full attention": Variant(
-            ("model.kwargs.sparse_attention=false",), what="dense attention in each window"
+            ("model.kwargs.sparse_attention=false", "model.kwargs.temporal_window=null"),
+            what="dense attention over the whole clip (paper's 'full')",
+        ),
+        "windows, dense": Variant(
+            ("model.kwargs.sparse_attention=false",), what="dense attention in each window (paper's 'Swin')"
         ),
         "no shifts": Variant(("model.kwargs.shifted_windows=false",), what="temporal windows not shifted"),
+        "top-k in unit": Variant(
+            ("model.kwargs.topk_scope=unit",), what="top-k picked within the temporal unit only"
+        ),
     },
     "litevsr": {
-        "full": Variant(what="adapter, 1 Euler step"),
+        "full": Variant(what="adapter with both streams, 1 Euler step"),
         "4 steps": Variant(inference={"num_inference_steps": 4}, what="the same weights, 4 Euler steps"),
+        "no dynamic stream": Variant(
+            ("model.kwargs.unroll_max=1", "model.kwargs.unroll_min=1"),
+            what="refinement stream always fed the LR latent (no clean-estimate feedback)",
+        ),
     },
     "liftvsr": {
         "full": Variant(what="DTA + AMC + asymmetric sampling"),
@@ -119,11 +133,46 @@ def score(method: str, weights: dict[str, Path], args: argparse.Namespace) -> di
     return {label: result.summary(label) for label in models}
 
 
+# Paper-scale cost of a variant, measured (not estimated): FLOPs of one DiT forward counted by
+# torch.utils.flop_counter on the meta device (no memory, no weights), at the paper's setting.
+PAPER_GRID = {"simplegvr": (16, 20, 136, 240)}  # Wan2.1 VAE latent of 77 frames at 1080p (1088 x 1920)
+
+
+def paper_gflops(method: str, variant: Variant) -> float | None:
+    """GFLOPs of one forward of the ``full`` network with the variant's model overrides, or None."""
+    if method not in PAPER_GRID:
+        return None
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from vsrzoo.factory import create_model
+
+    prefix = "model.kwargs."
+    kwargs = {}
+    for item in variant.overrides:
+        key, value = item.split("=", 1)
+        if key.startswith(prefix):
+            kwargs[key[len(prefix) :]] = (
+                None if value == "null" else {"true": True, "false": False}.get(value, value)
+            )
+    c, t, h, w = PAPER_GRID[method]
+    with torch.device("meta"):
+        model = create_model(method, variant="full", **kwargs)
+    z = torch.zeros(1, c, t, h, w, device="meta")
+    cond = torch.zeros(1, model.net.upsampler.conv_out.out_channels, t, h, w, device="meta")
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model.net(z, torch.ones(1, device="meta"), cond)
+    return counter.get_total_flops() / 1e9
+
+
 def table(method: str, rows: dict[str, dict], args: argparse.Namespace) -> str:
     from vsrzoo.tables import markdown_table
 
     frames = f"first {args.frames} frames per clip" if args.frames else "all frames"
     header = ["variant", "what", "PSNR-Y", "SSIM-Y", "tOF", "E*warp (x1e-3)"]
+    flops = {label: paper_gflops(method, ABLATIONS[method][label]) for label in rows}
+    if any(v is not None for v in flops.values()):
+        header.append("paper-size GFLOPs / DiT forward")
     body = [
         [
             label,
@@ -132,6 +181,7 @@ def table(method: str, rows: dict[str, dict], args: argparse.Namespace) -> str:
             f"{r['ssim']:.4f}",
             f"{r['tof']:.3f}",
             f"{r['ewarp']:.3f}",
+            *([f"{flops[label]:.0f}"] if flops[label] is not None else []),
         ]
         for label, r in rows.items()
     ]
@@ -181,9 +231,30 @@ def main() -> None:
         ],
         help="recipe overrides for the training data (default: the procedural clips)",
     )
+    parser.add_argument(
+        "--cost-only",
+        action="store_true",
+        help="print each variant's measured paper-size FLOPs (no training, no data) and exit",
+    )
     args = parser.parse_args()
     for method in ABLATIONS if args.method == "all" else [args.method]:
-        run(method, args)
+        if args.cost_only:
+            print_cost(method)
+        else:
+            run(method, args)
+
+
+def print_cost(method: str) -> None:
+    """Measured GFLOPs of one paper-size DiT forward per variant, and the ratio to the first."""
+    flops = {label: paper_gflops(method, v) for label, v in ABLATIONS[method].items()}
+    if all(v is None for v in flops.values()):
+        print(f"{method}: no paper-size cost measurement")
+        return
+    grid = "x".join(map(str, PAPER_GRID[method]))
+    print(f"{method}: GFLOPs of one DiT forward at the paper's latent {grid} (FlopCounterMode, meta device)")
+    base = flops["full"]
+    for label, value in flops.items():
+        print(f"  {label:<18} {value:>12.0f}  ({value / base:.3f} x the 'full' variant)")
 
 
 if __name__ == "__main__":

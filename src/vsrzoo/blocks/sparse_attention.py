@@ -311,7 +311,7 @@ class SparseLocalAttention(nn.Module):
         q, k, v = (t.view(b, n, self.num_heads, -1).transpose(1, 2) for t in (q, k, v))
         if rope is not None:
             q, k = rope(q), rope(k)
-        units = self.frame_units(int(grid[0]), None)  # (T,) ids on the CPU: tiny, read by the block layout
+        units = self.frame_units(int(grid[0]), "cpu")  # (T,) ids on the CPU: tiny, read by the block layout
         if self.sparse:
             out = sparse_local_attention(
                 q, k, v, grid, self.block_size, self.top_k, units, topk_scope=self.topk_scope

@@ -170,7 +170,7 @@ class SimpleGVRAttnProcessor:
         q, k, v = (t.transpose(1, 2) for t in (q, k, v))
         units = None
         if self.temporal_window is not None:
-            units = interleaved_temporal_windows(grid[0], self.temporal_window, self.shifted)  # CPU, (T,)
+            units = interleaved_temporal_windows(grid[0], self.temporal_window, self.shifted, "cpu")  # (T,)
         if self.sparse:
             out = sparse_local_attention(
                 q, k, v, grid, self.block_size, self.top_k, units, topk_scope=self.topk_scope
