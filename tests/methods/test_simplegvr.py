@@ -320,15 +320,11 @@ def test_stage_initialises_from_the_previous_stage_weights(tmp_path):
 
     stage1 = untrained(temporal_window=None, sparse_attention=False)
     stage1.save_pretrained(tmp_path / "s1")
-    model = {
-        "name": "simplegvr",
-        "variant": "tiny",
-        "pretrained": str(tmp_path / "s1"),
-        "kwargs": {"temporal_window": 5, "sparse_attention": True, "topk_scope": "clip"},
-    }
-    stage3 = build_model(
-        OmegaConf.create({"model": model, "trainer": {"gradient_checkpointing": False}, "optim": {}})
-    )
+    from vsrzoo.recipes import load_recipe
+
+    overrides = [f"model.pretrained={tmp_path / 's1'}", "model.kwargs.temporal_window=5"]
+    overrides += ["model.kwargs.sparse_attention=true", "model.kwargs.topk_scope=clip"]
+    stage3 = build_model(load_recipe(RECIPES / "simplegvr-tiny.yaml", overrides))
     torch.testing.assert_close(stage3.net.transformer.proj_out.weight, stage1.net.transformer.proj_out.weight)
     assert all(
         b.attn1.processor.sparse and b.attn1.processor.topk_scope == "clip"
