@@ -321,18 +321,10 @@ def test_builtin_weights_are_deterministic_on_a_sample_clip(sample_root):
 
 def test_builtin_weights_beat_bicubic_on_vid4_calendar(shared_data):
     """Trained on procedural clips only; Vid4 is never seen in training."""
-    import numpy as np
-
-    from vsrzoo.data.io import list_frames, read_image
+    from vid4_helpers import load_vid4, y_psnr
 
     def load(folder):
-        frames = [read_image(p) for p in list_frames(shared_data / "Vid4" / folder / "calendar")[:3]]
-        return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float().div(255)[None]
-
-    def y_psnr(x, gt):
-        w = torch.tensor([65.481, 128.553, 24.966]).view(1, 1, 3, 1, 1)
-        mse = (((x.clamp(0, 1) * 255).round() / 255 * w).sum(2) - (gt * w).sum(2)).pow(2).mean()
-        return float(10 * torch.log10(255.0**2 / mse))
+        return load_vid4(shared_data, folder, "calendar", 3)
 
     model = vsrzoo.create_model("litevsr", pretrained="builtin").eval()
     lr, gt = load("BIx4"), load("GT")

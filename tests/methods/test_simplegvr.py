@@ -396,29 +396,21 @@ def test_t_squared_weighting_is_the_x0_mse():
     batch = {"lr": torch.rand(1, 2, 3, 8, 8), "gt": torch.rand(1, 2, 3, 32, 32), "clip": ["x"]}
     torch.manual_seed(2)
     loss = model.training_loss(batch)["loss"]
-    torch.manual_seed(2)  # same LR noise level, LR noise and flow noise as inside training_loss
+    torch.manual_seed(2)  # same flow noise, condition noise level and noise as inside training_loss
     lr_latent, base = model.condition_latents(batch["lr"], (32, 32))
     z0 = model.to_diffusion(model.encode(batch["gt"]), base)
-    lr_latent, _ = model.lr_noise(lr_latent)
     t = model.timesteps(1)
     z_t = 0.6 * torch.randn_like(z0) + 0.4 * z0
-    x0 = model.net(z_t, t, model.net.condition(lr_latent, (8, 8)))
+    cond, _ = model.lr_noise(model.net.condition(lr_latent, (8, 8)))  # noise after the upsampler
+    x0 = model.net(z_t, t, cond)
     torch.testing.assert_close(loss, (x0 - z0).pow(2).mean(), atol=1e-5, rtol=1e-3)  # float32 rounding
 
 
 def test_builtin_weights_beat_bicubic_on_vid4_calendar(shared_data):
-    import numpy as np
-
-    from vsrzoo.data.io import list_frames, read_image
+    from vid4_helpers import load_vid4, y_psnr
 
     def load(folder):
-        frames = [read_image(p) for p in list_frames(shared_data / "Vid4" / folder / "calendar")[:3]]
-        return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float().div(255)[None]
-
-    def y_psnr(x, gt):
-        w = torch.tensor([65.481, 128.553, 24.966]).view(1, 1, 3, 1, 1)
-        mse = (((x * 255).round() / 255 * w).sum(2) - (gt * w).sum(2)).pow(2).mean()
-        return float(10 * torch.log10(255.0**2 / mse))
+        return load_vid4(shared_data, folder, "calendar", 3)
 
     model = vsrzoo.create_model("simplegvr", pretrained="builtin").eval()
     lr, gt = load("BIx4"), load("GT")
