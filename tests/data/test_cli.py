@@ -91,7 +91,7 @@ def test_prepare_unknown_degradation_lists_valid_ones(make_set, capsys):
     err = capsys.readouterr().err
     assert (
         "unknown degradation 'blur'" in err
-        and "valid: bd, bi, bicubic_up, realbasicvsr, simplegvr_flow" in err
+        and "valid: bd, bi, bicubic_up, mixture, realbasicvsr, simplegvr_flow" in err
     )
     assert not (root / "Vid4/BDx4").exists()
 
