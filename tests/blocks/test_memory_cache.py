@@ -11,58 +11,59 @@ def make_cache(**kwargs):
 
 
 def test_cache_size_is_constant_over_100_updates():
-    cache = make_cache()
+    amc = make_cache()
+    cache = None
     with torch.no_grad():
         for i in range(100):
-            cache.update(torch.randn(2, 3 + i % 4, 5, 4, 16))  # segments of varying length
-            assert cache.cache.shape == (2, 6, 16)
-    assert torch.isfinite(cache.cache).all()
+            cache = amc.update(torch.randn(2, 3 + i % 4, 5, 4, 16), cache)  # segments of varying length
+            assert cache.shape == (2, 6, 16)
+    assert torch.isfinite(cache).all()
 
 
-def test_reset_empties_and_cache_stays_out_of_state_dict():
-    cache = make_cache()
-    cache.update(torch.randn(1, 8, 4, 4, 16))
-    assert not cache.is_empty
-    assert not any("cache" == k.split(".")[-1] for k in cache.state_dict())
-    keys = set(cache.state_dict())
-    cache.reset()
-    assert cache.is_empty and cache.cache is None
-    assert set(cache.state_dict()) == keys
+def test_the_cache_is_a_value_not_module_state():
+    amc = make_cache()
+    keys = set(amc.state_dict())
+    before = {k: v.clone() for k, v in amc.state_dict().items()}
+    cache = amc.update(torch.randn(1, 8, 4, 4, 16), None)
+    assert set(amc.state_dict()) == keys and all(
+        torch.equal(before[k], v) for k, v in amc.state_dict().items()
+    )
+    assert not any(isinstance(b, torch.Tensor) and b.shape == cache.shape for b in amc.buffers())
     q = torch.randn(1, 8, 4, 4, 16)
-    assert torch.equal(cache.read(q), q)
+    assert torch.equal(amc.read(q, None), torch.zeros_like(q))  # empty cache: nothing to read
+    assert amc.read(q, cache).abs().sum() > 0
 
 
-def test_gate_closed_gives_the_dta_output():
-    cache = make_cache()
-    cache.update(torch.randn(2, 4, 3, 3, 16))
-    cache.update(torch.randn(2, 4, 3, 3, 16))
-    dta_out = torch.randn(2, 4, 3, 3, 16)
-    assert torch.equal(cache.read(dta_out), dta_out)  # read gate starts closed
+def test_read_gate_starts_open_and_scales_the_readout():
+    amc = make_cache()
+    cache = amc.update(torch.randn(2, 4, 3, 3, 16), None)
+    q = torch.randn(2, 4, 3, 3, 16)
+    assert torch.allclose(torch.tanh(amc.read_gate), torch.full((16,), float(torch.tanh(torch.tensor(0.5)))))
+    out = amc.read(q, cache)
+    assert out.shape == q.shape and out.abs().sum() > 0
     with torch.no_grad():
-        cache.read_gate.fill_(0.5)
-    fused = cache.read(dta_out)
-    assert fused.shape == dta_out.shape and not torch.allclose(fused, dta_out)
+        amc.read_gate.zero_()
+    assert torch.equal(amc.read(q, cache), torch.zeros_like(q))
+    assert torch.equal(make_cache(read_gate_init=0.0).read_gate, torch.zeros(16))
 
 
 def test_update_gate_blends_and_gradients_reach_the_summary():
-    cache = make_cache()
-    with torch.no_grad():
-        cache.read_gate.fill_(0.5)
+    amc = make_cache()
     first = torch.randn(1, 4, 3, 3, 16)
-    cache.update(first)
-    old = cache.cache.detach().clone()
+    old = amc.update(first, None).detach()
     second = torch.randn(1, 4, 3, 3, 16)
-    summary = cache.summarize(second.flatten(1, -2)).detach()
-    cache.update(second)
+    summary = amc.summarize(second.flatten(1, -2)).detach()
+    cache = amc.update(second, old)
     lo, hi = torch.minimum(old, summary), torch.maximum(old, summary)
-    assert ((cache.cache >= lo - 1e-6) & (cache.cache <= hi + 1e-6)).all()  # convex blend
-    cache.read(torch.randn(1, 4, 3, 3, 16)).square().sum().backward()
-    assert cache.update_gate.weight.grad.abs().sum() > 0
-    assert cache.summary_queries.grad.abs().sum() > 0
+    assert ((cache >= lo - 1e-6) & (cache <= hi + 1e-6)).all()  # convex blend
+    amc.read(torch.randn(1, 4, 3, 3, 16), cache).square().sum().backward()
+    assert amc.update_gate.weight.grad.abs().sum() > 0
+    assert amc.summary_queries.grad.abs().sum() > 0
+    assert amc.read_gate.grad.abs().sum() > 0
 
 
 def test_batch_mismatch_is_a_user_error():
-    cache = make_cache()
-    cache.update(torch.randn(2, 2, 2, 2, 16))
-    with pytest.raises(UserError, match="reset"):
-        cache.read(torch.randn(1, 2, 2, 2, 16))
+    amc = make_cache()
+    cache = amc.update(torch.randn(2, 2, 2, 2, 16), None)
+    with pytest.raises(UserError, match="own cache"):
+        amc.read(torch.randn(1, 2, 2, 2, 16), cache)

@@ -92,11 +92,13 @@ def test_gradients_reach_the_flow_network():
 
 def test_memory_read_sits_between_attention_and_ffn():
     block = make_block()
-    open_output(block)
     memory = AttentionMemoryCache(16, 2, num_tokens=4)
     x = torch.randn(1, 3, 4, 4, 16)
-    memory.update(x)
-    assert torch.equal(block(x, memory=memory), block(x))  # read gate closed at init
+    cache = memory.update(x, None)
+    assert torch.equal(block(x, memory=memory, cache=cache), block(x))  # zero output linear at init
+    assert torch.equal(block(x, memory=memory, cache=None), block(x))  # empty cache: nothing read
+    open_output(block)
+    assert not torch.allclose(block(x, memory=memory, cache=cache), block(x))  # read gate starts open
     with torch.no_grad():
-        memory.read_gate.fill_(1.0)
-    assert not torch.allclose(block(x, memory=memory), block(x))
+        memory.read_gate.zero_()
+    assert torch.equal(block(x, memory=memory, cache=cache), block(x))

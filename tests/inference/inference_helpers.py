@@ -54,8 +54,8 @@ class BicubicBlur(VSRMethod):
 class SegmentMean(PerPixel):
     """Each output mixes its frame with the mean of its segment, so it depends on the segmentation.
 
-    Counts reset_state calls and forward calls, and can refuse sizes that are not multiples of
-    ``size_multiple`` (to check the engine pads) or interrupt itself after ``stop_after`` calls.
+    Counts forward calls, and can refuse sizes that are not multiples of ``size_multiple`` (to
+    check the engine pads) or interrupt itself after ``stop_after`` calls.
     """
 
     method_name = "segment_mean"
@@ -64,10 +64,7 @@ class SegmentMean(PerPixel):
     def __init__(self, scale: int = 4, size_multiple: int = 1, stop_after: int | None = None):
         super().__init__(scale=scale)
         self.size_multiple, self.stop_after = size_multiple, stop_after
-        self.resets = self.calls = 0
-
-    def reset_state(self) -> None:
-        self.resets += 1
+        self.calls = 0
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
         h, w = lr.shape[-2:]
@@ -77,6 +74,35 @@ class SegmentMean(PerPixel):
         if self.stop_after is not None and self.calls > self.stop_after:
             raise KeyboardInterrupt
         return super().forward(0.5 * lr + 0.5 * lr.mean(dim=1, keepdim=True))
+
+
+class RunningMean(PerPixel):
+    """A stateful per-pixel model: each output frame is :class:`PerPixel` of the mean of all LR
+    frames of the video so far (at that pixel). The state ``(sum, count)`` is a value.
+
+    Records the number of frames of every ``step`` call (``steps``), so tests can check that no
+    frame runs twice; a state of another tile has another shape and fails loudly.
+    """
+
+    method_name = "running_mean"
+    stateful = True
+    segment_length = 4
+
+    def __init__(self, scale: int = 4):
+        super().__init__(scale=scale)
+        self.steps: list[int] = []
+
+    def step(self, lr: torch.Tensor, state=None):
+        total, count = state if state is not None else (torch.zeros_like(lr[:, 0]), 0)
+        means = []
+        for t in range(lr.shape[1]):
+            total, count = total + lr[:, t], count + 1
+            means.append(total / count)
+        self.steps.append(lr.shape[1])
+        return super().forward(torch.stack(means, dim=1)), (total, count)
+
+    def forward(self, lr: torch.Tensor) -> torch.Tensor:
+        return self.step(lr, None)[0]
 
 
 def pan_frames(n: int = 8, height: int = 32, width: int = 48, step: int = 3) -> list[np.ndarray]:

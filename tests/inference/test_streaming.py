@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from inference_helpers import PerPixel, SegmentMean, pan_frames
+from inference_helpers import PerPixel, RunningMean, SegmentMean, pan_frames
 
 from vsrzoo.errors import UserError
 from vsrzoo.inference.streaming import stream_upscale
@@ -78,11 +78,48 @@ def test_frames_are_yielded_as_soon_as_final():
     assert len(lag) == 20
 
 
-def test_state_is_reset_per_video_and_training_mode_restored():
-    model = SegmentMean().train()
-    list(stream_upscale(model, pan_frames(5, 8, 8)))
-    list(model.upscale(pan_frames(5, 8, 8)))
-    assert model.resets == 2 and model.training
+def running_mean_reference(frames: list[np.ndarray], scale: int = 4) -> list[np.ndarray]:
+    lr = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float()[None] / 255
+    means = lr.cumsum(dim=1) / torch.arange(1, lr.shape[1] + 1).view(1, -1, 1, 1, 1)
+    return [f.permute(1, 2, 0).numpy() for f in PerPixel(scale).forward(means)[0]]
+
+
+def assert_frames_close(got: list[np.ndarray], want: list[np.ndarray]) -> None:
+    assert len(got) == len(want)
+    diff = np.abs(np.stack(got).astype(int) - np.round(np.stack(want) * 255).clip(0, 255).astype(int))
+    assert diff.max() <= 1
+
+
+def test_stateful_model_state_per_video_and_training_mode_restored():
+    model = RunningMean().train()
+    frames = pan_frames(10, 8, 8)
+    first = list(stream_upscale(model, frames))
+    second = list(model.upscale(frames))  # a new video starts from a fresh state
+    assert all(np.array_equal(a, b) for a, b in zip(first, second)) and model.training
+    assert_frames_close(first, running_mean_reference(frames))
+
+
+def test_stateful_segments_are_causal_and_short_at_the_end():
+    model = RunningMean()
+    frames = pan_frames(10, 8, 8)
+    out = list(stream_upscale(model, frames, segment=4))
+    assert model.steps == [4, 4, 2]  # back to back; the last segment is short, no frame runs twice
+    assert_frames_close(out, running_mean_reference(frames))
+    with pytest.raises(UserError) as err:
+        stream_upscale(model, frames, segment=4, overlap=1)
+    assert str(err.value).startswith("--overlap must be 0 for running_mean")
+
+
+def test_stateful_tiles_keep_their_own_state():
+    """Each tile reads only its own state: tiled output equals untiled, over several segments."""
+    frames = pan_frames(9, 30, 41)
+    whole = list(stream_upscale(RunningMean(scale=2), frames, segment=3))
+    model = RunningMean(scale=2)
+    tiled = list(stream_upscale(model, frames, segment=3, tile=12, tile_overlap=4))
+    assert len(model.steps) == 3 * 4 * 5  # 3 segments x a 4 x 5 tile grid, one state per tile
+    diff = np.stack(whole).astype(int) - np.stack(tiled)
+    assert np.abs(diff).max() <= 1 and (diff != 0).mean() < 1e-3
+    assert_frames_close(tiled, running_mean_reference(frames, scale=2))
 
 
 def test_base_upscale_delegates_to_the_engine():
@@ -132,12 +169,24 @@ def test_frame_of_another_size_names_its_index():
         ({"segment": 0}, "--segment must be at least 1 frame, got 0"),
         ({"precision": "int8"}, "unknown precision 'int8'; valid: fp32, bf16, fp16"),
         ({"tile": "big"}, "--tile must be a number of LR pixels or 'auto', got 'big'"),
+        (
+            {"tile": 4},
+            "--tile 4 is too small for perpixel: it needs at least 8 LR pixels and more than --tile-overlap (2)",
+        ),
+        ({"tile": 16, "tile_overlap": -1}, "--tile-overlap must be at least 0 LR pixels, got -1"),
+        ({"overlap": -1}, "--overlap must be between 0 and segment - 1 (0) frames, got -1"),
     ],
 )
 def test_bad_options_are_user_errors(kwargs, message):
     with pytest.raises(UserError) as err:
-        stream_upscale(PerPixel(), pan_frames(2, 8, 8), **kwargs)  # checked before the first frame
+        stream_upscale(PerPixel(), pan_frames(2, 8, 8), **{"tile_overlap": 2, **kwargs})  # before any frame
     assert str(err.value) == message
+
+
+def test_tile_must_be_a_multiple_of_the_size_multiple():
+    with pytest.raises(UserError) as err:
+        stream_upscale(SegmentMean(size_multiple=4), pan_frames(2, 8, 8), tile=18, tile_overlap=4)
+    assert str(err.value) == "--tile 18 is not a multiple of 4 LR pixels, which segment_mean needs"
 
 
 def test_bf16_autocast_runs_on_cpu():

@@ -92,7 +92,9 @@ def test_sink_receives_each_output_pixel_exactly_once():
         hits[r0:r1, c0:c1] += 1
 
     tiler.run(
-        lambda crop: torch.ones(1, 3, 2 * crop.shape[-2], 2 * crop.shape[-1]), torch.zeros(1, 3, 29, 37), sink
+        lambda crop, key: torch.ones(1, 3, 2 * crop.shape[-2], 2 * crop.shape[-1]),
+        torch.zeros(1, 3, 29, 37),
+        sink,
     )
     assert (hits == 1).all()
 

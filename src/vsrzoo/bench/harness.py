@@ -362,15 +362,14 @@ def _precision(model: torch.nn.Module | None) -> tuple[str, int | None]:
 
 def _segments(entry: Entry, model: torch.nn.Module | None) -> tuple[int, int] | None:
     """(segment length, overlap) the entry's frames are made with: a method's own, streamed with
-    its overlap (``stream_overlap`` where a method sets one, else the engine's default); for an
-    outputs folder its ``--segment-length`` without overlap, or None when not given."""
+    with the engine's default overlap (0 for stateful methods); for an outputs folder its
+    ``--segment-length`` without overlap, or None when not given."""
     if model is None:
         return (entry.segment_length, 0) if entry.segment_length else None
     from vsrzoo.inference.streaming import default_overlap
 
     length = int(getattr(model, "segment_length", 1))
-    overlap = getattr(model, "stream_overlap", None)
-    return length, default_overlap(length) if overlap is None else int(overlap)
+    return length, default_overlap(length, bool(getattr(model, "stateful", False)))
 
 
 @dataclass

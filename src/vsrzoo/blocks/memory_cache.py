@@ -4,16 +4,24 @@ Paper: in each temporal layer the current segment queries a per-layer cache of e
 segments by attention; the result is fused with the DTA output; then the cache is updated by an
 adaptive aggregation of the current segment, so long videos stay coherent at a small cost.
 
+From the paper's method figure (public repo kopperx/LiftVSR, ``assets/liftvsr_pipe.png``): the
+cache is queried with the DTA *input* features, and its read-out is fused (added) to the DTA
+output before the temporal branch's zero-initialised output linear.
+
 reconstruction: the cache holds a fixed number of tokens (``num_tokens``), so memory is constant
 however long the video is. A segment is summarised into that many tokens by learned queries
 attending to its tokens; the update is a convex blend ``(1 - g) * old + g * summary`` with a
-learned, input-dependent gate ``g = sigmoid(W [old, summary])``. The read-out is added to the
-query tokens through a tanh gate that starts closed (zero), so at initialisation the fused
-output equals the DTA output. The previous cache is detached when blended (truncated
-back-propagation over one segment), so the autograd graph does not grow with the video.
+learned, input-dependent gate ``g = sigmoid(W [old, summary])``. The read-out is scaled by a
+per-channel ``tanh(read_gate)`` that starts open (``read_gate_init``, 0.5 by default): the
+enclosing branch's zero-initialised output linear already keeps the model equal to its prior
+at initialisation, and an open gate lets the read path receive gradient from the first step (a
+gate starting at zero, with the output linear also at zero, barely moves). The previous cache is
+detached when blended (truncated back-propagation over one segment), so the autograd graph does
+not grow with the video.
 
-The cache lives in a non-persistent buffer: it follows ``.to(device)``, stays out of
-``state_dict``, and :meth:`reset` empties it (call it between videos).
+The cache is a value, not module state (issue 13): :meth:`AttentionMemoryCache.read` takes it and
+:meth:`AttentionMemoryCache.update` returns the new one (``None`` = empty, the start of a video),
+so the caller owns it (one per video, per spatial tile, per latent tile).
 """
 
 from __future__ import annotations
@@ -46,44 +54,45 @@ class CrossAttention(nn.Module):
 
 
 class AttentionMemoryCache(nn.Module):
-    """A per-layer memory of ``num_tokens`` tokens: ``read``, ``update``, ``reset``.
+    """The parameters of a per-layer memory of ``num_tokens`` tokens: ``read`` and ``update`` a cache value.
 
     Args:
         dim: token width C; num_heads: attention heads of the read and the summary.
         num_tokens: cache size M (tokens per layer), constant over the video.
         detach_history: detach the previous cache when blending in a new segment.
+        read_gate_init: initial value of the per-channel read gate (before ``tanh``).
 
-    ``read(query_tokens)``: (B, ..., C) -> fused tokens of the same shape, the query plus the
-    gated read-out (the query unchanged while the cache is empty). ``update(tokens)``: fold a
-    segment's tokens (B, ..., C) into the cache (B, M, C).
+    ``read(query_tokens, cache)``: (B, ..., C) and a cache (B, M, C) or None -> the gated read-out
+    (B, ..., C), zeros for an empty cache (the caller adds it to the DTA output).
+    ``update(tokens, cache)``: fold a segment's tokens (B, ..., C) into ``cache`` -> the new cache (B, M, C).
     """
 
-    def __init__(self, dim: int, num_heads: int, num_tokens: int = 64, detach_history: bool = True):
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        num_tokens: int = 64,
+        detach_history: bool = True,
+        read_gate_init: float = 0.5,
+    ):
         super().__init__()
         self.num_tokens = num_tokens
         self.detach_history = detach_history
         self.norm_query = nn.LayerNorm(dim, eps=1e-6)
         self.norm_cache = nn.LayerNorm(dim, eps=1e-6)
         self.reader = CrossAttention(dim, num_heads)
-        self.read_gate = nn.Parameter(torch.zeros(dim))
+        self.read_gate = nn.Parameter(torch.full((dim,), float(read_gate_init)))
         self.summary_queries = nn.Parameter(torch.randn(num_tokens, dim) * 0.02)
         self.norm_segment = nn.LayerNorm(dim, eps=1e-6)
         self.summarizer = CrossAttention(dim, num_heads)
         self.update_gate = nn.Linear(2 * dim, dim)
-        self.register_buffer("cache", None, persistent=False)
 
-    @property
-    def is_empty(self) -> bool:
-        return self.cache is None
-
-    def reset(self) -> None:
-        """Forget every earlier segment (start of a new video)."""
-        self.cache = None
-
-    def _check_batch(self, batch: int) -> None:
-        if self.cache.shape[0] != batch:
+    @staticmethod
+    def _check_batch(cache: torch.Tensor, batch: int) -> None:
+        if cache.shape[0] != batch:
             raise UserError(
-                f"memory cache holds batch size {self.cache.shape[0]} but got {batch}; call reset() between videos"
+                f"memory cache holds batch size {cache.shape[0]} but got {batch}; "
+                "start each video (and each tile) with its own cache"
             )
 
     def summarize(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -91,22 +100,19 @@ class AttentionMemoryCache(nn.Module):
         queries = self.summary_queries.to(tokens.dtype).expand(tokens.shape[0], -1, -1)
         return queries + self.summarizer(queries, self.norm_segment(tokens))
 
-    def read(self, query_tokens: torch.Tensor) -> torch.Tensor:
-        if self.cache is None:
-            return query_tokens
+    def read(self, query_tokens: torch.Tensor, cache: torch.Tensor | None) -> torch.Tensor:
+        if cache is None:
+            return torch.zeros_like(query_tokens)
         x = query_tokens.flatten(1, -2)
-        self._check_batch(x.shape[0])
-        readout = self.reader(self.norm_query(x), self.norm_cache(self.cache.to(x.dtype)))
-        fused = x + torch.tanh(self.read_gate).to(x.dtype) * readout
-        return fused.view_as(query_tokens)
+        self._check_batch(cache, x.shape[0])
+        readout = self.reader(self.norm_query(x), self.norm_cache(cache.to(x.dtype)))
+        return (torch.tanh(self.read_gate).to(x.dtype) * readout).view_as(query_tokens)
 
-    def update(self, tokens: torch.Tensor) -> None:
+    def update(self, tokens: torch.Tensor, cache: torch.Tensor | None) -> torch.Tensor:
         summary = self.summarize(tokens.flatten(1, -2))
-        if self.cache is None:
-            self.cache = summary
-            return
-        self._check_batch(summary.shape[0])
-        old = self.cache.detach() if self.detach_history else self.cache
-        old = old.to(summary.dtype)
+        if cache is None:
+            return summary
+        self._check_batch(cache, summary.shape[0])
+        old = (cache.detach() if self.detach_history else cache).to(summary.dtype)
         gate = torch.sigmoid(self.update_gate(torch.cat([old, summary], dim=-1)))
-        self.cache = (1 - gate) * old + gate * summary
+        return (1 - gate) * old + gate * summary

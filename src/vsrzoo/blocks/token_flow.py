@@ -49,13 +49,14 @@ class TokenFlowAttention(nn.Module):
         flow_hidden: channels per head inside the flow network; flow_kernel: its conv size.
         mlp_ratio: FFN width relative to ``dim``.
 
-    ``forward(x, ref_index=None, flow=None, memory=None)``: ``x`` (B, T, H, W, C).
+    ``forward(x, ref_index=None, flow=None, memory=None, cache=None)``: ``x`` (B, T, H, W, C).
     ``ref_index`` an int returns the residual of that frame (B, H, W, C); a sequence of R
     indices, or None for every frame, returns (B, R, H, W, C). ``flow`` overrides the predicted
     token flow: (B, R, T, 2, H, W) shared by the heads or (B, R, T, heads, 2, H, W), channel 0
     along W; frame t is sampled at ``p + flow`` to align it with the reference at ``p``.
-    ``memory`` is an optional :class:`~vsrzoo.blocks.AttentionMemoryCache` read between the
-    attention and the FFN (LiftVSR's AMC fusion). The residual is exactly zero at init.
+    ``memory`` is an optional :class:`~vsrzoo.blocks.AttentionMemoryCache` whose ``cache`` is
+    queried with the reference frames' input tokens and added to the attention output before the
+    FFN (LiftVSR's AMC fusion, as in the paper's figure). The residual is exactly zero at init.
     """
 
     def __init__(
@@ -179,9 +180,10 @@ class TokenFlowAttention(nn.Module):
         ref_index: int | Sequence[int] | None = None,
         flow: torch.Tensor | None = None,
         memory: nn.Module | None = None,
+        cache: torch.Tensor | None = None,
     ) -> torch.Tensor:
         y = self.attend(x, ref_index, flow)
         if memory is not None:
-            y = memory.read(y)
+            y = y + memory.read(x[:, self.reference_indices(ref_index, x.shape[1])], cache)
         out = self.finish(y)
         return out[:, 0] if isinstance(ref_index, int) else out

@@ -10,7 +10,14 @@ memory does not depend on the number of frames. Each segment goes through
 :class:`~vsrzoo.inference.tiling.Tiler`, so for large frames memory is bounded by the tile size.
 
 Models may set ``size_multiple`` (LR pixels): tiles are padded by edge replication up to it and
-the output is cropped back. The model's state is reset at the start of every video.
+the output is cropped back.
+
+State (issue 13): the engine owns the state of a stateful method (``model.stateful``, see
+:meth:`vsrzoo.methods.base.VSRMethod.step`): one state value per spatial tile, keyed by the
+tile's grid index ``(i, j)`` (the grid is fixed for a video), created fresh for every video.
+Segments of a stateful method run back to back in order (overlap 0; an overlap is refused) and
+the last one is short rather than end-aligned, so no frame is ever run twice or with the state
+of a later frame ("causal segments").
 
 Reconstruction: the linear cross-fade, the default overlap (a quarter of the segment) and the
 end-aligned last segment are our choices (arguments of :func:`stream_upscale`); the methods'
@@ -40,9 +47,9 @@ from vsrzoo.runtime import available_memory
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-def default_overlap(segment: int) -> int:
-    """A quarter of the segment (0 for per-frame models): enough frames to cross-fade over."""
-    return segment // 4
+def default_overlap(segment: int, stateful: bool = False) -> int:
+    """A quarter of the segment (0 for per-frame and stateful models): enough frames to cross-fade over."""
+    return 0 if stateful else segment // 4
 
 
 def autocast(device: torch.device, precision: str):
@@ -61,12 +68,24 @@ def model_device(model: torch.nn.Module) -> torch.device:
     return tensor.device
 
 
-def tile_forward(model: torch.nn.Module, precision: str = "fp32") -> Callable[[torch.Tensor], torch.Tensor]:
-    """The per-tile function: LR crop (T, 3, h, w), uint8 or float in [0, 1] -> float32 CPU SR crop."""
+TileKey = tuple[int, int]
+
+
+def tile_forward(
+    model: torch.nn.Module, precision: str = "fp32"
+) -> Callable[[torch.Tensor, TileKey], torch.Tensor]:
+    """The per-tile function of one video: ``(LR crop (T, 3, h, w), tile index (i, j))`` -> SR crop.
+
+    The crop is uint8 or float in [0, 1], the result float32 on the CPU. For a stateful model
+    the function holds one state per tile index, carried from each call to the next call with
+    the same index (build a new function for every video).
+    """
     device, scale = model_device(model), model.scale
     multiple = int(getattr(model, "size_multiple", 1))
+    stateful = bool(getattr(model, "stateful", False))
+    states: dict[TileKey, object] = {}
 
-    def forward(crop: torch.Tensor) -> torch.Tensor:
+    def forward(crop: torch.Tensor, key: TileKey = (0, 0)) -> torch.Tensor:
         x = crop.to(device)
         x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
         h, w = x.shape[-2:]
@@ -74,7 +93,10 @@ def tile_forward(model: torch.nn.Module, precision: str = "fp32") -> Callable[[t
         if pad_h or pad_w:
             x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
         with torch.no_grad(), autocast(device, precision):
-            y = model(x.unsqueeze(0))
+            if stateful:
+                y, states[key] = model.step(x.unsqueeze(0), states.get(key))
+            else:
+                y = model(x.unsqueeze(0))
         expected = (1, x.shape[0], 3, scale * x.shape[-2], scale * x.shape[-1])
         if tuple(y.shape) != expected:
             raise RuntimeError(
@@ -87,7 +109,7 @@ def tile_forward(model: torch.nn.Module, precision: str = "fp32") -> Callable[[t
 
 def resolve_tile(
     model: torch.nn.Module,
-    forward: Callable[[torch.Tensor], torch.Tensor],
+    precision: str,
     tile: int | str | None,
     height: int,
     width: int,
@@ -103,9 +125,8 @@ def resolve_tile(
     budget = parse_memory(max_memory) if max_memory is not None else default_budget(device)
     per_pixel = getattr(model, "memory_bytes_per_pixel", None)
     multiple = int(getattr(model, "size_multiple", 1))
-    if per_pixel is None:
-        fixed, per_pixel = probe_bytes_per_pixel(forward, segment, device, multiple)
-        model.reset_state()
+    if per_pixel is None:  # probe with its own per-tile function: its states are thrown away
+        fixed, per_pixel = probe_bytes_per_pixel(tile_forward(model, precision), segment, device, multiple)
     else:
         fixed = 0.0
     buffers = 0.0
@@ -168,6 +189,26 @@ class _Segment:
                 self.final[idx][r0:r1, c0:c1] = _to_uint8(frame)
 
 
+def check_tile(model: torch.nn.Module, tile: int | str | None, tile_overlap: int) -> None:
+    """One-line errors for a tile the method cannot use (checked before any frame is read)."""
+    if tile_overlap < 0:
+        raise UserError(f"--tile-overlap must be at least 0 LR pixels, got {tile_overlap}")
+    if tile is None or tile == "auto":
+        return
+    if not isinstance(tile, int) or isinstance(tile, bool) or tile < 1:
+        raise UserError(f"--tile must be a number of LR pixels or 'auto', got '{tile}'")
+    multiple = int(getattr(model, "size_multiple", 1))
+    smallest = max(int(getattr(model, "min_tile", 1)), multiple)
+    name = getattr(model, "method_name", type(model).__name__)
+    if tile % multiple:
+        raise UserError(f"--tile {tile} is not a multiple of {multiple} LR pixels, which {name} needs")
+    if tile < smallest or tile <= tile_overlap:
+        raise UserError(
+            f"--tile {tile} is too small for {name}: it needs at least {smallest} LR pixels and more "
+            f"than --tile-overlap ({tile_overlap})"
+        )
+
+
 def stream_upscale(
     model: torch.nn.Module,
     frames: Iterable[np.ndarray],
@@ -181,17 +222,23 @@ def stream_upscale(
 ) -> Iterator[np.ndarray]:
     """Upscale uint8 RGB frames (H, W, 3) with ``model``, yielding SR frames as soon as final.
 
-    ``segment`` defaults to the model's ``segment_length`` and ``overlap`` to a quarter of it;
-    ``tile`` is None (whole frames), a tile size in LR pixels, or ``"auto"`` (fit ``max_memory``).
+    ``segment`` defaults to the model's ``segment_length`` and ``overlap`` to a quarter of it
+    (0 for stateful models, which refuse any other); ``tile`` is None (whole frames), a tile
+    size in LR pixels, or ``"auto"`` (fit ``max_memory``).
     """
+    stateful = bool(getattr(model, "stateful", False))
     segment = int(getattr(model, "segment_length", 1) if segment is None else segment)
-    overlap = default_overlap(segment) if overlap is None else int(overlap)
     if segment < 1:
         raise UserError(f"--segment must be at least 1 frame, got {segment}")
+    overlap = default_overlap(segment, stateful) if overlap is None else int(overlap)
+    if stateful and overlap != 0:
+        raise UserError(
+            f"--overlap must be 0 for {getattr(model, 'method_name', 'this method')}: it carries its state "
+            f"from segment to segment, so segments run back to back (got {overlap})"
+        )
     if not 0 <= overlap < segment:
         raise UserError(f"--overlap must be between 0 and segment - 1 ({segment - 1}) frames, got {overlap}")
-    if not (tile is None or tile == "auto" or (isinstance(tile, int) and tile > 0)):
-        raise UserError(f"--tile must be a number of LR pixels or 'auto', got '{tile}'")
+    check_tile(model, tile, tile_overlap)
     autocast(torch.device("cpu"), precision)  # validates the name before any work
     return _run(model, iter(frames), segment, overlap, tile, tile_overlap, max_memory, precision, name)
 
@@ -199,7 +246,6 @@ def stream_upscale(
 def _run(model, frames, *args):
     was_training = model.training
     model.eval()
-    model.reset_state()
     try:
         yield from _stream(model, frames, *args)
     finally:
@@ -207,7 +253,8 @@ def _run(model, frames, *args):
 
 
 def _stream(model, frames, segment, overlap, tile, tile_overlap, max_memory, precision, name):
-    forward, scale = tile_forward(model, precision), model.scale
+    forward, scale = tile_forward(model, precision), model.scale  # fresh states: one video
+    causal = bool(getattr(model, "stateful", False))
     history: deque[np.ndarray] = deque(maxlen=segment)
     pending: dict[int, torch.Tensor] = {}
     n = processed = emitted = 0
@@ -217,7 +264,7 @@ def _stream(model, frames, segment, overlap, tile, tile_overlap, max_memory, pre
         _check_frame(nxt, n, size, name)
         if size is None:
             size = nxt.shape[:2]
-            tile = resolve_tile(model, forward, tile, *size, segment, overlap, tile_overlap, max_memory)
+            tile = resolve_tile(model, precision, tile, *size, segment, overlap, tile_overlap, max_memory)
             tiler = Tiler(*size, scale, tile, tile_overlap)
         history.append(nxt)
         n += 1
@@ -225,10 +272,13 @@ def _stream(model, frames, segment, overlap, tile, tile_overlap, max_memory, pre
         last = nxt is None
         if not ((n >= segment and (n - segment) % (segment - overlap) == 0) or (last and n > processed)):
             continue
-        start = n - len(history)
+        # A stateful model runs only the new frames (the last segment is short); a stateless one
+        # reuses earlier frames as context for an end-aligned last segment.
+        frames_in = list(history)[-(n - processed) :] if causal else list(history)
+        start = n - len(frames_in)
         keep = [] if last else list(range(n - overlap, n))
         seg = _Segment(start, n, emitted, pending, keep, (scale * size[0], scale * size[1]))
-        lr = torch.from_numpy(np.stack(history)).permute(0, 3, 1, 2)
+        lr = torch.from_numpy(np.stack(frames_in)).permute(0, 3, 1, 2)
         tiler.run(forward, lr, seg.sink)
         for idx in sorted(seg.final):
             yield seg.final.pop(idx)

@@ -107,18 +107,21 @@ class Tiler:
         start, end = spans[i]
         return self.scale * ((spans[i + 1][0] if i + 1 < len(spans) else end) - start)
 
-    def run(self, forward: Callable[[torch.Tensor], torch.Tensor], lr: torch.Tensor, sink: Sink) -> None:
-        """``forward`` maps an LR crop (T, 3, h, w) to float (T, 3, s*h, s*w); ``lr`` is (T, 3, H, W)."""
+    def run(
+        self, forward: Callable[[torch.Tensor, tuple[int, int]], torch.Tensor], lr: torch.Tensor, sink: Sink
+    ) -> None:
+        """``forward(crop, (i, j))`` maps the LR crop (T, 3, h, w) of tile row ``i``, column ``j`` to
+        float (T, 3, s*h, s*w); ``lr`` is (T, 3, H, W). The index lets a caller keep per-tile state."""
         s = self.scale
         if self.num_tiles == 1:  # untiled: nothing to blend
-            out = forward(lr)
+            out = forward(lr, (0, 0))
             sink(0, out.shape[-2], 0, out.shape[-1], out)
             return
         carry = None  # weighted sums of rows shared with the next tile row, frame wide
         for i, (y0, y1) in enumerate(self.rows):
             final_rows, new_carry, side = self._final(self.rows, i), None, None
             for j, (x0, x1) in enumerate(self.cols):
-                out = forward(lr[..., y0:y1, x0:x1]) * (self.wy[i][:, None] * self.wx[j][None, :])
+                out = forward(lr[..., y0:y1, x0:x1], (i, j)) * (self.wy[i][:, None] * self.wx[j][None, :])
                 if side is not None:  # the previous tile's right overlap
                     out[..., : side.shape[-1]] += side
                 cols = self._final(self.cols, j)
@@ -140,12 +143,16 @@ class Tiler:
 def tiled_forward(
     model: torch.nn.Module, lr: torch.Tensor, tile: int | None = None, overlap: int = 16
 ) -> torch.Tensor:
-    """Tiled SR of a float LR segment (B=1, T, 3, H, W) in [0, 1]; returns the float SR segment."""
+    """Tiled SR of a float LR segment (B=1, T, 3, H, W) in [0, 1]; returns the float SR segment.
+
+    Each tile runs from a fresh state (a stateful model's ``forward``); streaming over segments
+    with carried per-tile states is :func:`vsrzoo.inference.stream_upscale`.
+    """
     scale = model.scale
     _, t, c, h, w = lr.shape
     out = torch.empty(1, t, c, scale * h, scale * w)
 
-    def forward(crop: torch.Tensor) -> torch.Tensor:
+    def forward(crop: torch.Tensor, key: tuple[int, int]) -> torch.Tensor:
         with torch.no_grad():
             return model(crop.unsqueeze(0))[0].float().cpu()
 

@@ -13,6 +13,13 @@ weights under LoRA) are left out of ``state_dict`` and so out of Lightning check
 ``model.safetensors``; ``config.json`` keeps their ``*_pretrained`` reference and loading rebuilds
 them from it. ``save_pretrained(..., self_contained=True)`` writes every weight instead, with the
 frozen codec as a diffusers subfolder, so the folder needs nothing else.
+
+State is explicit (issue 13): a method that carries information from one segment to the next
+(``stateful = True``: LiftVSR's memory cache, InstaVSR's recurrent frame) implements
+``step(lr, state) -> (sr, state)``; ``state`` is a value (``None`` at the start of a video) that
+the caller owns -- the streaming engine keeps one per spatial tile and per video -- and
+``forward(lr)`` runs a segment from a fresh state, so no module holds memory between calls.
+Stateless methods keep their plain ``forward``; the base ``step`` calls it and returns ``None``.
 """
 
 from __future__ import annotations
@@ -87,6 +94,11 @@ class VSRMethod(L.LightningModule):
     reported by the bench."""
     supports_gradient_checkpointing: bool = False
     """Whether :meth:`enable_gradient_checkpointing` works (recipe key ``model.gradient_checkpointing``)."""
+    stateful: bool = False
+    """Whether :meth:`step` carries a state between segments (the engine then runs segments back to
+    back, in order, one state per spatial tile)."""
+    min_tile: int = 8
+    """Smallest spatial tile (LR pixels) the engine accepts for this method (``--tile``)."""
 
     def __init__(self, scale: int = 4):
         super().__init__()
@@ -107,8 +119,13 @@ class VSRMethod(L.LightningModule):
         raise UserError(f"method '{self.method_name}' does not support gradient checkpointing")
 
     # ----------------------------------------------------------------- inference
-    def reset_state(self) -> None:
-        """Forget any state carried between segments (called at the start of each video)."""
+    def step(self, lr: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
+        """One segment with the carried ``state`` (``None``: start of a video) -> ``(sr, new state)``.
+
+        Stateless methods: ``(self(lr), None)``. Stateful methods override it; their ``forward``
+        is ``step(lr, None)[0]``.
+        """
+        return self(lr), None
 
     @property
     def device_dtype(self) -> tuple[torch.device, torch.dtype]:
@@ -120,16 +137,19 @@ class VSRMethod(L.LightningModule):
         """Upscale a stream of uint8 RGB frames, yielding SR frames as soon as they are final.
 
         Delegates to :func:`vsrzoo.inference.stream_upscale`: segments of ``segment_length``
-        frames overlapping by a quarter of a segment and cross-faded, state reset per video.
+        frames, overlapping by a quarter of a segment and cross-faded for stateless methods,
+        back to back with the carried state for stateful ones (a fresh state per video).
         """
         from vsrzoo.inference.streaming import stream_upscale
 
         yield from stream_upscale(self, frames)
 
     def upscale_clip(self, lr: torch.Tensor) -> torch.Tensor:
-        """Upscale a whole (1, T, 3, h, w) clip segment by segment (validation)."""
-        self.reset_state()
-        parts = [self(lr[:, t : t + self.segment_length]) for t in range(0, lr.shape[1], self.segment_length)]
+        """Upscale a whole (B, T, 3, h, w) clip segment by segment, carrying the state (validation)."""
+        parts, state = [], None
+        for t in range(0, lr.shape[1], self.segment_length):
+            sr, state = self.step(lr[:, t : t + self.segment_length], state)
+            parts.append(sr)
         return torch.cat(parts, dim=1)
 
     # ------------------------------------------------------------------ training

@@ -18,22 +18,38 @@ section 2; every item is a constructor argument):
   (``flow``): OpenCV DIS (``flow_preset``) between the LR frames, upsampled to HR (``"lr"``, the
   same at training and inference), between the GT frames in training (``"gt"``), or none
   (``"zero"``). Training unrolls the batch's frames and backpropagates through time unless
-  ``detach_state``; ``state_noise`` adds Gaussian noise to the fed-back output in training, so
-  the model learns to damp errors in its state instead of amplifying them frame after frame;
-  ``back_project_state`` makes the warped previous output agree with the current LR frame (one
-  iterative back-projection step) before it is fed in, so misalignment from imperfect flow does
-  not accumulate as low-frequency drift. At inference the previous SR frame and its LR frame are the state, carried
-  across forward calls (``carry_state``) and reset per video; a frame whose LR differs from the
-  flow-aligned previous LR by more than ``reset_threshold`` (mean absolute, [0, 1]) drops the
-  state (a scene cut, or a tile that is not the state's tile under tiled inference).
+  ``detach_state``. No drift (issue 13), two measures: (1) a contractive state at inference:
+  the fed-back frame is ``(1 - state_blend) * state + state_blend * bicubic(current LR)``, so
+  whatever the state adds over bicubic (detail, and any error) shrinks geometrically unless the
+  current frame renews it. Measured on a 150-frame pan (``benchmarks/instavsr_drift.py``) with the
+  tiny model: without it the recurrent run ends 0.3 dB below its own no-state run;
+  with 0.5 it gains 0.24 dB on average and tracks bicubic's trend within 0.2 dB. The blend is
+  applied at inference only: fine-tuning with it in the unroll made the network raise its gain
+  on the state to compensate (with 0.1 that model collapsed by 3 dB), so contraction is imposed
+  where it cannot be learned away. (2) ``burn_in_frames``: the first frames of each training clip
+  run without gradient and only build the state, so the frames with a loss start from the state
+  of a long video, not from the bicubic start an 8-frame unroll mostly sees. The first tiny
+  model, trained on 8-frame unrolls with Gaussian ``state_noise`` (std 0.1), lost 3.8 dB on that
+  pan (a net trained to denoise its state keeps smoothing a clean one); ``state_noise`` now
+  defaults to 0 (train and inference feed back the same thing). ``back_project_state`` makes the warped previous output agree with
+  the current LR frame (one iterative back-projection step) before it is fed in, so
+  misalignment from imperfect flow does not accumulate as low-frequency drift. At inference the
+  previous LR and SR frames are the state, a value passed in and returned by :meth:`InstaVSR.step`
+  (the streaming engine keeps one per spatial tile, fresh per video; ``carry_state=False`` drops
+  it); a frame whose LR differs from the flow-aligned previous LR by more than ``reset_threshold``
+  (mean absolute, [0, 1]) drops the state (a scene cut).
 * Losses: L1 + LPIPS (AlexNet; switched off with a logged warning when its backbone weights are
   not in ``$TORCH_HOME/hub/checkpoints``) + :class:`~vsrzoo.blocks.FlowGuidedRegularizer` on
   consecutive outputs with DIS flows of the ground truth (detached) and Lai et al.'s
   forward-backward occlusion mask + adversarial terms from ``adv_start_step`` on (a warm-up in
   which the model learns fidelity first).
-* Dual-space adversarial training: a latent discriminator judges frames mapped onto the latent
-  grid by a fixed encoder (``disc_encoder``: the frozen SD VAE encoder ``'sd-vae'`` at paper scale, or the
-  parameter-free 8x pixel-unshuffle), a pixel PatchGAN judges HR pixels; ``gan_loss`` hinge or
+* Dual-space adversarial training (the paper: losses "in both latent and pixel space"): the
+  latent discriminator judges the generator's own latents (``latent_disc_input='generator'``,
+  reconstruction), the real ones being the decoder's inverse applied to the GT frames (the
+  pixel-unshuffle codec at tiny scale, the frozen SD VAE encoder ``disc_encoder='sd-vae'`` with
+  the VAE decoder); ``'encoder'`` instead judges ``disc_encoder`` features of decoded frames
+  (the earlier behaviour, kept for the small variant, whose random decoder has no matching
+  encoder). A pixel PatchGAN judges HR pixels; ``gan_loss`` hinge or
   non-saturating. Lightning manual optimisation with two optimizers (generator: ``optim.lr``,
   discriminators: ``disc_lr``, default ``optim.lr``). Only generator updates are counted as training steps, so
   ``trainer.global_step`` and ``trainer.max_steps`` mean generator iterations (the discriminator
@@ -49,7 +65,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 import torch
 
@@ -81,6 +97,14 @@ log = logging.getLogger(__name__)
 SD21_HUB_ID = "stabilityai/stable-diffusion-2-1-base"
 _LPIPS_SWITCH = "set model.kwargs.allow_missing_lpips=true to train without the perceptual loss"
 
+
+class RecurrentState(NamedTuple):
+    """InstaVSR's state between segments: the last LR frame (B, 3, h, w) and its SR output (B, 3, s*h, s*w)."""
+
+    lr: torch.Tensor
+    sr: torch.Tensor
+
+
 _TINY = dict(
     backbone=dict(
         variant="tiny",
@@ -97,7 +121,7 @@ _TINY = dict(
     disc_encoder="pixel-unshuffle",
     latent_disc=dict(widths=(32, 32), strides=(1, 2), kernel_size=3),
     pixel_disc=dict(widths=(16, 32, 32), strides=(2, 2, 1)),
-    state_noise=0.1,
+    burn_in_frames=16,
     adv_start_step=700,
     latent_adv_weight=0.002,
     pixel_adv_weight=0.002,
@@ -107,6 +131,7 @@ _SMALL = dict(
     backbone=dict(variant="small"),
     decoder=dict(variant="small"),
     residual=True,
+    latent_disc_input="encoder",  # no pretrained encoder matches a random small decoder's latents
     disc_encoder="pixel-unshuffle",
     latent_disc=dict(widths=(64, 128), strides=(1, 2), kernel_size=3),
     pixel_disc=dict(widths=(32, 64, 128), strides=(2, 2, 1)),
@@ -171,12 +196,15 @@ class InstaVSR(VSRMethod):
             'sd-vae-decoder-half' (that decoder) or 'pixel-unshuffle' (its parameter-free inverse, ``decoder={'factor': f}``;
             the latent is then the pixel-unshuffled frame, ``latent_channels = 3 f^2``).
         latent_channels: channels of the latent between UNet and decoder (SD: 4).
-        recurrent, flow, flow_preset, detach_state, state_noise, back_project_state, carry_state,
-            reset_threshold: recurrence.
+        recurrent, flow, flow_preset, detach_state, state_noise, burn_in_frames, state_blend,
+            back_project_state, carry_state, reset_threshold: recurrence.
         residual: predict a correction over the bicubic upsample.
         l1_weight, lpips_weight, temporal_weight: fidelity and temporal loss weights.
         latent_adv_weight, pixel_adv_weight, adv_start_step, gan_loss: adversarial terms.
-        disc_encoder, disc_encoder_variant, disc_encoder_pretrained: the latent discriminator's encoder.
+        latent_disc_input: what the latent discriminator judges: ``'generator'`` latents (real ones
+            from :meth:`target_latent`) or ``'encoder'`` features of the frames.
+        disc_encoder, disc_encoder_variant, disc_encoder_pretrained: the encoder of ``'encoder'``
+            mode, and of the real latents when the decoder is a VAE decoder.
         latent_disc, pixel_disc: :class:`PatchDiscriminator` arguments.
         grad_clip_norm: gradient-norm clip of both optimizers (manual optimisation cannot use
             ``trainer.gradient_clip_val``); None disables it.
@@ -191,6 +219,7 @@ class InstaVSR(VSRMethod):
     supported_scales = (4,)
     num_inference_steps = 1  # one-step diffusion
     supports_gradient_checkpointing = True
+    stateful = True
 
     def __init__(
         self,
@@ -206,6 +235,8 @@ class InstaVSR(VSRMethod):
         flow_preset: str = "medium",
         detach_state: bool = False,
         state_noise: float = 0.0,
+        burn_in_frames: int = 0,
+        state_blend: float = 0.5,
         back_project_state: bool = True,
         carry_state: bool = True,
         reset_threshold: float | None = 0.1,
@@ -217,6 +248,7 @@ class InstaVSR(VSRMethod):
         pixel_adv_weight: float = 0.05,
         adv_start_step: int = 0,
         gan_loss: GANLoss = "hinge",
+        latent_disc_input: Literal["generator", "encoder"] = "generator",
         disc_encoder: Literal["pixel-unshuffle", "sd-vae"] = "sd-vae",
         disc_encoder_variant: str = "full",
         disc_encoder_pretrained: str | None = None,
@@ -233,6 +265,10 @@ class InstaVSR(VSRMethod):
         self.automatic_optimization = False
         if segment_length < 1:
             raise UserError(f"instavsr: segment_length must be at least 1, got {segment_length}")
+        if burn_in_frames < 0:
+            raise UserError(f"instavsr: burn_in_frames must be at least 0, got {burn_in_frames}")
+        if not 0.0 <= state_blend <= 1.0:
+            raise UserError(f"instavsr: state_blend must be in [0, 1], got {state_blend}")
         self.segment_length = segment_length
         if decoder_type == "pixel-unshuffle":
             dec = PixelUnshuffleCodec(factor=int((decoder or {}).get("factor", 8)))
@@ -249,13 +285,19 @@ class InstaVSR(VSRMethod):
         self._encoder = [
             self._build_disc_encoder(disc_encoder, disc_encoder_variant, disc_encoder_pretrained)
         ]
-        self.latent_disc = PatchDiscriminator(
-            self._encoder[0].latent_channels, **{"kernel_size": 3, **(latent_disc or {})}
-        )
+        latent_in = self._encoder[0].latent_channels
+        if latent_disc_input == "generator":
+            latent_in = self.net.decoder.latent_channels
+            if not hasattr(self.net.decoder, "encode") and self._encoder[0].latent_channels != latent_in:
+                raise UserError(
+                    f"instavsr: latent_disc_input='generator' needs real latents in the decoder's space: "
+                    f"disc_encoder gives {self._encoder[0].latent_channels} channels, the decoder reads "
+                    f"{latent_in}; use disc_encoder='sd-vae' or latent_disc_input='encoder'"
+                )
+        self.latent_disc = PatchDiscriminator(latent_in, **{"kernel_size": 3, **(latent_disc or {})})
         self.pixel_disc = PatchDiscriminator(3, **(pixel_disc or {}))
         self.regularizer = FlowGuidedRegularizer()
         self._lpips: list = []  # [] = not tried yet, [None] = unavailable, [net]
-        self._state: tuple[torch.Tensor, torch.Tensor] | None = None
 
     # ------------------------------------------------------------------ building
     @staticmethod
@@ -364,12 +406,17 @@ class InstaVSR(VSRMethod):
         return upsample_flow(estimate_flow(dis_flow(self.hparams.flow_preset), src, dst), self.scale)
 
     def warp_previous(
-        self, prev_sr: torch.Tensor, flow: torch.Tensor | None, lr: torch.Tensor
+        self, prev_sr: torch.Tensor, flow: torch.Tensor | None, lr: torch.Tensor, blend: float = 0.0
     ) -> torch.Tensor:
-        """The previous SR frame aligned to the current LR frame ``lr`` (``flow``: current -> previous, HR)."""
+        """The previous SR frame aligned to the current LR frame ``lr`` (``flow``: current -> previous, HR),
+        back-projected, then pulled towards the bicubic upsample of ``lr`` by ``blend`` (0: not at all)."""
         if flow is not None and self.hparams.flow != "zero":
             prev_sr = flow_warp(prev_sr, flow.to(prev_sr.dtype))
-        return back_project(prev_sr, lr, self.scale) if self.hparams.back_project_state else prev_sr
+        if self.hparams.back_project_state:
+            prev_sr = back_project(prev_sr, lr, self.scale)
+        if blend > 0:  # contractive state: what the state adds over bicubic shrinks by (1 - blend) per frame
+            prev_sr = (1 - blend) * prev_sr + blend * bicubic_upsample(lr, self.scale).to(prev_sr.dtype)
+        return prev_sr
 
     @property
     def train_sample_transform(self) -> TrainingFlows | None:
@@ -379,44 +426,52 @@ class InstaVSR(VSRMethod):
         return TrainingFlows(hp.flow_preset) if needed else None
 
     # ------------------------------------------------------------------ inference
-    def reset_state(self) -> None:
-        self._state = None
-
-    def _previous_from_state(self, frame: torch.Tensor) -> torch.Tensor | None:
+    def _previous_from_state(self, frame: torch.Tensor, state: RecurrentState | None) -> torch.Tensor | None:
         """The carried previous output warped to ``frame``, per sample bicubic where the state is stale."""
-        if self._state is None or self._state[0].shape != frame.shape:
+        if state is None or state.lr.shape != frame.shape:
             return None
-        prev_lr, prev_sr = self._state
         if self.hparams.flow == "zero":
             flow_lr = torch.zeros_like(frame[:, :2], dtype=torch.float32)
         else:
-            flow_lr = estimate_flow(dis_flow(self.hparams.flow_preset), frame, prev_lr)
-        warped = self.warp_previous(prev_sr, upsample_flow(flow_lr, self.scale), frame)
+            flow_lr = estimate_flow(dis_flow(self.hparams.flow_preset), frame, state.lr)
+        warped = self.warp_previous(
+            state.sr, upsample_flow(flow_lr, self.scale), frame, self.hparams.state_blend
+        )
         threshold = self.hparams.reset_threshold
         if threshold is None:
             return warped
         lr_dtype = torch.promote_types(frame.dtype, torch.float32)
-        aligned = flow_warp(prev_lr.to(lr_dtype), flow_lr)
+        aligned = flow_warp(state.lr.to(lr_dtype), flow_lr)
         stale = (aligned.to(lr_dtype) - frame.to(lr_dtype)).abs().mean((1, 2, 3)) > threshold
         if not stale.any():
             return warped
         fresh = bicubic_upsample(frame, self.scale).to(warped.dtype)
         return torch.where(stale.view(-1, 1, 1, 1), fresh, warped)
 
-    def forward(self, lr: torch.Tensor) -> torch.Tensor:
-        """(B, T, 3, h, w) in [0, 1] -> (B, T, 3, s*h, s*w): one generator pass per frame, in order."""
+    def step(
+        self, lr: torch.Tensor, state: RecurrentState | None = None
+    ) -> tuple[torch.Tensor, RecurrentState | None]:
+        """(B, T, 3, h, w) in [0, 1] and the previous segment's state -> (SR (B, T, 3, s*h, s*w), state).
+
+        One generator pass per frame, in order; the state is the last LR and SR frame (None when
+        the model is not recurrent or ``carry_state=False``).
+        """
         recurrent = self.net.recurrent
         if not self.hparams.carry_state:
-            self._state = None
+            state = None
         outs = []
         for t in range(lr.shape[1]):
             frame = lr[:, t]
-            previous = self._previous_from_state(frame) if recurrent else None
+            previous = self._previous_from_state(frame, state) if recurrent else None
             sr = self.net(frame, previous)[0].clamp(0, 1)
             if recurrent:
-                self._state = (frame.detach(), sr.detach())
+                state = RecurrentState(frame.detach(), sr.detach())
             outs.append(sr)
-        return torch.stack(outs, dim=1)
+        return torch.stack(outs, dim=1), state if recurrent and self.hparams.carry_state else None
+
+    def forward(self, lr: torch.Tensor) -> torch.Tensor:
+        """(B, T, 3, h, w) -> (B, T, 3, s*h, s*w) from a fresh state (the first frame sees bicubic)."""
+        return self.step(lr, None)[0]
 
     # ------------------------------------------------------------------ training
     @torch.no_grad()
@@ -429,29 +484,39 @@ class InstaVSR(VSRMethod):
         return fw.unflatten(0, (b, t - 1)), bw.unflatten(0, (b, t - 1))
 
     def unroll(
-        self, lr: torch.Tensor, gt_bw: torch.Tensor | None, lr_bw: torch.Tensor | None = None
+        self,
+        lr: torch.Tensor,
+        gt_bw: torch.Tensor | None,
+        lr_bw: torch.Tensor | None = None,
+        burn_in: int = 0,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Recurrent pass over the batch's frames; returns SR (B, T, 3, H, W) and latents (B, T, C, H/8, W/8).
+        """Recurrent pass over the batch's frames; returns SR (B, T', 3, H, W) and latents (B, T', C, h', w').
 
         ``lr_bw`` (B, T-1, 2, h, w): LR flows t -> t-1 from the data pipeline (else estimated here).
+        The first ``burn_in`` frames run without gradient and are not returned (T' = T - burn_in):
+        they only build the state the returned frames start from, so training sees the state
+        of a long video, not only the bicubic start (truncated back-propagation through time).
         """
         srs, latents, previous = [], [], None
+        grad = torch.is_grad_enabled()
         for t in range(lr.shape[1]):
-            frame = lr[:, t]
-            if previous is not None:
-                if self.hparams.flow == "gt" and gt_bw is not None:
-                    flow = gt_bw[:, t - 1]
-                else:
-                    flow = None if self.hparams.flow == "zero" else self._lr_flow(frame, lr, lr_bw, t)
-                previous = self.warp_previous(previous, flow, frame)
-            sr, latent = self.net(frame, previous)
-            srs.append(sr)
-            latents.append(latent)
-            if self.net.recurrent:
-                previous = sr.clamp(0, 1)
-                previous = previous.detach() if self.hparams.detach_state else previous
-                if self.training and self.hparams.state_noise > 0:
-                    previous = previous + self.hparams.state_noise * torch.randn_like(previous)
+            with torch.set_grad_enabled(grad and t >= burn_in):
+                frame = lr[:, t]
+                if previous is not None:
+                    if self.hparams.flow == "gt" and gt_bw is not None:
+                        flow = gt_bw[:, t - 1]
+                    else:
+                        flow = None if self.hparams.flow == "zero" else self._lr_flow(frame, lr, lr_bw, t)
+                    previous = self.warp_previous(previous, flow, frame)
+                sr, latent = self.net(frame, previous)
+                if t >= burn_in:
+                    srs.append(sr)
+                    latents.append(latent)
+                if self.net.recurrent:
+                    previous = sr.clamp(0, 1)
+                    previous = previous.detach() if self.hparams.detach_state else previous
+                    if self.training and self.hparams.state_noise > 0:
+                        previous = previous + self.hparams.state_noise * torch.randn_like(previous)
         return torch.stack(srs, 1), torch.stack(latents, 1)
 
     def _lr_flow(
@@ -466,25 +531,54 @@ class InstaVSR(VSRMethod):
         hp = self.hparams
         return self.global_step >= hp.adv_start_step and (hp.latent_adv_weight > 0 or hp.pixel_adv_weight > 0)
 
-    def discriminate(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Latent and pixel discriminator logits of frames (N, 3, H, W) in [0, 1]."""
+    def target_latent(self, lr: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+        """The latent the generator should produce for GT frames (N, 3, H, W): the "real" latents.
+
+        The decoder's inverse: the parameter-free pixel-unshuffle codec's ``encode``, or for a VAE
+        decoder the SD VAE encoder ``disc_encoder`` (same latent space, same scaling factor), of the
+        decoder's target (``2 * (gt - bicubic)`` with ``residual``, else ``2 * gt - 1``).
+        """
+        target = 2 * (gt - bicubic_upsample(lr, self.scale)) if self.net.residual else gt * 2 - 1
+        decoder = self.net.decoder
+        encoder = decoder if hasattr(decoder, "encode") else self.disc_encoder
+        return encoder.encode(target.to(gt.dtype))
+
+    def discriminate(
+        self, frames: torch.Tensor, latents: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Latent and pixel discriminator logits of frames (N, 3, H, W) in [0, 1].
+
+        ``latent_disc_input='generator'`` judges ``latents`` (N, C, h', w') in the generator's own
+        latent space; ``'encoder'`` judges ``disc_encoder`` features of the frames.
+        """
         x = frames * 2 - 1
-        return self.latent_disc(self.disc_encoder.encode(x)), self.pixel_disc(x)
+        if self.hparams.latent_disc_input == "encoder" or latents is None:
+            latents = self.disc_encoder.encode(x)
+        return self.latent_disc(latents), self.pixel_disc(x)
 
     def generator_losses(
         self, batch: dict[str, torch.Tensor], adversarial: bool
-    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-        """Weighted generator loss ``loss`` and its unweighted parts; also the SR frames (B, T, 3, H, W)."""
+    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """Weighted generator loss ``loss`` and its unweighted parts; also the frames the losses saw
+        (``sr``, ``latent``, ``lr``, ``gt``, each (N, ...) with N = B x frames after the burn-in)."""
         hp = self.hparams
         lr, gt = batch["lr"], batch["gt"]
+        burn = min(hp.burn_in_frames, max(lr.shape[1] - 2, 0))  # at least two frames with a loss
         if gt.shape[1] < 2:
-            fw = bw = None
+            all_fw = all_bw = None
         elif "gt_flow_fw" in batch:  # computed by the DataLoader workers (TrainingFlows)
-            fw, bw = batch["gt_flow_fw"].float(), batch["gt_flow_bw"].float()
+            all_fw, all_bw = batch["gt_flow_fw"].float(), batch["gt_flow_bw"].float()
         else:
-            fw, bw = self.gt_flows(gt)
-        sr, _ = self.unroll(lr, bw, batch.get("lr_flow_bw"))
-        flat_sr, flat_gt = sr.flatten(0, 1), gt.flatten(0, 1)
+            all_fw, all_bw = self.gt_flows(gt)
+        fw, bw = (all_fw[:, burn:], all_bw[:, burn:]) if all_fw is not None else (None, None)
+        sr, latent = self.unroll(lr, all_bw, batch.get("lr_flow_bw"), burn)
+        seen = {
+            "sr": sr.flatten(0, 1),
+            "latent": latent.flatten(0, 1),
+            "lr": lr[:, burn:].flatten(0, 1),
+            "gt": gt[:, burn:].flatten(0, 1),
+        }
+        flat_sr, flat_gt = seen["sr"], seen["gt"]
         losses = {"l1": (flat_sr.float() - flat_gt.float()).abs().mean()}
         total = hp.l1_weight * losses["l1"]
         lpips = self.lpips() if hp.lpips_weight > 0 else None
@@ -495,7 +589,7 @@ class InstaVSR(VSRMethod):
             losses["temporal"] = self.regularizer(sr, fw, bw)
             total = total + hp.temporal_weight * losses["temporal"]
         if adversarial:
-            lat_logits, pix_logits = self.discriminate(flat_sr)
+            lat_logits, pix_logits = self.discriminate(flat_sr, seen["latent"])
             losses["adv_latent"] = gan_generator_loss(lat_logits, hp.gan_loss)
             losses["adv_pixel"] = gan_generator_loss(pix_logits, hp.gan_loss)
             total = (
@@ -504,16 +598,18 @@ class InstaVSR(VSRMethod):
                 + hp.pixel_adv_weight * losses["adv_pixel"]
             )
         losses["loss"] = total
-        return losses, sr
+        return losses, seen
 
     def training_loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return self.generator_losses(batch, self.adversarial_active())[0]
 
-    def discriminator_losses(self, fake: torch.Tensor, real: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Both discriminators' losses on detached SR frames and GT frames (N, 3, H, W)."""
+    def discriminator_losses(self, seen: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Both discriminators' losses on the detached generator output ``seen`` (from
+        :meth:`generator_losses`) against its GT frames and their target latents."""
         kind = self.hparams.gan_loss
-        fake_lat, fake_pix = self.discriminate(fake.detach())
-        real_lat, real_pix = self.discriminate(real)
+        fake_lat, fake_pix = self.discriminate(seen["sr"].detach(), seen["latent"].detach())
+        real_latent = self.target_latent(seen["lr"], seen["gt"])
+        real_lat, real_pix = self.discriminate(seen["gt"], real_latent)
         losses = {
             "d_latent": gan_discriminator_loss(real_lat, fake_lat, kind),
             "d_pixel": gan_discriminator_loss(real_pix, fake_pix, kind),
@@ -544,7 +640,7 @@ class InstaVSR(VSRMethod):
         sched_g, sched_d = self.lr_schedulers()
         adversarial = self.adversarial_active()
         self.toggle_optimizer(opt_g)
-        losses, sr = self.generator_losses(batch, adversarial)
+        losses, seen = self.generator_losses(batch, adversarial)
         opt_g.zero_grad(set_to_none=True)
         self.manual_backward(losses["loss"])
         self._clip(opt_g)
@@ -552,7 +648,7 @@ class InstaVSR(VSRMethod):
         self.untoggle_optimizer(opt_g)
         if adversarial:
             self.toggle_optimizer(opt_d)
-            d_losses = self.discriminator_losses(sr.flatten(0, 1), batch["gt"].flatten(0, 1))
+            d_losses = self.discriminator_losses(seen)
             opt_d.zero_grad(set_to_none=True)
             self.manual_backward(d_losses["loss_d"])
             self._clip(opt_d)

@@ -11,20 +11,25 @@ reconstruction (DESIGN.md section 2, each a constructor argument):
 - conditioning: the MATLAB-bicubic upsampled LR video goes through the same codec as the HR
   video and is concatenated with the noisy latent on channels (input 4 -> 8 for the SD VAE);
 - timesteps in training: ``t`` uniform for the first segment, each next segment at a uniformly
-  drawn *different* timestep; ``T // segment_length`` segments chain their caches (two with the
-  recipes' ``num_frames = 2 * segment_length``), loss (improved-DDPM hybrid) averaged over them.
-  With two segments the AMC's update gate (old cache vs. new summary) is never exercised: the
-  first write just stores the summary; ``num_frames >= 3 * segment_length`` trains it too;
-- inference: segment by segment, back to back, the cache carried over and reset per video;
-  during a segment's sampler steps the cache is only read; it is written from the segment's
-  final clean latent by one extra pass at ``t = 0`` (``cache_from='clean'``), or during the last
-  sampler step (``cache_from='last_step'``, no extra pass);
+  drawn *different* timestep; ``T // segment_length`` segments chain their caches, loss
+  (improved-DDPM hybrid) averaged over them. The recipes use ``num_frames = 3 * segment_length``:
+  with two segments the AMC's update gate (old cache vs. new summary) is never exercised (the
+  first write just stores the summary), gets no gradient, and DDP stops on the unused parameters;
+- inference: segment by segment, back to back; the caches are the method's state
+  (:meth:`LiftVSR.step`: a value in, a value out; the streaming engine keeps one per spatial tile,
+  fresh per video). During a segment's sampler steps the cache is only read. It is written by
+  one extra pass on the segment's clean latent re-noised to a timestep drawn exactly as a
+  training segment's (``cache_from='matched'``, the default: the cache at inference comes from
+  the same distribution as in training, which is what asymmetric sampling trains for), or at
+  ``t = 0`` (``'clean'``), or during the last sampler step (``'last_step'``, no extra pass);
 - sampler: DDIM or DPM-Solver++ (diffusers, trailing spacing), ``num_inference_steps`` steps;
   ``strength < 1`` runs only the last steps of a longer schedule (diffusers img2img), starting
   near ``t = 1000 * strength``, and restricts training timesteps to that range;
 - LoRA rank 64 on the attention projections; null caption of 120 learned tokens (no T5);
   AMC of 64 tokens per layer; optimizer and data in ``recipes/liftvsr.yaml``;
-- optional latent tiles at inference (``latent_tile``), folded into the batch, each with its own cache.
+- AMC read gate starting open (``cache_read_gate``, see :mod:`vsrzoo.blocks.memory_cache`);
+- optional latent tiles at inference (``latent_tile``), folded into the batch, each with its own
+  cache inside the state value.
 
 CPU-scale choices of the tiny variant (not the paper's): a pixel-unshuffle codec instead of the
 VAE; ``residual=True`` diffuses ``latent_scale * (z_HR - z_bicubic)`` so a small model only learns
@@ -36,10 +41,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Iterator
 from typing import Any, Literal
 
-import numpy as np
 import torch
 from einops import rearrange
 
@@ -47,8 +50,10 @@ from vsrzoo.diffusion import GaussianDiffusion, ddim_scheduler, dpm_solver_sched
 from vsrzoo.diffusion.conversions import expand_like
 from vsrzoo.errors import UserError
 from vsrzoo.methods.latent import LatentVSRMethod, build_codec
-from vsrzoo.methods.liftvsr_net import LiftVSRTransformer
+from vsrzoo.methods.liftvsr_net import Caches, LiftVSRTransformer
 from vsrzoo.registry import register_method
+
+LiftVSRState = dict  # latent tile group (h, w, group) -> caches of every temporal layer
 
 TINY = dict(
     segment_length=4,
@@ -75,7 +80,6 @@ TINY = dict(
     num_inference_steps=1,
     strength=0.25,
     start_state_prob=0.75,
-    cache_from="last_step",
     latent_tile=32,
     latent_tile_overlap=4,
 )
@@ -112,10 +116,10 @@ class LiftVSR(LatentVSRMethod):
         latent_scale: the diffused latent is ``latent_scale`` times it (unit variance for the
             small bicubic residual, like the VAE's scaling factor; 1 for the SD VAE latent).
         sampler, num_inference_steps, cache_from, strength: inference (module docstring).
+        cache_read_gate: initial AMC read gate (before ``tanh``; 0 starts it closed).
         start_state_prob: share of training segments shown the sampler's first state (module docstring).
         latent_tile, latent_tile_overlap, latent_tile_batch: latent tiles for inference (None: whole
             frames); each tile keeps its own cache; ``latent_tile_batch`` tiles are denoised together.
-        stream_overlap: frames shared by consecutive segments in :meth:`upscale`.
         num_train_timesteps, beta_schedule: the DDPM schedule (PixArt: 1000 linear steps).
         frozen_dtype: dtype of the frozen parts (PixArt base weights under LoRA, codec), e.g.
             'bfloat16' for bf16 mixed precision (``vsrzoo fit`` sets it from ``trainer.precision``).
@@ -123,6 +127,7 @@ class LiftVSR(LatentVSRMethod):
 
     supported_scales = (4,)
     supports_gradient_checkpointing = True
+    stateful = True
 
     def __init__(
         self,
@@ -145,13 +150,13 @@ class LiftVSR(LatentVSRMethod):
         latent_scale: float = 1.0,
         sampler: Literal["ddim", "dpm"] = "dpm",
         num_inference_steps: int = 20,
-        cache_from: Literal["clean", "last_step"] = "clean",
+        cache_from: Literal["matched", "clean", "last_step"] = "matched",
+        cache_read_gate: float = 0.5,
         strength: float = 1.0,
         start_state_prob: float = 0.0,
         latent_tile: int | None = None,
         latent_tile_overlap: int = 8,
         latent_tile_batch: int = 16,
-        stream_overlap: int = 0,
         num_train_timesteps: int = 1000,
         beta_schedule: str = "linear",
         frozen_dtype: Literal["float32", "bfloat16", "float16"] | None = None,
@@ -175,8 +180,6 @@ class LiftVSR(LatentVSRMethod):
         self.max_train_timestep = max(1, math.ceil(num_train_timesteps * strength))
         self.latent_tile, self.latent_tile_overlap = latent_tile, latent_tile_overlap
         self.latent_tile_batch = latent_tile_batch
-        self.stream_overlap = stream_overlap
-        self._caches: dict[tuple[int, int, int], list[torch.Tensor | None]] = {}
         self.set_codec(build_codec(codec, codec_variant, codec_pretrained, codec_factor))
         overrides = dict(backbone or {})
         pixart_variant = overrides.pop("variant", "full")
@@ -195,6 +198,7 @@ class LiftVSR(LatentVSRMethod):
             caption_tokens=caption_tokens,
             caption_file=caption_file,
             vae_scale_factor=self.codec.spatial_factor,
+            cache_read_gate=cache_read_gate,
         )
         self.cast_frozen(frozen_dtype)
         if self.net.latent_channels != self.codec.latent_channels:
@@ -208,10 +212,6 @@ class LiftVSR(LatentVSRMethod):
         self.check_latent_tile(self.net.patch_size)
 
     # ------------------------------------------------------------------ helpers
-    def reset_state(self) -> None:
-        self.net.reset_cache()
-        self._caches.clear()
-
     def enable_gradient_checkpointing(self) -> None:
         self.net.enable_gradient_checkpointing()
 
@@ -252,8 +252,9 @@ class LiftVSR(LatentVSRMethod):
         return scheduler
 
     @torch.no_grad()
-    def sample_segment(self, cond: torch.Tensor) -> torch.Tensor:
-        """Denoise one segment given its LR latent (B, S, C, h, w); reads, then writes the cache."""
+    def sample_segment(self, cond: torch.Tensor, caches: Caches | None) -> tuple[torch.Tensor, Caches | None]:
+        """Denoise one segment given its LR latent (B, S, C, h, w) and the caches of earlier
+        segments; returns the clean latent and the caches including this segment."""
         b, s = cond.shape[:2]
         scheduler = self.make_sampler()
         alpha, sigma = noise_level(scheduler, 0)
@@ -262,54 +263,63 @@ class LiftVSR(LatentVSRMethod):
             x = x + alpha * self.latent_scale * cond.float()
         last = len(scheduler.timesteps) - 1
         step = iter(range(last + 1))
+        written: list[Caches] = []
 
         def model_fn(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
             write = self.cache_from == "last_step" and next(step) == last
-            out = self.net(x_t.unflatten(0, (b, s)), cond, t.view(b, s)[:, 0], write_cache=write)
+            out, new = self.net(x_t.unflatten(0, (b, s)), cond, t.view(b, s)[:, 0], caches, write_cache=write)
+            if write:
+                written.append(new)
             return out.flatten(0, 1).float()
 
         z = sample(model_fn, x.flatten(0, 1), scheduler, learned_sigma=True).unflatten(0, (b, s))
+        if self.cache_from == "last_step":
+            return z, written[-1]
         if self.cache_from == "clean":
-            self.net(z, cond, torch.zeros(b, dtype=torch.long, device=z.device), write_cache=True)
-        return z
-
-    @torch.no_grad()
-    def upscale(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
-        """Stream segments back to back by default (``stream_overlap=0``): the memory cache, not
-        re-computed overlapping frames, carries the context from one segment to the next."""
-        from vsrzoo.inference.streaming import stream_upscale
-
-        yield from stream_upscale(self, frames, overlap=self.stream_overlap)
+            t = torch.zeros(b, dtype=torch.long, device=z.device)
+            return z, self.net(z, cond, t, caches, write_cache=True)[1]
+        t = self.segment_timesteps(1, b, z.device)[0]  # a training segment's timestep (asymmetric sampling)
+        x_t, _, t = self.noised(z.flatten(0, 1).float(), t, s)
+        return z, self.net(x_t.unflatten(0, (b, s)), cond, t, caches, write_cache=True)[1]
 
     def condition(self, lr: torch.Tensor) -> torch.Tensor:
         """LR latent (B, T, C, h, w): the codec's latent of the MATLAB-bicubic upsampled LR frames."""
         return rearrange(self.bicubic_latent(lr), "b c t h w -> b t c h w")
 
-    def sample_tiled(self, cond: torch.Tensor) -> torch.Tensor:
-        """Sample a segment tile by tile (tiles folded into the batch); each tile group keeps its own cache."""
+    def sample_tiled(self, cond: torch.Tensor, state: LiftVSRState) -> torch.Tensor:
+        """Sample a segment tile by tile (tiles folded into the batch); each tile group reads and
+        writes its own caches in ``state`` (updated in place)."""
         h, w = cond.shape[-2:]
 
         def denoise(group: int, crops: torch.Tensor) -> torch.Tensor:
             key = (h, w, group)
-            self.net.set_cache(self._caches.get(key, [None] * len(self.net.temporal)))
-            z = self.sample_segment(crops)
-            self._caches[key] = self.net.get_cache()
+            z, state[key] = self.sample_segment(crops, state.get(key))
             return z
 
         return self.tiled(denoise, cond)
 
-    def forward(self, lr: torch.Tensor) -> torch.Tensor:
+    def step(self, lr: torch.Tensor, state: LiftVSRState | None = None) -> tuple[torch.Tensor, LiftVSRState]:
+        """Upscale (B, T, 3, h, w) segment by segment after the segments ``state`` remembers.
+
+        ``state`` maps a latent tile group ``(h, w, group)`` to the caches of every temporal layer
+        (None or ``{}``: the start of a video); the returned state includes these frames.
+        """
         if lr.dim() != 5 or lr.shape[2] != 3:
             raise UserError(f"liftvsr expects LR frames (B, T, 3, h, w), got {tuple(lr.shape)}")
+        state = dict(state or {})
         h, w = lr.shape[-2:]
         cond = self.condition(self.pad_space(lr))
         segments = [
-            self.sample_tiled(cond[:, i : i + self.segment_length])
+            self.sample_tiled(cond[:, i : i + self.segment_length], state)
             for i in range(0, cond.shape[1], self.segment_length)
         ]
         z = self.from_diffusion(torch.cat(segments, dim=1).to(cond.dtype), cond)
         sr = self.decode(rearrange(z, "b t c h w -> b c t h w"))
-        return sr[..., : self.scale * h, : self.scale * w]
+        return sr[..., : self.scale * h, : self.scale * w], state
+
+    def forward(self, lr: torch.Tensor) -> torch.Tensor:
+        """(B, T, 3, h, w) -> SR frames, from an empty cache (a new video)."""
+        return self.step(lr, None)[0]
 
     # ----------------------------------------------------------------- training
     def segment_timesteps(self, num_segments: int, batch_size: int, device=None) -> torch.Tensor:
@@ -336,22 +346,26 @@ class LiftVSR(LatentVSRMethod):
         cond = self.condition(lr)
         target = self.to_diffusion(rearrange(self.encode(gt), "b c t h w -> b t c h w"), cond)
         timesteps = self.segment_timesteps(k, lr.shape[0], lr.device)
-        self.net.reset_cache()
         totals: dict[str, torch.Tensor] = {}
+        caches = None
         for i in range(k):
             part = slice(i * seg, (i + 1) * seg)
-            losses = self._segment_loss(target[:, part], cond[:, part], timesteps[i], write_cache=i < k - 1)
+            losses, caches = self._segment_loss(
+                target[:, part], cond[:, part], timesteps[i], caches, write_cache=i < k - 1
+            )
             for key, value in losses.items():
                 totals[key] = totals.get(key, 0) + value / k
-        self.net.reset_cache()
         return totals
 
-    def _segment_loss(self, x0, cond, t, write_cache: bool) -> dict[str, torch.Tensor]:
-        b, s = x0.shape[:2]
-        x0 = x0.flatten(0, 1).float()
+    def noised(
+        self, x0: torch.Tensor, t: torch.Tensor, frames: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """A training segment's noisy input: ``x0`` (B*S, ...) at per-sample timesteps ``t`` (B,),
+        a ``start_state_prob`` share replaced by the sampler's first state. Returns ``(x_t, the
+        noise x_t implies, t)``."""
         noise = torch.randn_like(x0)
         t, start = self._with_start_states(t)
-        t_frames, start = t.repeat_interleave(s), start.repeat_interleave(s)
+        t_frames, start = t.repeat_interleave(frames), start.repeat_interleave(frames)
         x_t = self.diffusion.add_noise(x0, noise, t_frames)
         if (
             self.start_state_prob > 0
@@ -360,10 +374,16 @@ class LiftVSR(LatentVSRMethod):
             alpha, sigma = (expand_like(v, x0) for v in self.diffusion.alpha_sigma(t_frames))
             mask = start.view(-1, *([1] * (x0.dim() - 1)))
             x_t = torch.where(mask, sigma * noise, x_t)
-            noise = torch.where(mask, (x_t - alpha * x0) / sigma, noise)  # the noise x_t implies
-        out = self.net(x_t.unflatten(0, (b, s)), cond, t, write_cache=write_cache)
-        losses = self.diffusion.training_losses(out.flatten(0, 1), x0, x_t, t_frames, noise)
-        return {key: value.mean() for key, value in losses.items()}
+            noise = torch.where(mask, (x_t - alpha * x0) / sigma, noise)
+        return x_t, noise, t
+
+    def _segment_loss(self, x0, cond, t, caches, write_cache: bool):
+        b, s = x0.shape[:2]
+        x0 = x0.flatten(0, 1).float()
+        x_t, noise, t = self.noised(x0, t, s)
+        out, caches = self.net(x_t.unflatten(0, (b, s)), cond, t, caches, write_cache=write_cache)
+        losses = self.diffusion.training_losses(out.flatten(0, 1), x0, x_t, t.repeat_interleave(s), noise)
+        return {key: value.mean() for key, value in losses.items()}, caches
 
     def _with_start_states(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Replace a ``start_state_prob`` share of timesteps by the sampler's first one; mark them."""

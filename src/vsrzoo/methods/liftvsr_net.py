@@ -10,8 +10,12 @@ image prior applied frame by frame.
 reconstruction (DESIGN.md section 2): the LR latent is concatenated with the noisy latent on
 channels (the patch embedding widened, new weights zero-initialised); a learned null caption
 embedding replaces the T5 text encoder (``caption_tokens`` tokens initialised like PixArt's
-``y_embedding``, N(0, 1/width), or from a file of precomputed empty-prompt embeddings); the cache is updated with the DTA+AMC fused tokens of a segment only when
-``write_cache=True`` (the caller decides which pass writes it); LoRA sits on the attention
+``y_embedding``, N(0, 1/width), or from a file of precomputed empty-prompt embeddings); the AMC
+is queried with the temporal branch's input tokens (the DTA input) and its gated read-out is added
+to the DTA output before the FFN and the zero-initialised output linear (the paper's figure); the
+cache is updated with those fused tokens of a segment only when ``write_cache=True`` (the caller
+decides which pass writes it); the caches are values passed in and returned by
+:meth:`LiftVSRTransformer.forward` (one tensor or None per temporal layer), never module state; LoRA sits on the attention
 projections of the spatial blocks (``lora_rank=None`` trains them fully instead, used by the
 tiny variant whose backbone has no pretrained weights).
 """
@@ -46,27 +50,42 @@ def _checkpointed(forward, *args, **kwargs):
     return forward(*args, **kwargs)
 
 
+Caches = list  # one (B, M, C) tensor or None per temporal layer
+
+
 class TemporalLayer(nn.Module):
     """DTA within the segment, fused with an AMC read; the residual is exactly zero at init."""
 
     def __init__(
-        self, dim: int, num_heads: int, flow_hidden: int = 32, mlp_ratio: float = 4.0, cache_tokens: int = 64
+        self,
+        dim: int,
+        num_heads: int,
+        flow_hidden: int = 32,
+        mlp_ratio: float = 4.0,
+        cache_tokens: int = 64,
+        read_gate_init: float = 0.5,
     ):
         super().__init__()
         self.dta = TokenFlowAttention(dim, num_heads, flow_hidden=flow_hidden, mlp_ratio=mlp_ratio)
-        self.amc = AttentionMemoryCache(dim, num_heads, num_tokens=cache_tokens)
+        self.amc = AttentionMemoryCache(
+            dim, num_heads, num_tokens=cache_tokens, read_gate_init=read_gate_init
+        )
         self.gradient_checkpointing = False
 
-    def forward(self, h: torch.Tensor, grid: tuple[int, int, int, int], write_cache: bool) -> torch.Tensor:
-        """``h`` (B*T, H*W, C) frame tokens of ``grid = (B, T, H, W)`` -> the same shape."""
+    def forward(
+        self, h: torch.Tensor, grid: tuple[int, int, int, int], cache: torch.Tensor | None, write_cache: bool
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``h`` (B*T, H*W, C) frame tokens of ``grid = (B, T, H, W)`` and this layer's cache ->
+        (the same shape, the cache after this segment: updated when ``write_cache``)."""
         b, t, gh, gw = grid
         x = h.view(b, t, gh, gw, h.shape[-1])
         run = _checkpointed if self.gradient_checkpointing else (lambda f, *a: f(*a))
         y = run(self.dta.attend, x)  # every frame is the reference in turn: (B, T, H, W, C)
-        y = self.amc.read(y)
+        if cache is not None:
+            y = y + self.amc.read(x, cache)  # queried with the DTA input, fused with its output
         if write_cache:
-            self.amc.update(y)
-        return h + run(self.dta.finish, y).reshape_as(h)
+            cache = self.amc.update(y, cache)
+        return h + run(self.dta.finish, y).reshape_as(h), cache
 
 
 class _TemporalHook:
@@ -77,8 +96,9 @@ class _TemporalHook:
         self.index = index
 
     def __call__(self, h: torch.Tensor) -> torch.Tensor:
-        grid, write = self.net._segment
-        return self.net.temporal[self.index](h, grid, write)
+        grid, caches, write = self.net._segment
+        h, caches[self.index] = self.net.temporal[self.index](h, grid, caches[self.index], write)
+        return h
 
 
 class LiftVSRTransformer(nn.Module):
@@ -96,9 +116,10 @@ class LiftVSRTransformer(nn.Module):
         vae_scale_factor: pixels per latent, for the resolution and aspect-ratio embeddings of
             PixArt-alpha 1024 checkpoints (``use_additional_conditions``; the 512 ones have none).
 
-    ``forward(x, lr_latent, timestep, write_cache=False)``: noisy latent and LR latent
-    (B, T, C, H, W), timestep (B,) -> PixArt's output (B, T, 2C, H, W): epsilon, then the
-    learned-variance interpolation.
+    ``forward(x, lr_latent, timestep, caches=None, write_cache=False)``: noisy latent and LR
+    latent (B, T, C, H, W), timestep (B,), the caches of earlier segments (None: none yet) ->
+    (PixArt's output (B, T, 2C, H, W): epsilon, then the learned-variance interpolation; the
+    caches after this segment, written when ``write_cache``).
     """
 
     def __init__(
@@ -116,6 +137,7 @@ class LiftVSRTransformer(nn.Module):
         caption_tokens: int = 1,
         caption_file: str | None = None,
         vae_scale_factor: int = 8,
+        cache_read_gate: float = 0.5,
     ):
         super().__init__()
         self.vae_scale_factor = vae_scale_factor
@@ -133,7 +155,8 @@ class LiftVSRTransformer(nn.Module):
         heads = temporal_heads or cfg.num_attention_heads
         blocks = get_blocks(self.pixart)
         self.temporal = nn.ModuleList(
-            TemporalLayer(dim, heads, flow_hidden, temporal_mlp_ratio, cache_tokens) for _ in blocks
+            TemporalLayer(dim, heads, flow_hidden, temporal_mlp_ratio, cache_tokens, cache_read_gate)
+            for _ in blocks
         )
         for i in range(len(blocks)):
             insert_after(self.pixart, i, _TemporalHook(self, i))
@@ -142,25 +165,7 @@ class LiftVSRTransformer(nn.Module):
             self.caption = CaptionEmbedding.from_file(caption_file, dim=width, learned=True)
         else:
             self.caption = CaptionEmbedding(width, caption_tokens, learned=True, init_std=width**-0.5)
-        self._segment: tuple[tuple[int, int, int, int], bool] = ((0, 0, 0, 0), False)
-
-    def reset_cache(self) -> None:
-        """Forget earlier segments (start of a video or of a training sample)."""
-        for layer in self.temporal:
-            layer.amc.reset()
-
-    def get_cache(self) -> list[torch.Tensor | None]:
-        """Every temporal layer's cache (None where empty), to park it while other tiles run."""
-        return [layer.amc.cache for layer in self.temporal]
-
-    def set_cache(self, caches: list[torch.Tensor | None]) -> None:
-        """Restore caches returned by :meth:`get_cache`."""
-        for layer, cache in zip(self.temporal, caches, strict=True):
-            layer.amc.cache = cache
-
-    def cache_tensors(self) -> list[torch.Tensor]:
-        """The cache of every temporal layer (empty list before the first write)."""
-        return [layer.amc.cache for layer in self.temporal if layer.amc.cache is not None]
+        self._segment: tuple | None = None  # (grid, caches, write) of the call in progress only
 
     def enable_gradient_checkpointing(self) -> None:
         """Recompute spatial blocks and DTA in backward; cache reads/writes run once."""
@@ -179,19 +184,28 @@ class LiftVSRTransformer(nn.Module):
         return {"resolution": resolution, "aspect_ratio": aspect}
 
     def forward(
-        self, x: torch.Tensor, lr_latent: torch.Tensor, timestep: torch.Tensor, write_cache: bool = False
-    ) -> torch.Tensor:
+        self,
+        x: torch.Tensor,
+        lr_latent: torch.Tensor,
+        timestep: torch.Tensor,
+        caches: Caches | None = None,
+        write_cache: bool = False,
+    ) -> tuple[torch.Tensor, Caches]:
         b, t, _, h, w = x.shape
         p = self.patch_size
         inp = torch.cat([x, lr_latent.to(x.dtype)], dim=2).flatten(0, 1)
         caption, caption_mask = self.caption(b * t, dtype=inp.dtype)
-        self._segment = ((b, t, h // p, w // p), write_cache)
-        out = self.pixart(
-            inp,
-            encoder_hidden_states=caption,
-            encoder_attention_mask=caption_mask,
-            timestep=timestep.repeat_interleave(t),
-            added_cond_kwargs=self.added_conditions(b * t, h, w, inp),
-            return_dict=False,
-        )[0]
-        return out.unflatten(0, (b, t))
+        new = list(caches) if caches is not None else [None] * len(self.temporal)
+        self._segment = ((b, t, h // p, w // p), new, write_cache)
+        try:
+            out = self.pixart(
+                inp,
+                encoder_hidden_states=caption,
+                encoder_attention_mask=caption_mask,
+                timestep=timestep.repeat_interleave(t),
+                added_cond_kwargs=self.added_conditions(b * t, h, w, inp),
+                return_dict=False,
+            )[0]
+        finally:
+            self._segment = None
+        return out.unflatten(0, (b, t)), new
