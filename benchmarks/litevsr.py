@@ -66,7 +66,9 @@ def main() -> None:
         },
         args.repeats,
     )
-    steps = best_times({f"{n}_steps": (lambda n=n: model(lr, num_inference_steps=n)) for n in (1, 2, 4)}, args.repeats)
+    steps = best_times(
+        {f"{n}_steps": (lambda n=n: model(lr, num_inference_steps=n)) for n in (1, 2, 4)}, args.repeats
+    )
 
     big = torch.rand(1, 2, 3, 96, 128)
     tiled_model = vsrzoo.create_model("litevsr", variant="tiny", latent_tile=32).eval()

@@ -93,7 +93,9 @@ def resolve_shard(spec: str | tuple[int, int] | None) -> tuple[int, int] | None:
             size = int(os.environ.get(world, "1"))
             index = int(os.environ.get(rank, "0"))
         except ValueError:
-            raise UserError(f"${rank}/${world} must be integers, got '{os.environ.get(rank)}'/'{os.environ.get(world)}'") from None
+            raise UserError(
+                f"${rank}/${world} must be integers, got '{os.environ.get(rank)}'/'{os.environ.get(world)}'"
+            ) from None
         if size > 1:
             return parse_shard((index, size))
     return None

@@ -633,7 +633,9 @@ class _AudioCopy:
                     AUDIO_FALLBACK,
                     output.name,
                 )
-        self.packets = (p for p in self.source.demux(*self.source.streams.audio) if p.size)  # not flush packets
+        self.packets = (
+            p for p in self.source.demux(*self.source.streams.audio) if p.size
+        )  # not flush packets
         self.pending = next(self.packets, None)
 
     def pump(self, until: float | None) -> None:
