@@ -42,7 +42,7 @@ SCRIPT = textwrap.dedent(
         "data.dataset=procedural", "data.root=null", "data.lr_dir=null", "data.val_dataset=null",
         "data.val_lr_dir=null", "data.crop_size=16", "data.num_workers=0", "data.pin_memory=false",
     ]
-    if written.trainer.strategy in (None, "auto"):
+    if written.trainer.get("strategy") in (None, "auto"):
         overrides.append("trainer.strategy=ddp")
     cfg = load_recipe(recipe, overrides)
     cfg.model.kwargs = OmegaConf.create(kwargs)

@@ -243,9 +243,17 @@ def test_none_removes_a_nested_key_when_switching_decoder_type():
     }
     with pytest.raises(vsrzoo.errors.UserError, match="unknown key 'factor' in half-width VAE decoder"):
         vsrzoo.create_model(
-            "instavsr", decoder_type="sd-vae-decoder-half", decoder=vae, latent_channels=4
+            "instavsr",
+            decoder_type="sd-vae-decoder-half",
+            decoder=vae,
+            latent_channels=4,
+            latent_disc_input="encoder",
         )  # merged: factor=4
     model = vsrzoo.create_model(
-        "instavsr", decoder_type="sd-vae-decoder-half", decoder={**vae, "factor": None}, latent_channels=4
+        "instavsr",
+        decoder_type="sd-vae-decoder-half",
+        decoder={**vae, "factor": None},
+        latent_channels=4,
+        latent_disc_input="encoder",
     )
     assert "factor" not in model.hparams.decoder
