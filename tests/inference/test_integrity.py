@@ -195,3 +195,23 @@ def test_upscale_and_bench_default_to_the_best_device_present():
         parser = argparse.ArgumentParser()
         cli.add_arguments(parser)
         assert parser.get_default("device") is None  # both leave the choice to resolve_device
+
+
+def test_corrupt_frame_is_one_line_without_opencv_noise(tmp_path):
+    """A truncated PNG: only vsrzoo's line reaches stderr (OpenCV's WARN line is silenced)."""
+    import cv2
+    import numpy as np
+    from inference_helpers import start_upscale
+
+    clip = tmp_path / "clip"
+    clip.mkdir()
+    image = np.random.default_rng(0).integers(0, 256, (24, 24, 3), dtype=np.uint8)
+    for i in range(3):
+        cv2.imwrite(str(clip / f"{i:08d}.png"), image)
+    bad = clip / "00000001.png"
+    bad.write_bytes(bad.read_bytes()[:200])
+    proc = start_upscale(str(clip), str(tmp_path / "out"), "--method", "bicubic")
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2
+    assert err.strip().splitlines() == [f"vsrzoo: error: cannot decode image {bad} (corrupt or not an image)"]
+    assert not (tmp_path / "out").exists()

@@ -43,6 +43,8 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None
 
 log = logging.getLogger(__name__)
+# OpenCV prints a WARN line for every unreadable image before vsrzoo's own one-line error.
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 VIDEO_EXTS = {".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".mpg", ".mpeg"}
