@@ -12,7 +12,13 @@ Public API::
 
 from __future__ import annotations
 
+import logging
+
 from vsrzoo.registry import count_parameters, register_method
+
+# bitsandbytes (a dependency of pyiqa, imported by diffusers when installed) logs a warning on every
+# import on CPUs with AVX512-BF16 about an optional kernel package; vsrzoo never quantises.
+logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
 
 __version__ = "0.1.0"
 
