@@ -24,7 +24,6 @@ the plan warns when less than 10% of the device is left.
 from __future__ import annotations
 
 import os
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -137,9 +136,12 @@ def where_is(ref: str) -> str:
     """Whether a weight reference is on this machine: a local folder, the Hub cache, or neither."""
     if Path(ref).expanduser().exists():
         return "local folder"
-    if not re.fullmatch(r"[\w.-]+/[\w.-]+", ref) or ref.startswith("."):  # not an org/name Hub id
-        return "MISSING local path"
     from huggingface_hub import scan_cache_dir
+
+    from vsrzoo.hub import hub_offline, is_hub_id
+
+    if not is_hub_id(ref):
+        return "MISSING local path"
     from huggingface_hub.errors import CacheNotFound
 
     try:
@@ -148,8 +150,7 @@ def where_is(ref: str) -> str:
         cached = set()
     if ref in cached:
         return "in the Hugging Face cache"
-    offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
-    return "not cached; offline, cannot download" if offline else "not cached; downloaded at start"
+    return "not cached; offline, cannot download" if hub_offline() else "not cached; downloaded at start"
 
 
 def strip_refs(kwargs: Any) -> Any:

@@ -11,7 +11,7 @@ VSR papers' evaluation scripts call (DESIGN.md section 4).
   port on the Y channel with the MATLAB pristine-model parameters.
 
 pyiqa computes the metrics (its ``forward`` methods are used unchanged) but its constructors
-would download weights and unpickle them with ``torch.load(weights_only=False)``. Here every
+would download weights and unpickle them (full pickle loads). Here every
 network is built with random weights, then the files are read from the caches pyiqa and
 torchvision use (``$TORCH_HOME/hub/...``) with ``torch.load(weights_only=True)`` (NIQE's ``.mat``
 with scipy, CLIP's TorchScript archive with ``torch.jit.load``, which runs no pickle code), so
