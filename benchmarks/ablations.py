@@ -126,10 +126,12 @@ def score(method: str, weights: dict[str, Path], args: argparse.Namespace) -> di
 
     torch.set_num_threads(args.threads)
     models = {}
-    for label, variant in ABLATIONS[method].items():
+    for label, variant in selected(method, args).items():
         source = weights["full"] if variant.inference else weights[label]
         models[label] = create_model(method, pretrained=str(source), **(variant.inference or {}))
-    result = evaluate(vid4(args.root, args.frames), models, metrics="psnr,ssim,tof,ewarp", report=False)
+    result = evaluate(
+        vid4(args.root, args.frames), models, metrics="psnr,ssim,tof,ewarp,boundary", report=False
+    )
     return {label: result.summary(label) for label in models}
 
 
@@ -169,7 +171,7 @@ def table(method: str, rows: dict[str, dict], args: argparse.Namespace) -> str:
     from vsrzoo.tables import markdown_table
 
     frames = f"first {args.frames} frames per clip" if args.frames else "all frames"
-    header = ["variant", "what", "PSNR-Y", "SSIM-Y", "tOF", "E*warp (x1e-3)"]
+    header = ["variant", "what", "PSNR-Y", "SSIM-Y", "tOF", "E*warp (x1e-3)", "dPSNR boundary/inside"]
     flops = {label: paper_gflops(method, ABLATIONS[method][label]) for label in rows}
     if any(v is not None for v in flops.values()):
         header.append("paper-size GFLOPs / DiT forward")
@@ -181,6 +183,7 @@ def table(method: str, rows: dict[str, dict], args: argparse.Namespace) -> str:
             f"{r['ssim']:.4f}",
             f"{r['tof']:.3f}",
             f"{r['ewarp']:.3f}",
+            _ratio(r.get("dpsnr_ratio")),
             *([f"{flops[label]:.0f}"] if flops[label] is not None else []),
         ]
         for label, r in rows.items()
@@ -192,11 +195,25 @@ def table(method: str, rows: dict[str, dict], args: argparse.Namespace) -> str:
     return f"{title}\n\n{markdown_table(header, body)}\n"
 
 
+def _ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def selected(method: str, args: argparse.Namespace) -> dict[str, Variant]:
+    """The variants ``--only`` names (all by default); ``full`` always, as the reference row."""
+    rows = ABLATIONS[method]
+    if not args.only:
+        return rows
+    unknown = sorted(set(args.only) - set(rows))
+    if unknown:
+        raise SystemExit(f"unknown {method} variant(s) {unknown}; choose from {sorted(rows)}")
+    return {label: v for label, v in rows.items() if label == "full" or label in args.only}
+
+
 def run(method: str, args: argparse.Namespace) -> None:
-    print(f"{method}: {len(ABLATIONS[method])} variants", flush=True)
-    weights = {
-        label: train(method, label, v, args) for label, v in ABLATIONS[method].items() if v.inference is None
-    }
+    variants = selected(method, args)
+    print(f"{method}: {len(variants)} variants", flush=True)
+    weights = {label: train(method, label, v, args) for label, v in variants.items() if v.inference is None}
     rows = score(method, weights, args)
     out = Path(args.out)
     text = table(method, rows, args)
@@ -230,6 +247,9 @@ def main() -> None:
             "data.val_clips=null",
         ],
         help="recipe overrides for the training data (default: the procedural clips)",
+    )
+    parser.add_argument(
+        "--only", nargs="*", default=[], help="variant labels to run besides 'full' (default: all)"
     )
     parser.add_argument(
         "--cost-only",
