@@ -74,6 +74,15 @@ ABLATIONS: dict[str, dict[str, Variant]] = {
     },
     "liftvsr": {
         "full": Variant(what="DTA + AMC + asymmetric sampling"),
+        "no AMC": Variant(("model.kwargs.memory_cache=false",), what="no memory cache across segments"),
+        "no DTA": Variant(
+            ("model.kwargs.temporal_attention=false",),
+            what="no token-flow attention: per-frame temporal branch (FFN), AMC kept",
+        ),
+        "per-frame": Variant(
+            ("model.kwargs.temporal_attention=false", "model.kwargs.memory_cache=false"),
+            what="neither: the image DiT frame by frame (plus a per-frame FFN branch)",
+        ),
     },
 }
 

@@ -174,6 +174,61 @@ def test_read_path_gets_gradient_at_initialisation():
     assert grads[0].abs().sum() > 0 and not torch.allclose(grads[0], grads[1])
 
 
+@pytest.mark.parametrize(
+    "switch,gone",
+    [(dict(memory_cache=False), ".amc."), (dict(temporal_attention=False), ".dta.to_q.")],
+)
+def test_ablation_switches_remove_their_mechanism_and_the_rest_trains(switch, gone):
+    """``memory_cache=False`` / ``temporal_attention=False`` drop the AMC / DTA parameters, change the
+    output, and every remaining temporal parameter is still in the graph."""
+    full, ablated = tiny_model(), tiny_model(**switch)
+    names = {n for n, _ in ablated.named_parameters()}
+    assert any(gone in n for n, _ in full.named_parameters()) and not any(gone in n for n in names)
+    for model in (full, ablated):
+        open_temporal_branch_of_remaining(model.net)
+    lr = video(8, seed=3)
+    outs = []
+    for model in (full, ablated):
+        torch.manual_seed(0)
+        with torch.no_grad():
+            outs.append(model(lr))
+    assert (outs[0] - outs[1]).abs().max() > 1e-3
+    ablated.train()
+    s = ablated.segment_length
+    ablated.training_loss({"lr": video(3 * s, 8), "gt": torch.rand(1, 3 * s, 3, 32, 32)})["loss"].backward()
+    for name, p in ablated.net.temporal.named_parameters():  # none unused (DDP would stop)
+        assert p.grad is not None, name
+    for layer in ablated.net.temporal:
+        assert (
+            layer.dta.out_proj.weight.grad.abs().sum() > 0 and layer.dta.ffn.fc1.weight.grad.abs().sum() > 0
+        )
+
+
+def test_without_dta_frames_do_not_mix_within_a_segment():
+    model = tiny_model(temporal_attention=False, memory_cache=False)
+    open_temporal_branch_of_remaining(model.net, scale=1.0)
+    lr = video(4, seed=4)
+    other = lr.clone()
+    other[:, 2] = torch.rand_like(other[:, 2])
+    with torch.no_grad():
+        torch.manual_seed(0)
+        a = model(lr)
+        torch.manual_seed(0)
+        b = model(other)
+    assert torch.allclose(a[:, [0, 1, 3]], b[:, [0, 1, 3]], atol=1e-6)  # per-frame: no leak across frames
+    assert not torch.allclose(a[:, 2], b[:, 2])
+
+
+def open_temporal_branch_of_remaining(net, scale: float = 0.2) -> None:
+    """Like :func:`open_temporal_branch` for a net that may lack the AMC."""
+    g = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        for layer in net.temporal:
+            params = [layer.dta.out_proj.weight] + ([layer.amc.read_gate] if layer.amc is not None else [])
+            for p in params:
+                p.copy_(scale * torch.randn(p.shape, generator=g))
+
+
 def test_segment_timesteps_differ_and_stay_in_sampled_range():
     model = tiny_model()
     torch.manual_seed(0)

@@ -48,6 +48,9 @@ class TokenFlowAttention(nn.Module):
         dim: token width C; num_heads: heads, each with its own flow.
         flow_hidden: channels per head inside the flow network; flow_kernel: its conv size.
         mlp_ratio: FFN width relative to ``dim``.
+        attention: False drops the flow-aligned attention (no query/key/value, flow or attention
+            parameters): each frame's tokens go to the FFN unchanged, a per-frame branch (the
+            "without DTA" ablation, ours).
 
     ``forward(x, ref_index=None, flow=None, memory=None, cache=None)``: ``x`` (B, T, H, W, C).
     ``ref_index`` an int returns the residual of that frame (B, H, W, C); a sequence of R
@@ -67,12 +70,23 @@ class TokenFlowAttention(nn.Module):
         flow_kernel: int = 3,
         mlp_ratio: float = 4.0,
         qkv_bias: bool = True,
+        attention: bool = True,
     ):
         super().__init__()
         if dim % num_heads:
             raise UserError(f"dim {dim} must be divisible by num_heads {num_heads}")
         self.num_heads = num_heads
         self.head_dim = dim // num_heads
+        self.attention = attention
+        if attention:
+            self._build_attention(dim, num_heads, flow_hidden, flow_kernel, qkv_bias)
+        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
+        self.ffn = FeedForward(dim, int(dim * mlp_ratio))
+        self.out_proj = nn.Linear(dim, dim)
+        nn.init.zeros_(self.out_proj.weight)
+        nn.init.zeros_(self.out_proj.bias)
+
+    def _build_attention(self, dim: int, num_heads: int, flow_hidden: int, flow_kernel: int, qkv_bias: bool):
         self.norm1 = nn.LayerNorm(dim, eps=1e-6)
         self.to_q = nn.Linear(dim, dim, bias=qkv_bias)
         self.to_k = nn.Linear(dim, dim, bias=qkv_bias)
@@ -90,12 +104,8 @@ class TokenFlowAttention(nn.Module):
             nn.Conv2d(hidden, num_heads * 2, flow_kernel, padding=pad, groups=num_heads),
         )
         self.attn_proj = nn.Linear(dim, dim)
-        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
-        self.ffn = FeedForward(dim, int(dim * mlp_ratio))
-        self.out_proj = nn.Linear(dim, dim)
-        for layer in (self.flow_net[-1], self.out_proj):
-            nn.init.zeros_(layer.weight)
-            nn.init.zeros_(layer.bias)
+        nn.init.zeros_(self.flow_net[-1].weight)
+        nn.init.zeros_(self.flow_net[-1].bias)
 
     def _split(self, x: torch.Tensor) -> torch.Tensor:
         return x.unflatten(-1, (self.num_heads, self.head_dim))
@@ -162,6 +172,8 @@ class TokenFlowAttention(nn.Module):
     ) -> torch.Tensor:
         """Reference tokens plus flow-aligned temporal attention, (B, R, H, W, C)."""
         refs = self.reference_indices(ref_index, x.shape[1])
+        if not self.attention:
+            return x[:, refs]
         q, k, v, _ = self.align(x, refs, flow)
         b, r, t, nh, d, h, w = k.shape
         q = q.reshape(b * r * h * w * nh, 1, 1, d)

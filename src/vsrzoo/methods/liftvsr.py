@@ -117,6 +117,9 @@ class LiftVSR(LatentVSRMethod):
             small bicubic residual, like the VAE's scaling factor; 1 for the SD VAE latent).
         sampler, num_inference_steps, cache_from, strength: inference (module docstring).
         cache_read_gate: initial AMC read gate (before ``tanh``; 0 starts it closed).
+        temporal_attention, memory_cache: the paper's two temporal mechanisms, DTA and AMC; False
+            removes one for ablations (``benchmarks/ablations.py``): without DTA the temporal
+            branch is per-frame (FFN and zero linear), without AMC segments share no memory.
         start_state_prob: share of training segments shown the sampler's first state (module docstring).
         latent_tile, latent_tile_overlap, latent_tile_batch: latent tiles for inference (None: whole
             frames); each tile keeps its own cache; ``latent_tile_batch`` tiles are denoised together.
@@ -152,6 +155,8 @@ class LiftVSR(LatentVSRMethod):
         num_inference_steps: int = 20,
         cache_from: Literal["matched", "clean", "last_step"] = "matched",
         cache_read_gate: float = 0.5,
+        temporal_attention: bool = True,
+        memory_cache: bool = True,
         strength: float = 1.0,
         start_state_prob: float = 0.0,
         latent_tile: int | None = None,
@@ -199,7 +204,10 @@ class LiftVSR(LatentVSRMethod):
             caption_file=caption_file,
             vae_scale_factor=self.codec.spatial_factor,
             cache_read_gate=cache_read_gate,
+            temporal_attention=temporal_attention,
+            memory_cache=memory_cache,
         )
+        self.memory_cache = memory_cache
         self.cast_frozen(frozen_dtype)
         if self.net.latent_channels != self.codec.latent_channels:
             raise UserError(
@@ -273,6 +281,8 @@ class LiftVSR(LatentVSRMethod):
             return out.flatten(0, 1).float()
 
         z = sample(model_fn, x.flatten(0, 1), scheduler, learned_sigma=True).unflatten(0, (b, s))
+        if not self.memory_cache:  # nothing to write: skip the write pass
+            return z, caches
         if self.cache_from == "last_step":
             return z, written[-1]
         if self.cache_from == "clean":

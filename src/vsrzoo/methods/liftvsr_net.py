@@ -64,11 +64,17 @@ class TemporalLayer(nn.Module):
         mlp_ratio: float = 4.0,
         cache_tokens: int = 64,
         read_gate_init: float = 0.5,
+        temporal_attention: bool = True,
+        memory_cache: bool = True,
     ):
         super().__init__()
-        self.dta = TokenFlowAttention(dim, num_heads, flow_hidden=flow_hidden, mlp_ratio=mlp_ratio)
-        self.amc = AttentionMemoryCache(
-            dim, num_heads, num_tokens=cache_tokens, read_gate_init=read_gate_init
+        self.dta = TokenFlowAttention(
+            dim, num_heads, flow_hidden=flow_hidden, mlp_ratio=mlp_ratio, attention=temporal_attention
+        )
+        self.amc = (
+            AttentionMemoryCache(dim, num_heads, num_tokens=cache_tokens, read_gate_init=read_gate_init)
+            if memory_cache
+            else None
         )
         self.gradient_checkpointing = False
 
@@ -81,6 +87,8 @@ class TemporalLayer(nn.Module):
         x = h.view(b, t, gh, gw, h.shape[-1])
         run = _checkpointed if self.gradient_checkpointing else (lambda f, *a: f(*a))
         y = run(self.dta.attend, x)  # every frame is the reference in turn: (B, T, H, W, C)
+        if self.amc is None:  # ablation: no memory across segments
+            return h + run(self.dta.finish, y).reshape_as(h), None
         if cache is not None:
             y = y + self.amc.read(x, cache)  # queried with the DTA input, fused with its output
         if write_cache:
@@ -111,6 +119,8 @@ class LiftVSRTransformer(nn.Module):
         lora_rank, lora_alpha, lora_targets: LoRA on the spatial blocks; ``lora_rank=None`` trains
             the spatial blocks fully instead of freezing them.
         temporal_heads, flow_hidden, temporal_mlp_ratio, cache_tokens: sizes of the temporal branch.
+        temporal_attention, memory_cache: False removes DTA (the branch becomes per-frame: FFN and
+            zero linear) or the AMC (no memory across segments); ablation switches, ours.
         caption_tokens: length of the learned null caption; caption_file: start it from precomputed
             T5 embeddings of the empty prompt instead (:func:`vsrzoo.backbones.text.save_prompt_embeddings`).
         vae_scale_factor: pixels per latent, for the resolution and aspect-ratio embeddings of
@@ -138,6 +148,8 @@ class LiftVSRTransformer(nn.Module):
         caption_file: str | None = None,
         vae_scale_factor: int = 8,
         cache_read_gate: float = 0.5,
+        temporal_attention: bool = True,
+        memory_cache: bool = True,
     ):
         super().__init__()
         self.vae_scale_factor = vae_scale_factor
@@ -155,7 +167,16 @@ class LiftVSRTransformer(nn.Module):
         heads = temporal_heads or cfg.num_attention_heads
         blocks = get_blocks(self.pixart)
         self.temporal = nn.ModuleList(
-            TemporalLayer(dim, heads, flow_hidden, temporal_mlp_ratio, cache_tokens, cache_read_gate)
+            TemporalLayer(
+                dim,
+                heads,
+                flow_hidden,
+                temporal_mlp_ratio,
+                cache_tokens,
+                cache_read_gate,
+                temporal_attention=temporal_attention,
+                memory_cache=memory_cache,
+            )
             for _ in blocks
         )
         for i in range(len(blocks)):
