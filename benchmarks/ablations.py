@@ -127,21 +127,30 @@ def vid4(root: str, frames: int):
 
 
 def score(method: str, weights: dict[str, Path], args: argparse.Namespace) -> dict[str, dict]:
-    """Vid4 summary per variant label (inference variants load the ``full`` weights with overrides)."""
+    """Vid4 summary per variant label, plus bicubic as the floor (inference variants load the
+    ``full`` weights with overrides). Each row is cached beside its weights: delete it to redo."""
     import torch
 
     from vsrzoo.bench import evaluate
     from vsrzoo.factory import create_model
 
     torch.set_num_threads(args.threads)
-    models = {}
-    for label, variant in selected(method, args).items():
-        source = weights["full"] if variant.inference else weights[label]
-        models[label] = create_model(method, pretrained=str(source), **(variant.inference or {}))
-    result = evaluate(
-        vid4(args.root, args.frames), models, metrics="psnr,ssim,tof,ewarp,boundary", report=False
-    )
-    return {label: result.summary(label) for label in models}
+    rows = {}
+    for label, variant in {"bicubic": Variant(), **selected(method, args)}.items():
+        cache = Path(args.out) / method / f"{label.replace(' ', '_')}.frames{args.frames}.json"
+        if not cache.is_file():
+            if label == "bicubic":
+                model = create_model("bicubic")
+            else:
+                source = weights["full"] if variant.inference else weights[label]
+                model = create_model(method, pretrained=str(source), **(variant.inference or {}))
+            result = evaluate(vid4(args.root, args.frames), {label: model}, metrics=METRICS, report=False)
+            cache.write_text(json.dumps(result.summary(label), indent=2))
+        rows[label] = json.loads(cache.read_text())
+    return rows
+
+
+METRICS = "psnr,ssim,tof,ewarp,boundary"
 
 
 # Paper-scale cost of a variant, measured (not estimated): FLOPs of one DiT forward counted by
@@ -181,13 +190,14 @@ def table(method: str, rows: dict[str, dict], args: argparse.Namespace) -> str:
 
     frames = f"first {args.frames} frames per clip" if args.frames else "all frames"
     header = ["variant", "what", "PSNR-Y", "SSIM-Y", "tOF", "E*warp (x1e-3)", "dPSNR boundary/inside"]
-    flops = {label: paper_gflops(method, ABLATIONS[method][label]) for label in rows}
+    variants = ABLATIONS[method]
+    flops = {label: paper_gflops(method, variants[label]) if label in variants else None for label in rows}
     if any(v is not None for v in flops.values()):
         header.append("paper-size GFLOPs / DiT forward")
     body = [
         [
             label,
-            ABLATIONS[method][label].what,
+            ABLATIONS[method][label].what if label in ABLATIONS[method] else "MATLAB bicubic (reference)",
             f"{r['psnr']:.2f}",
             f"{r['ssim']:.4f}",
             f"{r['tof']:.3f}",
