@@ -192,7 +192,8 @@ def table(method: str, rows: dict[str, dict], args: argparse.Namespace) -> str:
     header = ["variant", "what", "PSNR-Y", "SSIM-Y", "tOF", "E*warp (x1e-3)", "dPSNR boundary/inside"]
     variants = ABLATIONS[method]
     flops = {label: paper_gflops(method, variants[label]) if label in variants else None for label in rows}
-    if any(v is not None for v in flops.values()):
+    with_flops = any(v is not None for v in flops.values())
+    if with_flops:
         header.append("paper-size GFLOPs / DiT forward")
     body = [
         [
@@ -203,7 +204,7 @@ def table(method: str, rows: dict[str, dict], args: argparse.Namespace) -> str:
             f"{r['tof']:.3f}",
             f"{r['ewarp']:.3f}",
             _ratio(r.get("dpsnr_ratio")),
-            *([f"{flops[label]:.0f}"] if flops[label] is not None else []),
+            *([f"{flops[label]:.0f}" if flops[label] is not None else "-"] if with_flops else []),
         ]
         for label, r in rows.items()
     ]
