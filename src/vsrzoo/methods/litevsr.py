@@ -27,6 +27,12 @@ reconstruction (constructor arguments, DESIGN.md section 2):
   ``M(1) = 1``); the tiny variant uses 2 so its one step at ``t = 1`` refines once.
 * ``loss_weight_min_t``: the ``1 / t^2`` weight is clamped at ``t = 0.05``; training times are
   uniform after an SD3 shift ``timestep_shift`` (1 = uniform).
+* ``start_fraction`` (default 0): that share of each training batch sits at the sampler's start
+  point, ``t = 1`` with ``z_1 = init_noise_scale * eps`` (flow pair ``z_1``, target ``z_1 - z0``,
+  weight ``1 / t^2 = 1``). With ``init_noise_scale=0`` one-step inference evaluates the denoiser at
+  ``z_1 = 0``, a point plain rectified flow never trains (its ``z_1`` is unit noise); the tiny
+  recipe puts half of each batch there. ``injection_lr_scale`` (default 1) gives the
+  zero-initialised injection layers their own learning rate (the tiny recipe: 10x the body's).
 * LR latent = codec(MATLAB-bicubic x4 upsample of the LR frames), so it lies on the HR latent grid.
 * The codec (Wan2.2 VAE at full size, ``codec_pretrained``) is a fixed pre/post-processor, like a
   diffusers pipeline's VAE: it is neither trained nor saved (:class:`~vsrzoo.methods.latent.LatentVSRMethod`);
