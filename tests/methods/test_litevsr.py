@@ -267,7 +267,41 @@ def test_gradient_checkpointing_gives_same_gradients():
     torch.testing.assert_close(grads[0], grads[1])
 
 
+@pytest.mark.parametrize("init_noise_scale", [0.0, 1.0])
+def test_start_fraction_trains_the_samplers_start_point(init_noise_scale):
+    """start_fraction puts the first samples of a batch at the point one-step inference evaluates:
+    t = 1 and z_1 = init_noise_scale * eps; the others keep the sampled times and unit noise."""
+    model = tiny(start_fraction=0.5, init_noise_scale=init_noise_scale, timestep_shift=1.0)
+    d0 = torch.randn(4, 48, 2, 8, 8)
+    torch.manual_seed(3)
+    t, noise = model.training_noise(d0)
+    torch.manual_seed(3)
+    t_ref = model.sample_timesteps(4, d0.device)
+    eps = torch.randn_like(d0)
+    assert t[:2].eq(1).all() and torch.equal(t[2:], t_ref[2:]) and t_ref[:2].lt(1).all()
+    torch.testing.assert_close(noise[:2], eps[:2] * init_noise_scale)
+    torch.testing.assert_close(noise[2:], eps[2:])
+    z_t, target, _ = model.flow.training_pair(d0, t, noise)
+    torch.testing.assert_close(z_t[:2], noise[:2])  # the sampler's start, x0 = z_1 - v = d0
+    torch.testing.assert_close(z_t[:2] - target[:2], d0[:2])
+    model.set_stage("prior")
+    assert model.training_noise(d0)[0].lt(1).all()  # the prior stage is plain rectified flow
+
+
+def test_injection_lr_scale_gives_the_injections_their_own_rate():
+    model = tiny(injection_lr_scale=10.0)
+    model.configure_training({"lr": 2e-4})
+    groups = model.configure_optimizers()["optimizer"].param_groups
+    assert [g["lr"] for g in groups] == [2e-4, pytest.approx(2e-3)]
+    injections = {id(p) for p in model.net.adapter.injections.parameters()}
+    assert {id(p) for p in groups[1]["params"]} == injections
+    trainable = {id(p) for p in model.parameters() if p.requires_grad}
+    assert {id(p) for p in groups[0]["params"]} == trainable - injections
+
+
 def test_user_errors():
+    with pytest.raises(UserError, match="start_fraction"):
+        tiny(start_fraction=1.5)
     with pytest.raises(UserError, match="stage"):
         tiny(stage="pretrain")
     with pytest.raises(UserError, match="latent channels"):

@@ -27,6 +27,12 @@ reconstruction (constructor arguments, DESIGN.md section 2):
   ``M(1) = 1``); the tiny variant uses 2 so its one step at ``t = 1`` refines once.
 * ``loss_weight_min_t``: the ``1 / t^2`` weight is clamped at ``t = 0.05``; training times are
   uniform after an SD3 shift ``timestep_shift`` (1 = uniform).
+* ``start_fraction`` (default 0): that share of each training batch sits at the sampler's start
+  point, ``t = 1`` with ``z_1 = init_noise_scale * eps`` (flow pair ``z_1``, target ``z_1 - z0``,
+  weight ``1 / t^2 = 1``). With ``init_noise_scale=0`` one-step inference evaluates the denoiser at
+  ``z_1 = 0``, a point plain rectified flow never trains (its ``z_1`` is unit noise); the tiny
+  recipe puts half of each batch there. ``injection_lr_scale`` (default 1) gives the
+  zero-initialised injection layers their own learning rate (the tiny recipe: 10x the body's).
 * LR latent = codec(MATLAB-bicubic x4 upsample of the LR frames), so it lies on the HR latent grid.
 * The codec (Wan2.2 VAE at full size, ``codec_pretrained``) is a fixed pre/post-processor, like a
   diffusers pipeline's VAE: it is neither trained nor saved (:class:`~vsrzoo.methods.latent.LatentVSRMethod`);
@@ -143,6 +149,9 @@ class LiteVSR(LatentVSRMethod):
         unroll_max, unroll_sharpness, unroll_min: adaptive unrolling (M_max, s = 5, floor of M(t)),
             applied in training and at every inference step alike.
         loss_weight_min_t, timestep_shift: loss weight clamp and training time distribution.
+        start_fraction: share of each training batch placed at the sampler's start point
+            (``t = 1``, ``z_1 = init_noise_scale * eps``), the point every inference run evaluates first.
+        injection_lr_scale: learning-rate factor of the zero-initialised injection layers (adapter stage).
         residual, latent_scale, stage: tiny-scale reconstruction switches.
         frozen_dtype: dtype of the frozen parts (DiT in the adapter stage, codec), e.g. 'bfloat16'
             for bf16 mixed precision (``vsrzoo fit`` sets it from ``trainer.precision``); None keeps fp32.
@@ -173,6 +182,8 @@ class LiteVSR(LatentVSRMethod):
         unroll_min: int = 1,
         loss_weight_min_t: float = 0.05,
         timestep_shift: float = 1.0,
+        start_fraction: float = 0.0,
+        injection_lr_scale: float = 1.0,
         latent_tile: int | None = None,
         latent_tile_overlap: int = 8,
         latent_tile_batch: int = 16,
@@ -183,6 +194,11 @@ class LiteVSR(LatentVSRMethod):
     ):
         super().__init__(scale=scale)
         self.save_hyperparameters()
+        if not 0.0 <= start_fraction <= 1.0 or injection_lr_scale <= 0:
+            raise UserError(
+                f"litevsr: start_fraction must be in [0, 1] (got {start_fraction}) and "
+                f"injection_lr_scale positive (got {injection_lr_scale})"
+            )
         if min(unroll_max, unroll_min, num_inference_steps, segment_length, latent_tile_batch) < 1:
             raise UserError(
                 "litevsr: unroll_max, unroll_min, num_inference_steps, segment_length and latent_tile_batch "
@@ -240,6 +256,17 @@ class LiteVSR(LatentVSRMethod):
             trained, frozen = frozen, trained
         unfreeze(trained)
         freeze(frozen)
+
+    def configure_optimizers(self):
+        """One AdamW; the injection layers get ``injection_lr_scale`` times the learning rate."""
+        scale = self.hparams.get("injection_lr_scale", 1.0)
+        if scale == 1.0 or self.stage != "adapter":
+            return super().configure_optimizers()
+        injections = [p for p in self.net.adapter.injections.parameters() if p.requires_grad]
+        ids = {id(p) for p in injections}
+        optimizer = self.make_optimizer(p for p in self.parameters() if id(p) not in ids)
+        optimizer.add_param_group({"params": injections, "lr": optimizer.defaults["lr"] * scale})
+        return {"optimizer": optimizer, "lr_scheduler": self.make_scheduler(optimizer)}
 
     def enable_gradient_checkpointing(self) -> None:
         self.net.gradient_checkpointing = True
@@ -326,6 +353,18 @@ class LiteVSR(LatentVSRMethod):
     def sample_timesteps(self, batch: int, device) -> torch.Tensor:
         return ShiftedTimesteps(self.hparams.timestep_shift)(batch, device=device)
 
+    def training_noise(self, d0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Times and noise of a batch; the first ``start_fraction`` of it (adapter stage) sits at the
+        sampler's start point: ``t = 1`` with the noise scaled by ``init_noise_scale``, so the flow pair
+        is ``z_1 = init_noise_scale * eps`` and target ``z_1 - d0``."""
+        t = self.sample_timesteps(d0.shape[0], d0.device)
+        noise = torch.randn_like(d0)
+        n = round(self.hparams.get("start_fraction", 0.0) * d0.shape[0]) if self.stage == "adapter" else 0
+        if n:
+            t = torch.cat([torch.ones_like(t[:n]), t[n:]])
+            noise = torch.cat([noise[:n] * self.hparams.init_noise_scale, noise[n:]])
+        return t, noise
+
     @torch.no_grad()
     def unrolled_estimate(self, d_t: torch.Tensor, t: torch.Tensor, lr_latent: torch.Tensor, velocity=None):
         """Refinement-stream input of the final pass: the LR latent refined ``M(t) - 1`` times at
@@ -350,8 +389,8 @@ class LiteVSR(LatentVSRMethod):
         with torch.no_grad():
             lr_latent, hr_latent = self.bicubic_latent(lr), self.encode(gt)
         d0 = self.to_diffusion(hr_latent, lr_latent)
-        t = self.sample_timesteps(d0.shape[0], d0.device)
-        d_t, target, _ = self.flow.training_pair(d0, t)
+        t, noise = self.training_noise(d0)
+        d_t, target, _ = self.flow.training_pair(d0, t, noise)
         if self.stage == "prior":
             return {"loss": self.flow.loss(self.net.prior(d_t, t), target, t)}
         clean, passes = self.unrolled_estimate(d_t, t, lr_latent)
