@@ -253,7 +253,9 @@ def main() -> None:
     parser.add_argument(
         "--frames", type=int, default=12, help="Vid4 frames scored per clip, 0 = all (default 12)"
     )
-    parser.add_argument("--root", default=os.environ.get("VSRZOO_DATA", str(ROOT.parent / "shared" / "data")))
+    parser.add_argument(
+        "--root", default=os.environ.get("VSRZOO_DATA") or str(ROOT.parent / "shared" / "data")
+    )
     parser.add_argument("--out", default=str(ROOT / "results" / "ablations"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")

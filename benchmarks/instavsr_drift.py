@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def data_root() -> Path:
     """``$VSRZOO_DATA``, else ``shared/data`` next to the checkout (or next to its parent folder)."""
-    if "VSRZOO_DATA" in os.environ:
+    if os.environ.get("VSRZOO_DATA"):  # set and not empty
         return Path(os.environ["VSRZOO_DATA"])
     candidates = [REPO.parent / "shared" / "data", REPO.parents[1] / "shared" / "data"]
     return next((c for c in candidates if c.is_dir()), candidates[0])

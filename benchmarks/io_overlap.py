@@ -43,7 +43,7 @@ def clip(args, folder: Path) -> Path:
     src = (
         Path(args.input)
         if args.input
-        else Path(os.environ.get("VSRZOO_DATA", REPO.parent / "shared" / "data"))
+        else Path(os.environ.get("VSRZOO_DATA") or REPO.parent / "shared" / "data")
     )
     if not args.input:
         src = src / "real" / "mp4" / "aigc_1.mp4"
