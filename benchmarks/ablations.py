@@ -6,9 +6,13 @@ variant names; then all variants are scored on Vid4 (BI x4, Y, crop 0) with PSNR
 the warping error. Variants marked ``inference`` reuse the ``full`` variant's weights and change
 only how it is run (e.g. sampler steps).
 
-    python benchmarks/ablations.py instavsr --steps 400 --frames 12 --root ../shared/data
-    python benchmarks/ablations.py all --steps 400
+    python benchmarks/ablations.py liftvsr --steps 250 --frames 12 --seed 1 --root ../shared/data
+    python benchmarks/ablations.py simplegvr --only "full attention" "no shifts" --steps 250
     python benchmarks/ablations.py simplegvr --cost-only   # measured paper-size FLOPs per variant
+
+The tables in the model cards were made with ``--steps 250 --frames 12`` and seeds 0 and 1
+(LiteVSR also needs ``--data ... model.kwargs.backbone_pretrained=<stage-1 prior>``, see its card).
+A bicubic row, scored the same way, is the reference.
 
 ``--frames F`` scores the first F frames of each Vid4 clip (the table says so) to keep a CPU run
 short; ``--frames 0`` scores all 171. Runs are cached under ``--out`` (delete a folder to redo
