@@ -202,7 +202,7 @@ def table(method: str, rows: dict[str, dict], args: argparse.Namespace) -> str:
     body = [
         [
             label,
-            ABLATIONS[method][label].what if label in ABLATIONS[method] else "MATLAB bicubic (reference)",
+            variants[label].what if label in variants else "MATLAB bicubic (reference)",
             f"{r['psnr']:.2f}",
             f"{r['ssim']:.4f}",
             f"{r['tof']:.3f}",

@@ -200,11 +200,25 @@ class VSRMethod(L.LightningModule):
         """Take the recipe's ``optim`` section (lr, weight decay, betas, warm-up, schedule)."""
         self.optim_cfg = dict(optim_cfg)
 
+    def lr_scales(self) -> dict[str, float]:
+        """Submodule path -> factor on the learning rate of its parameters (default: none)."""
+        return {}
+
     def make_optimizer(self, params: Iterable[torch.nn.Parameter], lr: float | None = None):
+        """AdamW over the trainable ``params``; the parts :meth:`lr_scales` names get their own group."""
         cfg = self.optim_cfg
+        lr = lr or cfg.get("lr", 1e-4)
+        params = [p for p in params if p.requires_grad]
+        chosen = {id(p) for p in params}
+        groups, scaled = [], set()
+        for path, factor in self.lr_scales().items():
+            members = [p for p in self.get_submodule(path).parameters() if id(p) in chosen]
+            scaled.update(id(p) for p in members)
+            groups.append({"params": members, "lr": lr * factor})
+        groups.insert(0, {"params": [p for p in params if id(p) not in scaled]})
         return torch.optim.AdamW(
-            [p for p in params if p.requires_grad],
-            lr=lr or cfg.get("lr", 1e-4),
+            [g for g in groups if g["params"]],
+            lr=lr,
             betas=tuple(cfg.get("betas", (0.9, 0.999))),
             weight_decay=cfg.get("weight_decay", 0.0),
         )

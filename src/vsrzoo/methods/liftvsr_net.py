@@ -88,11 +88,12 @@ class TemporalLayer(nn.Module):
         run = _checkpointed if self.gradient_checkpointing else (lambda f, *a: f(*a))
         y = run(self.dta.attend, x)  # every frame is the reference in turn: (B, T, H, W, C)
         if self.amc is None:  # ablation: no memory across segments
-            return h + run(self.dta.finish, y).reshape_as(h), None
-        if cache is not None:
-            y = y + self.amc.read(x, cache)  # queried with the DTA input, fused with its output
-        if write_cache:
-            cache = self.amc.update(y, cache)
+            cache = None
+        else:
+            if cache is not None:
+                y = y + self.amc.read(x, cache)  # queried with the DTA input, fused with its output
+            if write_cache:
+                cache = self.amc.update(y, cache)
         return h + run(self.dta.finish, y).reshape_as(h), cache
 
 

@@ -257,16 +257,10 @@ class LiteVSR(LatentVSRMethod):
         unfreeze(trained)
         freeze(frozen)
 
-    def configure_optimizers(self):
-        """One AdamW; the injection layers get ``injection_lr_scale`` times the learning rate."""
-        scale = self.hparams.get("injection_lr_scale", 1.0)
-        if scale == 1.0 or self.stage != "adapter":
-            return super().configure_optimizers()
-        injections = [p for p in self.net.adapter.injections.parameters() if p.requires_grad]
-        ids = {id(p) for p in injections}
-        optimizer = self.make_optimizer(p for p in self.parameters() if id(p) not in ids)
-        optimizer.add_param_group({"params": injections, "lr": optimizer.defaults["lr"] * scale})
-        return {"optimizer": optimizer, "lr_scheduler": self.make_scheduler(optimizer)}
+    def lr_scales(self) -> dict[str, float]:
+        """The injection layers learn at ``injection_lr_scale`` times the rate (adapter stage)."""
+        scale = self.hparams.injection_lr_scale
+        return {"net.adapter.injections": scale} if scale != 1.0 and self.stage == "adapter" else {}
 
     def enable_gradient_checkpointing(self) -> None:
         self.net.gradient_checkpointing = True
@@ -359,7 +353,7 @@ class LiteVSR(LatentVSRMethod):
         is ``z_1 = init_noise_scale * eps`` and target ``z_1 - d0``."""
         t = self.sample_timesteps(d0.shape[0], d0.device)
         noise = torch.randn_like(d0)
-        n = round(self.hparams.get("start_fraction", 0.0) * d0.shape[0]) if self.stage == "adapter" else 0
+        n = round(self.hparams.start_fraction * d0.shape[0]) if self.stage == "adapter" else 0
         if n:
             t = torch.cat([torch.ones_like(t[:n]), t[n:]])
             noise = torch.cat([noise[:n] * self.hparams.init_noise_scale, noise[n:]])
