@@ -55,6 +55,7 @@ class DataConfig:
     val_lr_dir: str | None = None
     val_degradation: str | None = None
     clips_per_epoch: int = 1000
+    still_fraction: float = 0.0
 
 
 @dataclass

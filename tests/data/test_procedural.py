@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from vsrzoo.data.datamodule import VSRDataModule
-from vsrzoo.data.procedural import ProceduralClips, find_photos
+from vsrzoo.data.procedural import Motion, ProceduralClips, find_photos
 from vsrzoo.data.sample import CLIPS
 from vsrzoo.errors import UserError
 
@@ -70,3 +70,33 @@ def test_datamodule_trains_and_validates_on_procedural_clips():
     assert len(val) == 4 and val[0]["lr"].shape[:2] == (1, 8)
     train_names = {n for b in dm.train_dataloader() for n in b["clip"]}
     assert not train_names & {v["clip"][0] for v in val}
+
+
+def _is_still(gt: torch.Tensor) -> bool:
+    return bool((gt[1:] - gt[:1]).abs().max() == 0)
+
+
+def test_still_fraction_films_that_share_of_clips_with_a_still_camera():
+    steady = Motion(max_brightness_step=0.0)
+    moving = ProceduralClips(num_frames=3, crop_size=8, length=1, motion=steady)
+    assert not _is_still(moving[0]["gt"])
+    still = ProceduralClips(
+        num_frames=3, crop_size=8, length=1, motion=Motion(max_brightness_step=0.0, still_fraction=1.0)
+    )
+    assert _is_still(still[0]["gt"])
+    half = ProceduralClips(
+        num_frames=3, crop_size=8, length=40, motion=Motion(max_brightness_step=0.0, still_fraction=0.5)
+    )
+    share = sum(_is_still(half[i]["gt"]) for i in range(40)) / 40
+    assert 0.25 < share < 0.75
+
+
+def test_still_fraction_out_of_range_is_a_user_error():
+    with pytest.raises(UserError, match=r"still_fraction must be in \[0, 1\], got 1.5"):
+        ProceduralClips(motion=Motion(still_fraction=1.5))
+
+
+def test_datamodule_films_only_training_clips_still():
+    dm = VSRDataModule(dataset="procedural", val_dataset="procedural", crop_size=8, still_fraction=1.0)
+    dm.setup("fit")
+    assert dm.train_set.motion.still_fraction == 1.0 and dm.val_set.motion.still_fraction == 0.0

@@ -121,12 +121,15 @@ def test_bf16_is_finite_and_close_to_fp32(name):
 
 
 @pytest.mark.slow
-def test_instavsr_does_not_drift_on_a_long_pan(shared_data):
+@pytest.mark.parametrize("step", [1, 0], ids=["pan", "still-camera"])
+def test_instavsr_does_not_drift_on_a_long_pan(shared_data, step):
     """Done-when: a 150-frame pan over Vid4 city (1 HR px per frame, 64x64 LR, as in
-    benchmarks/instavsr_drift.py): the recurrent state helps on average and does not decay."""
+    benchmarks/instavsr_drift.py): the recurrent state helps on average and does not decay.
+    Also with a still camera, where zero-flow warping leaves any loop gain above one undamped;
+    there the frames carry no new information, so the state only has to do no harm."""
     bench = load_benchmark("instavsr_drift")
     image = read_image(shared_data / "Vid4" / "GT" / "city" / "00000000.png")
-    gt, lr = bench.pan_clip(image, 150, 64)
+    gt, lr = bench.pan_clip(image, 150, 64, step=step)
     runs = {
         "bicubic": vsrzoo.create_model("bicubic"),
         "recurrent": build("instavsr"),
@@ -134,5 +137,5 @@ def test_instavsr_does_not_drift_on_a_long_pan(shared_data):
     }
     s = {k: bench.summary(bench.score(m, lr, gt)) for k, m in runs.items()}
     assert s["recurrent"]["mean"] > s["bicubic"]["mean"]
-    assert s["recurrent"]["mean"] > s["no_recurrence"]["mean"]
+    assert s["recurrent"]["mean"] > s["no_recurrence"]["mean"] - (0.1 if step == 0 else 0.0)
     assert abs(s["recurrent"]["last_minus_first"] - s["bicubic"]["last_minus_first"]) <= 0.2, s

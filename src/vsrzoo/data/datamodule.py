@@ -32,7 +32,7 @@ from vsrzoo.data.datasets import VideoSet, check_pair, fmt_size, get_dataset, im
 from vsrzoo.data.degradations import clip_seed
 from vsrzoo.data.io import read_image
 from vsrzoo.data.latents import LATENTS, LatentPairs
-from vsrzoo.data.procedural import PROCEDURAL, ProceduralClips, as_float
+from vsrzoo.data.procedural import PROCEDURAL, Motion, ProceduralClips, as_float
 from vsrzoo.errors import UserError
 
 
@@ -201,7 +201,8 @@ class VSRDataModule(L.LightningDataModule):
     ``val_clips`` and capped at ``val_max_frames`` frames per clip; it uses the training LR
     settings when it is the same dataset, else its preset's LR folder (or ``val_lr_dir`` /
     ``val_degradation``). ``dataset: procedural`` trains on :mod:`vsrzoo.data.procedural`'s
-    unlimited random clips (``clips_per_epoch`` of them per epoch, new ones every epoch);
+    unlimited random clips (``clips_per_epoch`` of them per epoch, new ones every epoch,
+    ``still_fraction`` of the training ones filmed by a still camera);
     ``val_dataset: procedural`` validates on a fixed, separately seeded set of them.
     ``dataset: latents`` reads precomputed latent pairs from ``root`` (:mod:`vsrzoo.data.latents`,
     SimpleGVR's latent cascade), ``num_frames`` counting latent frames; ``train_clips`` /
@@ -231,6 +232,7 @@ class VSRDataModule(L.LightningDataModule):
         val_lr_dir: str | None = None,
         val_degradation: str | None = None,
         clips_per_epoch: int = 1000,
+        still_fraction: float = 0.0,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -307,6 +309,7 @@ class VSRDataModule(L.LightningDataModule):
             c["degradation_kwargs"],
             c["seed"],
             split,
+            Motion(still_fraction=c["still_fraction"] if split == "train" else 0.0),
         )
 
     def _open_val(self) -> VideoSet:

@@ -16,6 +16,9 @@ so a clip is the same bytes in any worker, on any machine.
 reconstruction: the motion ranges (pan up to 3 GT pixels per frame, zoom within +-0.6% per
 frame, rotation within +-0.3 degrees per frame, brightness drift within +-1.5% per frame) are
 ours, chosen to match the sub-pixel camera motion of the ``sample`` clips and of Vid4.
+``still_fraction`` (reconstruction, default 0) films that share of the clips with a still camera
+(only the brightness drift remains): a recurrent model whose state is never seen unmoved learns a
+feedback gain that diverges on static shots, where warping does not blur its state.
 """
 
 from __future__ import annotations
@@ -102,6 +105,7 @@ class Motion:
     zoom_range: tuple[float, float] = (0.85, 1.2)
     max_rotate: float = 0.3
     max_brightness_step: float = 0.015
+    still_fraction: float = 0.0
 
 
 def render_move(
@@ -118,6 +122,8 @@ def render_move(
     margin = size / zoom
     cx0 = rng.uniform(margin, max(margin + 1, w - margin))
     cy0 = rng.uniform(margin, max(margin + 1, h - margin))
+    if motion.still_fraction > 0 and rng.uniform() < motion.still_fraction:  # no draw when off
+        zoom_step, pan, rotate = 0.0, np.zeros(2), 0.0
     frames = np.empty((num_frames, size, size, 3), np.uint8)
     for t in range(num_frames):
         cx, cy = cx0 + pan[0] * t, cy0 + pan[1] * t
@@ -153,6 +159,10 @@ class ProceduralClips(Dataset):
     ):
         if min(num_frames, crop_size, length) < 1:
             raise UserError("procedural clips need num_frames, crop_size and length >= 1")
+        if not 0.0 <= motion.still_fraction <= 1.0:
+            raise UserError(
+                f"procedural clips: still_fraction must be in [0, 1], got {motion.still_fraction}"
+            )
         self.photos = find_photos()
         if not self.photos:
             raise UserError(
