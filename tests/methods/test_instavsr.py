@@ -166,6 +166,25 @@ def test_burn_in_frames_build_the_state_without_gradient():
         tiny(burn_in_frames=-1)
 
 
+def test_burn_in_random_trains_states_of_every_age_on_a_window_of_fixed_length():
+    model = perturb(tiny(burn_in_frames=3, burn_in_random=True)).train()
+    lr, gt = moving_clip(t=6)
+    flows = {"gt_flow_fw": torch.zeros(1, 5, 2, 64, 64), "gt_flow_bw": torch.zeros(1, 5, 2, 64, 64)}
+    starts = set()
+    for seed in range(12):
+        torch.manual_seed(seed)
+        losses, seen = model.generator_losses({"lr": lr, "gt": gt, **flows}, adversarial=False)
+        assert seen["sr"].shape[0] == 3  # always the trained window of 6 - 3 frames
+        start = next(b for b in range(4) if torch.equal(seen["gt"], gt[0, b : b + 3]))
+        starts.add(start)
+    assert starts == {0, 1, 2, 3}
+    losses["loss"].backward()
+    assert model.net.unet.conv_in.weight.grad.abs().sum() > 0
+    torch.manual_seed(0)
+    fixed = perturb(tiny(burn_in_frames=3)).train()
+    assert torch.equal(fixed.generator_losses({"lr": lr, "gt": gt}, adversarial=False)[1]["gt"], gt[0, 3:])
+
+
 def test_latent_discriminator_judges_generator_latents():
     """Fake latents are the generator's own; real ones are the decoder's inverse of the GT frames,
     so a generator that reproduces the GT exactly produces exactly the real latent."""

@@ -28,7 +28,11 @@ section 2; every item is a constructor argument):
   on the state to compensate (with 0.1 that model collapsed by 3 dB), so contraction is imposed
   where it cannot be learned away. (2) ``burn_in_frames``: the first frames of each training clip
   run without gradient and only build the state, so the frames with a loss start from the state
-  of a long video, not from the bicubic start an 8-frame unroll mostly sees. The first tiny
+  of a long video, not from the bicubic start an 8-frame unroll mostly sees; with
+  ``burn_in_random`` (reconstruction) each step draws the burn-in from 0 to ``burn_in_frames``
+  (the trained window keeps its length), so the loss sees states of every age: a model trained
+  only on old states integrates new frames slowly and keeps improving for 100+ frames of a
+  pan, one trained only on young ones never learns a long-lived state. The first tiny
   model, trained on 8-frame unrolls with Gaussian ``state_noise`` (std 0.1), lost 3.8 dB on that
   pan (a net trained to denoise its state keeps smoothing a clean one); ``state_noise`` now
   defaults to 0 (train and inference feed back the same thing). ``back_project_state`` makes the warped previous output agree with
@@ -196,7 +200,7 @@ class InstaVSR(VSRMethod):
             'sd-vae-decoder-half' (that decoder) or 'pixel-unshuffle' (its parameter-free inverse, ``decoder={'factor': f}``;
             the latent is then the pixel-unshuffled frame, ``latent_channels = 3 f^2``).
         latent_channels: channels of the latent between UNet and decoder (SD: 4).
-        recurrent, flow, flow_preset, detach_state, state_noise, burn_in_frames, state_blend,
+        recurrent, flow, flow_preset, detach_state, state_noise, burn_in_frames, burn_in_random, state_blend,
             back_project_state, carry_state, reset_threshold: recurrence.
         residual: predict a correction over the bicubic upsample.
         l1_weight, lpips_weight, temporal_weight: fidelity and temporal loss weights.
@@ -236,6 +240,7 @@ class InstaVSR(VSRMethod):
         detach_state: bool = False,
         state_noise: float = 0.0,
         burn_in_frames: int = 0,
+        burn_in_random: bool = False,
         state_blend: float = 0.5,
         back_project_state: bool = True,
         carry_state: bool = True,
@@ -562,8 +567,10 @@ class InstaVSR(VSRMethod):
         """Weighted generator loss ``loss`` and its unweighted parts; also the frames the losses saw
         (``sr``, ``latent``, ``lr``, ``gt``, each (N, ...) with N = B x frames after the burn-in)."""
         hp = self.hparams
+        burn = min(hp.burn_in_frames, max(batch["lr"].shape[1] - 2, 0))  # at least two frames with a loss
+        if hp.burn_in_random and burn > 0:
+            batch, burn = self._random_burn_in(batch, burn)
         lr, gt = batch["lr"], batch["gt"]
-        burn = min(hp.burn_in_frames, max(lr.shape[1] - 2, 0))  # at least two frames with a loss
         if gt.shape[1] < 2:
             all_fw = all_bw = None
         elif "gt_flow_fw" in batch:  # computed by the DataLoader workers (TrainingFlows)
@@ -599,6 +606,18 @@ class InstaVSR(VSRMethod):
             )
         losses["loss"] = total
         return losses, seen
+
+    @staticmethod
+    def _random_burn_in(batch: dict[str, Any], burn: int) -> tuple[dict[str, Any], int]:
+        """The batch cut to a random burn-in ``b`` in 0..``burn`` plus the same trained window."""
+        b = int(torch.randint(0, burn + 1, ()))
+        keep = batch["lr"].shape[1] - burn + b
+        cut = {
+            k: v[:, : keep - 1] if "flow" in k else v[:, :keep]
+            for k, v in batch.items()
+            if torch.is_tensor(v)
+        }
+        return {**batch, **cut}, b
 
     def training_loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return self.generator_losses(batch, self.adversarial_active())[0]
