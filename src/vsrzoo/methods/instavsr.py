@@ -18,22 +18,23 @@ section 2; every item is a constructor argument):
   (``flow``): OpenCV DIS (``flow_preset``) between the LR frames, upsampled to HR (``"lr"``, the
   same at training and inference), between the GT frames in training (``"gt"``), or none
   (``"zero"``). Training unrolls the batch's frames and backpropagates through time unless
-  ``detach_state``. No drift (issue 13), two measures: (1) a contractive state at inference:
-  the fed-back frame is ``(1 - state_blend) * state + state_blend * bicubic(current LR)``, so
-  whatever the state adds over bicubic (detail, and any error) shrinks geometrically unless the
-  current frame renews it. Measured on a 150-frame pan (``benchmarks/instavsr_drift.py``) with the
-  tiny model: without it the recurrent run collapses below bicubic; with the shipped 0.55 it
-  gains 0.23 dB over its own no-state run and tracks bicubic's trend within 0.2 dB. The blend is
-  applied at inference only: fine-tuning with it in the unroll made the network raise its gain
-  on the state to compensate (with 0.1 that model collapsed by 3 dB), so contraction is imposed
-  where it cannot be learned away. (2) ``burn_in_frames``: the first frames of each training clip
-  run without gradient and only build the state, so the frames with a loss start from the state
-  of a long video, not from the bicubic start an 8-frame unroll mostly sees; with
-  ``burn_in_random`` (reconstruction) each step draws the burn-in from 0 to ``burn_in_frames``
-  (the trained window keeps its length), so the loss sees states of every age: a model trained
-  only on old states integrates new frames slowly and keeps improving for 100+ frames of a
-  pan, one trained only on young ones never learns a long-lived state. The first tiny
-  model, trained on 8-frame unrolls with Gaussian ``state_noise`` (std 0.1), lost 3.8 dB on that
+  ``detach_state``. No drift (issue 13): the cause was a loop gain above one. Procedural pans
+  almost always blur the fed-back frame a little (bilinear warping by sub-pixel flow), so the
+  network learned to sharpen its state; with a still camera or a slow pan nothing blurs it and
+  the sharpening compounds (the stage-3 tiny model fell 4.3 dB below bicubic within 100 still
+  frames, 1.1 dB on a 1 px/frame pan, and held level at 3 px/frame). The fix is in the data: ``data.still_fraction`` of the procedural training clips are
+  filmed by a still camera (:mod:`vsrzoo.data.procedural`). Three more measures: (1)
+  ``state_blend``, a contractive state at inference: the fed-back frame is
+  ``(1 - state_blend) * state + state_blend * bicubic(current LR)``, so whatever the state adds
+  over bicubic shrinks geometrically unless the current frame renews it. It hid the divergence of
+  the earlier weights (0.55); the shipped ones need none (0). It is applied at inference only:
+  fine-tuning with it in the unroll made the network raise its gain on the state to compensate.
+  (2) ``burn_in_frames``: the first frames of each training clip run without gradient and only
+  build the state, so the frames with a loss start from the state of a long video, not from the
+  bicubic start a short unroll mostly sees; with ``burn_in_random`` (reconstruction) each step
+  draws the burn-in from 0 to ``burn_in_frames`` (the trained window keeps its length), so the
+  loss sees states of every age. (3) No state noise: the first tiny
+  model, trained on 8-frame unrolls with Gaussian ``state_noise`` (std 0.1), lost 3.8 dB on a long
   pan (a net trained to denoise its state keeps smoothing a clean one); ``state_noise`` now
   defaults to 0 (train and inference feed back the same thing). ``back_project_state`` makes the warped previous output agree with
   the current LR frame (one iterative back-projection step) before it is fed in, so
