@@ -18,12 +18,13 @@ section 2; every item is a constructor argument):
   (``flow``): OpenCV DIS (``flow_preset``) between the LR frames, upsampled to HR (``"lr"``, the
   same at training and inference), between the GT frames in training (``"gt"``), or none
   (``"zero"``). Training unrolls the batch's frames and backpropagates through time unless
-  ``detach_state``. No drift (issue 13): the cause was a loop gain above one. Procedural pans
-  almost always blur the fed-back frame a little (bilinear warping by sub-pixel flow), so the
-  network learned to sharpen its state; with a still camera or a slow pan nothing blurs it and
-  the sharpening compounds (the stage-3 tiny model fell 4.3 dB below bicubic within 100 still
-  frames, 1.1 dB on a 1 px/frame pan, and held level at 3 px/frame). The fix is in the data: ``data.still_fraction`` of the procedural training clips are
-  filmed by a still camera (:mod:`vsrzoo.data.procedural`). Three more measures: (1)
+  ``detach_state``. No drift (issue 13): the measurements fit a loop gain above one. Procedural
+  pans almost always blur the fed-back frame a little (bilinear warping by sub-pixel flow), so
+  the network learned to sharpen its state; with a still camera or a slow pan nothing blurs it
+  and the sharpening compounds (the stage-3 tiny model fell 4.3 dB below bicubic within 100
+  still frames, 1.1 dB on a 1 px/frame pan, and held level at 3 px/frame). The fix is in the
+  data: ``data.still_fraction`` of the procedural training clips are filmed by a still camera
+  (:mod:`vsrzoo.data.procedural`). Three more measures: (1)
   ``state_blend``, a contractive state at inference: the fed-back frame is
   ``(1 - state_blend) * state + state_blend * bicubic(current LR)``, so whatever the state adds
   over bicubic shrinks geometrically unless the current frame renews it. It hid the divergence of
@@ -610,14 +611,11 @@ class InstaVSR(VSRMethod):
 
     @staticmethod
     def _random_burn_in(batch: dict[str, Any], burn: int) -> tuple[dict[str, Any], int]:
-        """The batch cut to a random burn-in ``b`` in 0..``burn`` plus the same trained window."""
+        """The batch cut to a random burn-in ``b`` in 0..``burn`` plus the same trained window: every
+        per-frame and per-pair tensor loses its last ``burn - b`` steps."""
         b = int(torch.randint(0, burn + 1, ()))
-        keep = batch["lr"].shape[1] - burn + b
-        cut = {
-            k: v[:, : keep - 1] if "flow" in k else v[:, :keep]
-            for k, v in batch.items()
-            if torch.is_tensor(v)
-        }
+        drop = burn - b
+        cut = {k: v[:, : v.shape[1] - drop] for k, v in batch.items() if torch.is_tensor(v)}
         return {**batch, **cut}, b
 
     def training_loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
