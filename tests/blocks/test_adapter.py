@@ -119,3 +119,25 @@ def test_tile_origin_errors_and_gradients():
     out.sum().backward()
     assert torch.isfinite(lr.grad).all() and lr.grad.abs().sum() > 0
     assert torch.isfinite(adapter.prototypes.grad).all()
+
+
+@pytest.mark.parametrize("window", [(1, 1, 1), (2, 1, 1)])
+def test_a_temporal_window_reads_the_other_frame_of_its_window(window):
+    """With ``window=(2, 1, 1)`` (the tiny recipe's) a frame's condition reads the next frame's
+    tokens at the same position, and learns from them; with one frame per window it cannot."""
+    adapter = make_adapter(window=window)
+    lr = torch.randn(1, 4, 2, 8, 8, requires_grad=True)
+    clean = torch.randn_like(lr)
+    out = adapter(lr, clean, 0.5).view(2, 16, 32)  # (frame, token, hidden)
+    out[0].sum().backward()
+    frame1_grad = lr.grad[:, :, 1].abs().sum()
+    changed = lr.detach().clone()
+    changed[:, :, 1] += 1.0
+    moved = adapter(changed, clean, 0.5).view(2, 16, 32)
+    if window[0] == 2:
+        assert frame1_grad > 0 and not torch.allclose(moved[0], out[0].detach())
+    else:
+        assert frame1_grad == 0
+        torch.testing.assert_close(moved[0], out[0].detach())
+    single = adapter(lr.detach()[:, :, :1], clean[:, :, :1], 0.5)  # a cut window (odd frame count)
+    assert single.shape == (1, 16, 32) and torch.isfinite(single).all()

@@ -48,9 +48,10 @@ reconstruction (constructor arguments, DESIGN.md section 2):
   ``stage="prior"`` pretrains the tiny DiT unconditionally on those latents (the stand-in for
   Wan's pretraining; it writes a diffusers ``transformer/`` folder that ``backbone_pretrained``
   loads and freezes). The paper's setting is ``residual=False``, ``stage="adapter"``.
-  The tiny variant also uses a one-token prototype window (each query mixes the structure and
-  refinement tokens of its own position; larger windows start from window averages and learned
-  far too slowly in a CPU budget), times shifted towards noise (shift 3), the weight clamp at
+  The tiny variant also uses a two-frame temporal prototype window ``(2, 1, 1)`` and 2 adapter
+  blocks (each query mixes the structure and refinement tokens of its own position in both frames
+  of its segment; the paper gives no window shape; chosen on procedural clips over one-token and
+  2x2 windows, see the model card), times shifted towards noise (shift 3), the weight clamp at
   ``t = 0.2``, one Euler step from the noise mean (``init_noise_scale=0``), ``unroll_min=2`` and
   32-latent tiles.
 """
@@ -81,7 +82,7 @@ from vsrzoo.registry import register_method
 TINY_BACKBONE = dict(
     variant="tiny", num_attention_heads=2, attention_head_dim=64, ffn_dim=256, num_layers=2, text_dim=32
 )
-TINY_ADAPTER = dict(num_heads=2, depth=1, mlp_ratio=2.0, window=(1, 1, 1), freq_dim=64)
+TINY_ADAPTER = dict(num_heads=2, depth=2, mlp_ratio=2.0, window=(2, 1, 1), freq_dim=64)
 SMALL_BACKBONE = dict(variant="small")
 SMALL_ADAPTER = dict(num_heads=6, depth=2, mlp_ratio=4.0, window=(1, 8, 8))
 
