@@ -77,6 +77,13 @@ def summary(values: np.ndarray) -> dict[str, float]:
     return {"mean": float(values.mean()), "first20": first, "last20": last, "last_minus_first": last - first}
 
 
+def state_age_drift(model, lr: list[np.ndarray], gt: list[np.ndarray], full_run: np.ndarray) -> float:
+    """Content-free drift: the last 20 frames of ``full_run`` (per-frame PSNR from frame 0) minus
+    the same frames from a state restarted ``RESTART`` frames before the end."""
+    restarted = score(model, lr[-RESTART:], gt[-RESTART:])  # upscale() starts a fresh state
+    return float(full_run[-20:].mean() - restarted[-20:].mean())
+
+
 def run(frames: int, size: int, ckpt: str, variant: str = "tiny", step: int = 1, **kwargs) -> dict:
     """Scores of bicubic and InstaVSR with and without its state; ``kwargs`` go to InstaVSR."""
     image = read_image(data_root() / "Vid4" / "GT" / "city" / "00000000.png")
@@ -94,8 +101,7 @@ def run(frames: int, size: int, ckpt: str, variant: str = "tiny", step: int = 1,
     result["drift_vs_bicubic"] = (
         result["instavsr"]["last_minus_first"] - result["bicubic"]["last_minus_first"]
     )
-    restarted = score(runs["instavsr"], lr[-RESTART:], gt[-RESTART:])  # upscale() starts a fresh state
-    result["state_age_drift"] = float(per_frame["instavsr"][-20:].mean() - restarted[-20:].mean())
+    result["state_age_drift"] = state_age_drift(runs["instavsr"], lr, gt, per_frame["instavsr"])
     result["per_frame"] = {name: [round(float(x), 3) for x in v] for name, v in per_frame.items()}
     result["setup"] = {
         "frames": frames,
