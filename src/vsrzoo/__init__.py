@@ -12,41 +12,23 @@ Public API::
 
 from __future__ import annotations
 
-import logging
+import lazy_loader
 
-from vsrzoo.registry import count_parameters, register_method
+from vsrzoo import quiet
 
-# bitsandbytes (a dependency of pyiqa, imported by diffusers when installed) logs a warning on every
-# import on CPUs with AVX512-BF16 about an optional kernel package; vsrzoo never quantises.
-logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
+quiet.install()  # bitsandbytes, when installed, imports without contacting the Hub or logging
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "__version__",
-    "count_parameters",
-    "create_model",
-    "evaluate",
-    "from_pretrained",
-    "list_models",
-    "register_method",
-    "upscale",
-]
-
-
-# Heavy parts are imported on first use so `import vsrzoo` and `vsrzoo --help` stay fast.
-_LAZY = {
-    "create_model": "vsrzoo.factory",
-    "list_models": "vsrzoo.factory",
-    "from_pretrained": "vsrzoo.factory",
-    "evaluate": "vsrzoo.bench",
-    "upscale": "vsrzoo.inference.api",
-}
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'vsrzoo' has no attribute {name!r}")
+# Everything is imported on first use (lazy_loader), so `import vsrzoo` and `vsrzoo --help` load
+# no torch.
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "registry": ["count_parameters", "register_method"],
+        "factory": ["create_model", "from_pretrained", "list_models"],
+        "bench": ["evaluate"],
+        "inference.api": ["upscale"],
+    },
+)
+__all__ += ["__version__"]

@@ -23,6 +23,10 @@ class MissingDataError(UserError, FileNotFoundError):
     """A dataset or video that is needed is not on disk."""
 
 
+class MissingExtraError(UserError, ImportError):
+    """A feature needs a package that the base install leaves out (``pip install "vsrzoo[EXTRA]"``)."""
+
+
 def closest(name: str, choices: Iterable[str]) -> str | None:
     """The closest of ``choices`` to ``name`` (for 'did you mean' hints), or None."""
     matches = difflib.get_close_matches(str(name), list(choices), n=1, cutoff=0.5)

@@ -10,10 +10,12 @@ computes the same deterministic assignment from the same list of items.
 from __future__ import annotations
 
 import os
-
-import torch
+from typing import TYPE_CHECKING
 
 from vsrzoo.errors import UserError
+
+if TYPE_CHECKING:
+    import torch
 
 DEVICE_TYPES = ("cpu", "cuda")
 
@@ -23,6 +25,8 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
 
     Under torchrun (``LOCAL_RANK`` set) a bare ``cuda`` means this process's own GPU.
     """
+    import torch  # here, not at the top: the shard helpers below serve `--help`-time imports
+
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     try:
@@ -46,6 +50,8 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
 
 def available_memory(device: torch.device | str = "cpu") -> int | None:
     """Bytes a model may use: the GPU's total memory, or the host's available memory (None if unknown)."""
+    import torch
+
     device = torch.device(device)
     if device.type == "cuda":
         return int(torch.cuda.get_device_properties(device).total_memory)

@@ -7,7 +7,15 @@ import pytest
 import torch
 
 from vsrzoo.data.datamodule import VSRDataModule
-from vsrzoo.data.procedural import Motion, ProceduralClips, find_photos
+from vsrzoo.data.procedural import (
+    PHOTOS,
+    Motion,
+    Photo,
+    ProceduralClips,
+    check_photos,
+    find_photos,
+    photo_fingerprint,
+)
 from vsrzoo.data.sample import CLIPS
 from vsrzoo.errors import UserError
 
@@ -17,6 +25,29 @@ def test_photos_exclude_every_evaluation_scene():
     assert len(names) >= 8
     assert not names & {c.image for c in CLIPS.values()}
     assert "motorcycle_right.png" not in names  # the other view of the `motorcycle` sample clip
+
+
+def test_the_photo_set_is_the_fixed_one_the_shipped_models_trained_on():
+    # names, order and sizes as the model cards' training data (fingerprint 457d31bc2c8c)
+    assert [p.name for p in find_photos()] == [p.name for p in PHOTOS]
+    assert len(PHOTOS) == 18 and photo_fingerprint() == "457d31bc2c8c"
+
+
+def test_a_missing_photo_source_is_a_one_line_error_naming_what_to_install():
+    missing = Photo("vsrzoo_no_such_package", ".", "I03.bmp", "0" * 64)
+    with pytest.raises(UserError, match="shipped by the package 'vsrzoo_no_such_package'") as info:
+        check_photos((missing,))
+    assert "\n" not in str(info.value)
+    pyiqa_photo = next(p for p in PHOTOS if p.module == "pyiqa")
+    assert pyiqa_photo.extra == 'pip install "vsrzoo[iqa]"'
+
+
+def test_a_photo_with_other_bytes_is_refused_not_used():
+    camera = next(p for p in PHOTOS if p.name == "camera.png")
+    changed = Photo(camera.module, camera.folder, camera.name, "0" * 64)
+    with pytest.raises(UserError, match="camera.png is not the photograph the training set was built from"):
+        check_photos((changed,))
+    assert check_photos((camera,))[0].name == "camera.png"
 
 
 def test_same_key_same_bytes_new_epoch_new_clip():

@@ -4,16 +4,13 @@ Runs methods (or scores folders of outputs) on a dataset under a named protocol 
 per-frame, per-clip and per-dataset scores, cost, plots and temporal profiles.
 """
 
-from vsrzoo.bench.harness import BenchResult, Entry, evaluate
-from vsrzoo.bench.protocol import DEFAULT_METRICS, METRICS, PROTOCOLS, Protocol, get_protocol
+import lazy_loader
 
-__all__ = [
-    "DEFAULT_METRICS",
-    "METRICS",
-    "PROTOCOLS",
-    "BenchResult",
-    "Entry",
-    "Protocol",
-    "evaluate",
-    "get_protocol",
-]
+# the harness imports every method: loaded on first use, so the protocol stays light to import
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "harness": ["BenchResult", "Entry", "evaluate"],
+        "protocol": ["DEFAULT_METRICS", "METRICS", "PROTOCOLS", "Protocol", "get_protocol"],
+    },
+)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from vsrzoo.bench.boundary import expand_boundary
 from vsrzoo.errors import UserError, unknown
-from vsrzoo.metrics.dover import DOVER_OUTPUTS
+from vsrzoo.metrics import DOVER_OUTPUTS
 from vsrzoo.runtime import (  # re-exported: shards are shared with upscale
     assign_shards,
     parse_shard,

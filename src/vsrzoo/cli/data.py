@@ -20,29 +20,38 @@ import logging
 import os
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from omegaconf import OmegaConf
-from omegaconf.errors import OmegaConfBaseException
-
-from vsrzoo.data.datasets import PRESETS, VideoSet, fmt_size, get_dataset, verify_dataset
-from vsrzoo.data.degradations import DEGRADATIONS, Degradation, clip_seed, get_degradation
-from vsrzoo.data.io import write_image
 from vsrzoo.errors import UserError
 from vsrzoo.tables import markdown_table
+
+if TYPE_CHECKING:  # the data stack loads in the functions that run, not for `--help`
+    from vsrzoo.data.datasets import VideoSet
+    from vsrzoo.data.degradations import Degradation
 
 log = logging.getLogger(__name__)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--dataset", required=True, metavar="NAME", help=f"dataset preset: {', '.join(sorted(PRESETS))}"
-    )
+    p.add_argument("--dataset", required=True, metavar="NAME", help=_dataset_help)
     p.add_argument(
         "--root", help="folder holding the set folder (default: $VSRZOO_DATA or the user data dir)"
     )
     p.add_argument("--gt-dir", help="GT sub-folder (default: the preset's, e.g. GT)")
     p.add_argument("--scale", type=int, default=4, help="super-resolution factor (default: 4)")
     p.add_argument("--clips", nargs="+", metavar="CLIP", help="only these clips")
+
+
+def _dataset_help() -> str:
+    from vsrzoo.data.datasets import PRESETS
+
+    return f"dataset preset: {', '.join(sorted(PRESETS))}"
+
+
+def _degradation_help() -> str:
+    from vsrzoo.data.degradations import DEGRADATIONS
+
+    return f"one of: {', '.join(sorted(DEGRADATIONS))}"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,9 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         description="Write <set>/<LR dir>/ from <set>/GT/ with a degradation.",
     )
     _common(prep)
-    prep.add_argument(
-        "--degradation", required=True, metavar="NAME", help=f"one of: {', '.join(sorted(DEGRADATIONS))}"
-    )
+    prep.add_argument("--degradation", required=True, metavar="NAME", help=_degradation_help)
     prep.add_argument("--lr-dir", help="output folder name (default: e.g. BDx4 next to GT)")
     prep.add_argument(
         "--seed", type=int, default=0, help="seed of random degradations (per clip, default: 0)"
@@ -88,6 +95,9 @@ def run(args: argparse.Namespace) -> int:
 
 def parse_options(options: list[str]) -> dict:
     """``key=value`` strings (YAML values, dotted keys) to a nested dict."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
     for item in options:
         if "=" not in item or item.startswith("="):
             raise UserError(f"option '{item}' must look like key=value")
@@ -101,6 +111,9 @@ def parse_options(options: list[str]) -> dict:
 
 
 def prepare(args: argparse.Namespace) -> int:
+    from vsrzoo.data.datasets import get_dataset
+    from vsrzoo.data.degradations import get_degradation
+
     deg = get_degradation(args.degradation, **{"scale": args.scale, **parse_options(args.option)})
     if deg.upsamples or deg.folder_prefix is None:
         raise UserError(
@@ -144,6 +157,8 @@ def prepare(args: argparse.Namespace) -> int:
 
 def _check_released(out: Path, dataset: str) -> None:
     """Never write the folder of a set's released LR (its degradation cannot be regenerated)."""
+    from vsrzoo.data.datasets import PRESETS
+
     preset = PRESETS[dataset]
     if preset.released_lr is not None and out.name == preset.released_lr:
         raise UserError(f"{dataset}: will not write {out.name}/, the released LQ folder: {preset.lr_note}")
@@ -161,6 +176,9 @@ def _check_output(out: Path, vs: VideoSet, overwrite: bool) -> None:
 
 def _write_clip(clip, folder: Path) -> list[str]:
     """Degrade one clip (whole clip for temporal degradations, else frame by frame) and write PNGs."""
+    from vsrzoo.data.datasets import fmt_size
+    from vsrzoo.data.io import write_image
+
     lr_size = None
     for path, frame in zip(clip.gt, clip.read_lr()):
         write_image(folder / f"{path.stem}.png", frame)
@@ -171,6 +189,7 @@ def _write_clip(clip, folder: Path) -> list[str]:
 
 def _write_record(path: Path, vs: VideoSet, deg: Degradation, seed: int) -> None:
     from vsrzoo import __version__
+    from vsrzoo.data.degradations import clip_seed
 
     record = {
         "dataset": vs.name,
@@ -187,6 +206,8 @@ def _write_record(path: Path, vs: VideoSet, deg: Degradation, seed: int) -> None
 
 
 def verify(args: argparse.Namespace) -> int:
+    from vsrzoo.data.datasets import fmt_size, get_dataset, verify_dataset
+
     vs = get_dataset(
         args.dataset,
         args.root,

@@ -50,6 +50,10 @@ def run(args: argparse.Namespace) -> int:
         return dry_run(cfg, args.gpu, args.device_memory)
     from vsrzoo.methods.train import fit
 
+    if not args.debug:
+        from vsrzoo.cli import quiet_libraries
+
+        quiet_libraries()  # again: importing Lightning set its loggers back to INFO
     out = fit(cfg, resume=args.resume)
     print(f"final weights: {out}")
     return 0

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from vsrzoo.factory import create_model, get_method_info, list_models
-from vsrzoo.registry import VARIANTS, count_parameters
 from vsrzoo.tables import markdown_table
 
 
@@ -29,6 +27,9 @@ def _fmt(n: int) -> str:
 
 def param_rows(name: str) -> list[list[str]]:
     """One row per variant: counts taken on the meta device, so full size costs no memory."""
+    from vsrzoo.factory import create_model, get_method_info
+    from vsrzoo.registry import VARIANTS, count_parameters
+
     info = get_method_info(name)
     rows = []
     for variant in VARIANTS:
@@ -60,6 +61,9 @@ def backbone_rows() -> list[list[str]]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from vsrzoo.factory import get_method_info, list_models
+    from vsrzoo.registry import VARIANTS
+
     if args.backbones:
         header = ["backbone", "variant", "class", "total", "trainable", "summary"]
         print(markdown_table(header, backbone_rows()))

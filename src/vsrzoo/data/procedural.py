@@ -2,8 +2,8 @@
 
 Why: the tiny models cannot train on Vid4 (the test set) or on the ``sample`` clips (the
 built-in evaluation set), and 3-4 clips of 12 frames is far too little data. Every item here is
-a fresh clip: a random photograph (scikit-image's and matplotlib's bundled photos, plus those
-of any other installed package listed in :data:`PHOTO_SOURCES`), filmed by a virtual camera
+a fresh clip: a random photograph of the fixed set :data:`PHOTOS` (photos that scikit-image,
+matplotlib and pyiqa ship, each checked by its SHA-256), filmed by a virtual camera
 with a random sub-pixel pan, zoom, rotation and brightness drift (Lanczos resampling, as
 :mod:`vsrzoo.data.sample` renders its clips), then degraded (MATLAB bicubic by default, or any
 registered degradation such as ``realbasicvsr``).
@@ -36,55 +36,140 @@ import torch
 from torch.utils.data import Dataset
 
 from vsrzoo.data.degradations import clip_seed, get_degradation
-from vsrzoo.data.sample import CLIPS as SAMPLE_CLIPS
 from vsrzoo.errors import UserError
 
-# (importable module, folder relative to the module's directory, file patterns)
-PHOTO_SOURCES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("skimage.data", ".", ("*.png", "*.jpg")),
-    ("matplotlib", "mpl-data/sample_data", ("*.jpg", "*.png")),
-    ("pyiqa", "../ResultsCalibra/ref_dir", ("*.bmp",)),
+
+@dataclass(frozen=True)
+class Photo:
+    """A photograph of the training set: the package that ships it, where, and its SHA-256."""
+
+    module: str  # importable module whose folder holds it
+    folder: str  # relative to that module's directory
+    name: str
+    sha256: str
+
+    @property
+    def extra(self) -> str:
+        """What to install when the photo's package is missing."""
+        return 'pip install "vsrzoo[iqa]"' if self.module == "pyiqa" else "reinstall vsrzoo"
+
+
+# The fixed photo set, in the order clips draw from (sorted by "module:name"), as the shipped tiny
+# models were trained on it. It does not depend on which packages happen to be installed: a
+# missing photo or one with other bytes is an error (:func:`find_photos`), never a different set.
+# Photographs only: the sample clips' scenes, motorcycle_right (the other view of the motorcycle
+# scene), synthetic charts, masks, logos, text and images under MIN_SIDE px are not in it.
+PHOTOS: tuple[Photo, ...] = (
+    Photo(
+        "matplotlib",
+        "mpl-data/sample_data",
+        "grace_hopper.jpg",
+        "a8ca6d734765703b09728ab47fe59f473d93ae3967fc24c7c0288c3c7adb7130",
+    ),
+    Photo(
+        "pyiqa",
+        "../ResultsCalibra/ref_dir",
+        "I03.bmp",
+        "28441215ca5b6358e6267717250a02eeec4fa5ef73ae454870b8426320f980a8",
+    ),
+    Photo(
+        "pyiqa",
+        "../ResultsCalibra/ref_dir",
+        "I04.bmp",
+        "c8500941a30397bc9e613a297e1286bdb955f49926148f58e7963d6e82b03c9f",
+    ),
+    Photo(
+        "pyiqa",
+        "../ResultsCalibra/ref_dir",
+        "I06.bmp",
+        "445c2c0fcb47898e9cd8e6de640f2545621d27cbb248c69ef2c84d8204723061",
+    ),
+    Photo(
+        "pyiqa",
+        "../ResultsCalibra/ref_dir",
+        "I08.bmp",
+        "b5d6738ece811f45f43c5bce425ad5d18d5c78466989001fe1129fcdd08efdab",
+    ),
+    Photo(
+        "pyiqa",
+        "../ResultsCalibra/ref_dir",
+        "I19.bmp",
+        "b8a2ede827d8db21c45f9ca1fb1c043bcec571b5a7243b4ea1aab3fb4feb7e0b",
+    ),
+    Photo(
+        "skimage.data", ".", "brick.png", "7966caf324f6ba843118d98f7a07746d22f6a343430add0233eca5f6eaaa8fcf"
+    ),
+    Photo(
+        "skimage.data", ".", "camera.png", "b0793d2adda0fa6ae899c03989482bff9a42d3d5690fc7e3648f2795d730c23a"
+    ),
+    Photo(
+        "skimage.data", ".", "cell.png", "8d23a7fb81f7cc877cd09f330357fc7f595651306e84e17252f6e0a1b3f61515"
+    ),
+    Photo(
+        "skimage.data", ".", "chelsea.png", "596aa1e7cb875eb79f437e310381d26b338a81c2da23439704a73c4651e8c4bb"
+    ),
+    Photo(
+        "skimage.data",
+        ".",
+        "clock_motion.png",
+        "f029226b28b642e80113d86622e9b215ee067a0966feaf5e60604a1e05733955",
+    ),
+    Photo(
+        "skimage.data", ".", "coins.png", "f8d773fc9cfa6f4d8e5942dc34d0a0788fcaed2a4fefbbed0aef5398d7ef4cba"
+    ),
+    Photo(
+        "skimage.data", ".", "grass.png", "b6b6022426b38936c43a4ac09635cd78af074e90f42ffa8227ac8b7452d39f89"
+    ),
+    Photo(
+        "skimage.data", ".", "gravel.png", "c48615b451bf1e606fbd72c0aa9f8cc0f068ab7111ef7d93bb9b0f2586440c12"
+    ),
+    Photo(
+        "skimage.data",
+        ".",
+        "hubble_deep_field.jpg",
+        "3a19c5dd8a927a9334bb1229a6d63711b1c0c767fb27e2286e7c84a3e2c2f5f4",
+    ),
+    Photo("skimage.data", ".", "ihc.png", "f8dd1aa387ddd1f49d8ad13b50921b237df8e9b262606d258770687b0ef93cef"),
+    Photo(
+        "skimage.data", ".", "moon.png", "78739619d11f7eb9c165bb5d2efd4772cee557812ec847532dbb1d92ef71f577"
+    ),
+    Photo(
+        "skimage.data", ".", "retina.jpg", "38a07f36f27f095e818aea7b96d34202c05176d30253c66733f2e00379e9e0e6"
+    ),
 )
-# Not photographs (synthetic charts, binary masks, logos, text) or evaluation scenes.
-EXCLUDED = {
-    *(clip.image for clip in SAMPLE_CLIPS.values()),
-    "motorcycle_right.png",
-    "chessboard_GRAY.png",
-    "chessboard_RGB.png",
-    "color.png",
-    "horse.png",
-    "logo.png",
-    "logo2.png",
-    "phantom.png",
-    "text.png",
-    "page.png",
-    "Minduka_Present_Blue_Pack.png",
-    "microaneurysms.png",
-}
 MIN_SIDE = 256
 PROCEDURAL = "procedural"  # the dataset name recipes use
 
 
 def find_photos() -> list[Path]:
-    """Photographs bundled with installed packages, sorted by name (at least ``MIN_SIDE`` px)."""
+    """The paths of :data:`PHOTOS`, each checked against its hash."""
+    return list(check_photos(PHOTOS))
+
+
+@lru_cache(maxsize=4)
+def check_photos(photos: tuple[Photo, ...]) -> tuple[Path, ...]:
+    """The paths of ``photos``; a one-line UserError names the first one that is missing or has
+    other bytes, and what to install."""
     import importlib.util
 
-    found: dict[str, Path] = {}
-    for module, sub, patterns in PHOTO_SOURCES:
-        spec = importlib.util.find_spec(module)
-        if spec is None or not spec.origin:
-            continue
-        folder = (Path(spec.origin).parent / sub).resolve()
-        for pattern in patterns:
-            for path in folder.glob(pattern):
-                if path.name not in EXCLUDED and _big_enough(path):
-                    found.setdefault(f"{module}:{path.name}", path)
-    return [found[k] for k in sorted(found)]
-
-
-def _big_enough(path: Path) -> bool:
-    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    return img is not None and min(img.shape[:2]) >= MIN_SIDE
+    paths = []
+    for photo in photos:
+        spec = importlib.util.find_spec(photo.module)
+        path = (
+            (Path(spec.origin).parent / photo.folder / photo.name).resolve() if spec and spec.origin else None
+        )
+        if path is None or not path.is_file():
+            raise UserError(
+                f"procedural training clips need the photograph {photo.name} shipped by the package "
+                f"'{photo.module}', which is not installed; {photo.extra}"
+            )
+        if hashlib.sha256(path.read_bytes()).hexdigest() != photo.sha256:
+            raise UserError(
+                f"procedural training clips: {path} is not the photograph the training set was "
+                f"built from (SHA-256 differs; another version of '{photo.module}'?)"
+            )
+        paths.append(path)
+    return tuple(paths)
 
 
 @lru_cache(maxsize=64)
@@ -164,10 +249,6 @@ class ProceduralClips(Dataset):
                 f"procedural clips: still_fraction must be in [0, 1], got {motion.still_fraction}"
             )
         self.photos = find_photos()
-        if not self.photos:
-            raise UserError(
-                "no bundled photographs found (scikit-image or matplotlib is missing); reinstall vsrzoo"
-            )
         self.num_frames, self.crop_size, self.scale, self.length = num_frames, crop_size, scale, length
         self.seed, self.split, self.motion = seed, split, motion
         self.degrade = get_degradation(degradation or "bi", scale=scale, **(degradation_kwargs or {}))

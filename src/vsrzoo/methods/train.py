@@ -137,6 +137,7 @@ def build_trainer(cfg: DictConfig, out: Path, callbacks=(), **extra) -> L.Traine
     from lightning.pytorch.loggers import CSVLogger
 
     t = {**OmegaConf.to_container(cfg.trainer), **extra}
+    t.setdefault("enable_model_summary", False)  # Lightning's table; fit logs vsrzoo's own line
     callbacks = [*callbacks, DataPosition()]
     if t.get("enable_checkpointing", True):
         steps = t.get("max_steps", -1)
@@ -182,11 +183,30 @@ def fit(cfg: DictConfig, resume: str | None = None, callbacks=(), **trainer_kwar
     datamodule = TrainData.from_recipe(cfg.data)
     datamodule.train_dataloader()  # opens and checks the training data before anything is written
     trainer = build_trainer(cfg, out, callbacks=callbacks, **trainer_kwargs)
+    _log_model(model, trainer)
     trainer.fit(model, datamodule=datamodule, ckpt_path=resume)
     final = out / "final"
     if trainer.is_global_zero:
         model.save_pretrained(final)
     return final
+
+
+def _log_model(model, trainer: L.Trainer) -> None:
+    """One line: what trains, how much of it, on what (in place of Lightning's summary and banners)."""
+    import logging
+
+    from vsrzoo.registry import count_parameters
+
+    counts = count_parameters(model)
+    logging.getLogger("vsrzoo").info(
+        "training %s: %.2fM parameters, %.2fM trainable; %d %s process(es), precision %s",
+        type(model).__name__,
+        counts["total"] / 1e6,
+        counts["trainable"] / 1e6,
+        trainer.world_size,
+        trainer.strategy.root_device.type,
+        trainer.precision,
+    )
 
 
 # --------------------------------------------------------------- memory check (fit --dry-run's estimator)

@@ -4,31 +4,22 @@ tOF/tLPIPS, optical flow backends and inference cost.
 Heavy dependencies (lpips, torchvision RAFT) load only when their metric is built.
 """
 
-from vsrzoo.metrics.cost import CostMeter, device_info, merge_costs, peak_memory
-from vsrzoo.metrics.flow import FLOW_BACKENDS, DISFlow, RAFTFlow, get_flow
-from vsrzoo.metrics.lpips import LPIPS, backbone_path
-from vsrzoo.metrics.psnr_ssim import psnr, psnr_ssim, rgb_to_y, ssim
-from vsrzoo.metrics.temporal import TLPIPS, TOF, crop_8x8
-from vsrzoo.metrics.warping import WarpingError, warping_error
+import lazy_loader
 
-__all__ = [
-    "FLOW_BACKENDS",
-    "LPIPS",
-    "TLPIPS",
-    "TOF",
-    "CostMeter",
-    "DISFlow",
-    "RAFTFlow",
-    "WarpingError",
-    "backbone_path",
-    "crop_8x8",
-    "device_info",
-    "get_flow",
-    "merge_costs",
-    "peak_memory",
-    "psnr",
-    "psnr_ssim",
-    "rgb_to_y",
-    "ssim",
-    "warping_error",
-]
+# DOVER's outputs (overall, technical, aesthetic) as metric names: here, where the benchmark's
+# protocol can read them without loading the networks.
+DOVER_OUTPUTS = ("dover", "dover_technical", "dover_aesthetic")
+
+# Loaded on first use, so that the submodules' light constants cost no torch import.
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "cost": ["CostMeter", "device_info", "merge_costs", "peak_memory"],
+        "flow": ["FLOW_BACKENDS", "DISFlow", "RAFTFlow", "get_flow"],
+        "lpips": ["LPIPS", "backbone_path"],
+        "psnr_ssim": ["psnr", "psnr_ssim", "rgb_to_y", "ssim"],
+        "temporal": ["TLPIPS", "TOF", "crop_8x8"],
+        "warping": ["WarpingError", "warping_error"],
+    },
+)
+__all__ += ["DOVER_OUTPUTS"]

@@ -46,6 +46,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vsrzoo.errors import UserError
+from vsrzoo.metrics import DOVER_OUTPUTS
 from vsrzoo.metrics.iqa import WeightFile, load_exact, read_state, require_files
 
 __all__ = ["DOVER", "DOVER_FILE", "DOVER_OUTPUTS", "DOVERNet", "DOVERScores", "ViewSpec", "check_weights"]
@@ -55,7 +56,6 @@ DOVER_FILE = WeightFile(
     "checkpoints",
     "https://github.com/QualityAssessment/DOVER/releases/download/v0.1.0/DOVER.pth",
 )
-DOVER_OUTPUTS = ("dover", "dover_technical", "dover_aesthetic")  # metric names: overall, technical, aesthetic
 MEAN = torch.tensor([123.675, 116.28, 103.53]).view(3, 1, 1)
 STD = torch.tensor([58.395, 57.12, 57.375]).view(3, 1, 1)
 # evaluate_a_set_of_videos.py: raw head outputs -> standardised technical/aesthetic, fusion weights

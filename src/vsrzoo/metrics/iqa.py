@@ -16,12 +16,21 @@ network is built with random weights, then the files are read from the caches py
 torchvision use (``$TORCH_HOME/hub/...``) with ``torch.load(weights_only=True)`` (NIQE's ``.mat``
 with scipy, CLIP's TorchScript archive with ``torch.jit.load``, which runs no pickle code), so
 nothing is fetched. A missing file is a :class:`MissingWeightsError` naming the file, the folder
-and its source, raised by :func:`check_weights` before any work. pyiqa is imported lazily: it
-takes seconds.
+and its source, raised by :func:`check_weights` before any work.
+
+pyiqa is an extra (``pip install "vsrzoo[iqa]"``): its own requirement list brings development
+tools, transformers and bitsandbytes, which a VSR install does not need. Without it, asking for
+one of these metrics is a one-line :class:`MissingExtraError`. With it, only the network modules
+used here are imported (:func:`pyiqa_arch`), never the ``pyiqa`` package's ``__init__``, which
+imports its datasets, transformers and bitsandbytes (whose import fetches kernels from the Hub).
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import sys
+import types
 import warnings
 import zipfile
 from contextlib import nullcontext
@@ -31,7 +40,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from vsrzoo.errors import MissingWeightsError, UserError, unknown
+from vsrzoo.errors import MissingExtraError, MissingWeightsError, UserError, unknown
 from vsrzoo.metrics.lpips import unit_frames
 
 __all__ = [
@@ -40,6 +49,8 @@ __all__ = [
     "IQAMetric",
     "WeightFile",
     "check_weights",
+    "pyiqa_arch",
+    "require_pyiqa",
     "load_exact",
     "read_state",
     "require_files",
@@ -91,10 +102,22 @@ def weight_path(metric: str, index: int = 0) -> Path:
 
 
 def check_weights(metric: str) -> list[Path]:
-    """The weight files of ``metric``, or a one-line MissingWeightsError for the first absent one."""
+    """The weight files of ``metric``, or a one-line error for pyiqa or the first absent file."""
     if metric not in WEIGHT_FILES:
         raise unknown("IQA metric", metric, WEIGHT_FILES)
+    require_pyiqa(metric)
     return require_files(metric, WEIGHT_FILES[metric])
+
+
+def require_pyiqa(metric: str):
+    """pyiqa's import spec, or a one-line MissingExtraError naming the extra that brings it."""
+    spec = importlib.util.find_spec("pyiqa")
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingExtraError(
+            f"{metric} is computed with pyiqa, which the base install leaves out; "
+            'install it with: pip install "vsrzoo[iqa]"'
+        )
+    return spec
 
 
 def require_files(metric: str, files: tuple[WeightFile, ...]) -> list[Path]:
@@ -131,19 +154,38 @@ def load_exact(module: nn.Module, state: dict, path: Path) -> None:
         raise MissingWeightsError(f"{path} does not match the network (e.g. {shown})")
 
 
-def _pyiqa_arch(name: str):
-    with warnings.catch_warnings():  # pkg_resources / timm deprecation notices
-        warnings.simplefilter("ignore")
-        import importlib
-
-        return importlib.import_module(f"pyiqa.archs.{name}_arch")
+def pyiqa_arch(name: str, module: str | None = None) -> types.ModuleType:
+    """pyiqa's module ``pyiqa.archs.<name>_arch`` (or ``pyiqa.archs.<module>``), imported without
+    running ``pyiqa/__init__.py``: while it imports, an empty package object stands in for
+    ``pyiqa``, and it is taken out again afterwards so that a later ``import pyiqa`` by the user
+    still runs the real one."""
+    full = f"pyiqa.archs.{module or name + '_arch'}"
+    if full in sys.modules:
+        return sys.modules[full]
+    spec = require_pyiqa(name)
+    stand_in = "pyiqa" not in sys.modules
+    if stand_in:
+        package = types.ModuleType("pyiqa")
+        package.__path__, package.__spec__, package.__file__ = (
+            list(spec.submodule_search_locations),
+            spec,
+            spec.origin,
+        )
+        sys.modules["pyiqa"] = package
+    try:
+        with warnings.catch_warnings():  # pkg_resources / timm deprecation notices
+            warnings.simplefilter("ignore")
+            return importlib.import_module(full)
+    finally:
+        if stand_in:
+            del sys.modules["pyiqa"]
 
 
 def _build_dists(paths: list[Path]) -> nn.Module:
     """pyiqa's DISTS network with torchvision's VGG16 features and pyiqa's alpha/beta."""
     import torchvision
 
-    arch = _pyiqa_arch("dists")
+    arch = pyiqa_arch("dists")
 
     class DISTS(arch.DISTS):
         # pyiqa's layout (stages of VGG16 features split by L2 pooling); its constructor downloads.
@@ -178,7 +220,7 @@ def _build_dists(paths: list[Path]) -> nn.Module:
 
 
 def _build_musiq(paths: list[Path]) -> nn.Module:
-    net = _pyiqa_arch("musiq").MUSIQ(pretrained=False)  # KonIQ head: one output (pyiqa's default)
+    net = pyiqa_arch("musiq").MUSIQ(pretrained=False)  # KonIQ head: one output (pyiqa's default)
     load_exact(net, read_state(paths[0]), paths[0])
     return net
 
@@ -194,8 +236,8 @@ def clip_state(path: Path) -> dict[str, torch.Tensor]:
 
 
 def _build_clipiqa(paths: list[Path]) -> nn.Module:
-    arch = _pyiqa_arch("clipiqa")
-    from pyiqa.archs.clip_model import build_model
+    arch = pyiqa_arch("clipiqa")
+    build_model = pyiqa_arch("clipiqa", "clip_model").build_model
 
     class CLIPIQA(arch.CLIPIQA):
         # pyiqa's CLIPIQA ('clipiqa', RN50, no positional embedding); its constructor downloads.
@@ -235,7 +277,7 @@ PROMPTS = [
 
 
 def _build_niqe(paths: list[Path]) -> nn.Module:
-    return _pyiqa_arch("niqe").NIQE(test_y_channel=True, pretrained_model_path=str(paths[0]))
+    return pyiqa_arch("niqe").NIQE(test_y_channel=True, pretrained_model_path=str(paths[0]))
 
 
 _BUILDERS = {"dists": _build_dists, "musiq": _build_musiq, "clipiqa": _build_clipiqa, "niqe": _build_niqe}
