@@ -58,7 +58,11 @@ def break_file(path: Path, how: str) -> str:
     """Overwrite ``path`` the way ``how`` says; returns what the message must say about it."""
     if how == "random bytes":
         path.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
-        return "cannot be read as a"
+        return (
+            "cannot be read as a"
+            if path.suffix == ".mat"
+            else "(not a pickle of tensors: Unsupported operand"
+        )
     if how == "refused pickle":
         torch.save({"weight": argparse.Namespace(a=1)}, path)
         return (

@@ -147,7 +147,7 @@ def _unpickling_error(path: Path, exc: Exception) -> BadWeightsError:
             f"{path} is refused: it needs more than tensors to load ({refused.group(0)}); "
             "only weights-only files are read"
         )
-    detail = re.search(r"WeightsUnpickler error: (.+)", text)
+    detail = re.search(r"WeightsUnpickler error:\s*(.+)", text)
     reason = detail.group(1).strip() if detail else _first_line(exc)
     return BadWeightsError(
         f"{path} cannot be read as a PyTorch weight file (not a pickle of tensors: {reason})"
