@@ -230,3 +230,24 @@ def test_png_with_a_broken_header_is_one_line(tmp_path):
     lines = [line for line in err.splitlines() if "Skipping publisher trust check" not in line]
     assert lines == [f"vsrzoo: error: cannot decode image {bad} (corrupt or not an image)"]
     assert snapshot(clip) == before and not (tmp_path / "out").exists()
+
+
+def test_two_identical_batch_runs_both_succeed(tmp_path):
+    """8, as reported: two identical runs into one OUT_DIR; neither reports a 'failed' video."""
+    from inference_helpers import start_upscale, video_stamps
+
+    videos = tmp_path / "in"
+    videos.mkdir()
+    for name in "abcd":
+        make_video(videos / f"{name}.mp4", pan_frames(12, 32, 48), rate=25)
+    out = tmp_path / "out"
+    procs = [start_upscale(str(videos), str(out), "--method", "instavsr") for _ in range(2)]
+    results = [p.communicate(timeout=300) + (p.returncode,) for p in procs]
+    assert [r[2] for r in results] == [0, 0], results
+    lines = [line for r in results for line in r[0].splitlines()]
+    assert not [line for line in lines if line.startswith("failed")]
+    assert sorted(line.split()[1] for line in lines if line.startswith("done: ")) == [
+        f"{n}.mp4" for n in "abcd"
+    ]
+    assert sorted(os.listdir(out)) == [f"{n}.mp4" for n in "abcd"]
+    assert all(len(video_stamps(out / f"{n}.mp4")[0]) == 12 for n in "abcd")
