@@ -66,7 +66,8 @@ DEFAULT_CRF = {"libx264": 18, "libx265": 20, "ffv1": None}
 CRF_RANGE = (0, 51)
 # Encoder input formats that the stream does not keep: libx264 takes these memory layouts, but
 # FFmpeg decodes the file as the format on the right (4:0:0 comes back with neutral chroma), so
-# accepting them would promise an output that is not written (checked in tests/foundation/test_io.py).
+# accepting them would promise an output that is not written (checked against real decoding in
+# tests/inference/test_hostile_outputs.py).
 STORED_AS = {
     "libx264": {
         "gray": "yuv420p",
