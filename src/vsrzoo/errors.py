@@ -19,6 +19,10 @@ class MissingWeightsError(UserError, FileNotFoundError):
     """A weight file or checkpoint that is needed is not on disk."""
 
 
+class BadWeightsError(MissingWeightsError):
+    """A weight file is on disk but cannot be used (unreadable, refused, or not for this network)."""
+
+
 class MissingDataError(UserError, FileNotFoundError):
     """A dataset or video that is needed is not on disk."""
 

@@ -47,6 +47,7 @@ CHECKPOINT_FILES = (
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _TRUE = {"1", "ON", "YES", "TRUE"}
 _NO_DOWNLOADS = contextvars.ContextVar("vsrzoo_no_downloads", default=False)
+MAX_HUB_ID = 96  # the Hugging Face Hub's longest repository id (owner/name)
 MAX_TENSORS = 20_000  # full-size methods have < 3,000 parameter/buffer tensors; far more is a damaged config
 
 
@@ -75,7 +76,22 @@ def no_downloads() -> Iterator[None]:
 
 def is_hub_id(source: str) -> bool:
     """Whether ``source`` looks like ``owner/name`` and is not an existing local path."""
-    return bool(_HUB_ID.match(source)) and not Path(source).expanduser().exists()
+    return (
+        len(source) <= MAX_HUB_ID and bool(_HUB_ID.match(source)) and not _exists(Path(source).expanduser())
+    )
+
+
+def _exists(path: Path) -> bool:
+    """``path.exists()``, False for a name the OS cannot look up (too long, a NUL byte) instead of an OSError."""
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False
+
+
+def _short(text: str, keep: int = 80) -> str:
+    """``text`` cut for a one-line message (a 5000-character argument stays readable)."""
+    return text if len(text) <= keep else f"{text[:keep]}... ({len(text)} characters)"
 
 
 def hub_cache() -> str | None:
@@ -92,12 +108,12 @@ def resolve_checkpoint(source: str | os.PathLike, what: str = "vsrzoo") -> Path:
     """A local path for ``source``: an existing path as is, a Hub id via the cache or a download."""
     text = os.fspath(source)
     path = Path(text).expanduser()
-    if path.exists():
+    if _exists(path):
         return path
     repo, _, revision = text.partition("@")
     if not is_hub_id(repo):
         raise MissingWeightsError(
-            f"no {what} checkpoint at {path} (expected config.json and model.safetensors written by "
+            f"no {what} checkpoint at {_short(str(path))} (expected config.json and model.safetensors written by "
             "save_pretrained, a Lightning .ckpt, or a Hub id like org/name)"
         )
     return Path(_snapshot(repo, revision or None, what, text))

@@ -242,9 +242,7 @@ def make_plan(cfg: Any, gpu: str | None = None, memory: str | int | None = None,
     for p in model.parameters():
         weight_bytes[_dtype_name(p.dtype)] += p.numel() * p.element_size()
         trainable += p.numel() * 4 if p.requires_grad else 0
-    devices = (
-        t.devices if isinstance(t.devices, int) else len(t.devices) if isinstance(t.devices, list) else 1
-    )
+    devices = _device_count(t.get("devices", 1))
     plan = Plan(
         method=m.name,
         variant=m.variant,
@@ -271,6 +269,16 @@ def make_plan(cfg: Any, gpu: str | None = None, memory: str | int | None = None,
         plan.blockers += model.fit_blockers()
     _check_fit(plan)
     return plan
+
+
+def _device_count(devices: Any) -> int:
+    """Processes per node for ``trainer.devices`` (checked by :func:`vsrzoo.recipes.check_ranges`):
+    a count, a list or '0,1' string of indices, or 'auto' (1: the plan is per device)."""
+    if isinstance(devices, int):
+        return devices
+    if isinstance(devices, str):
+        return len([d for d in devices.split(",") if d.strip()]) if devices != "auto" else 1
+    return len(devices)
 
 
 def memory_warning(cfg: Any) -> str | None:
@@ -300,10 +308,11 @@ def _measure_activations(plan: Plan, model: torch.nn.Module, cfg: Any) -> None:
         plan.warnings.append("activations of the LPIPS network not counted (its weights are not here)")
     try:
         saved = saved_activation_bytes(model, meta_batch(cfg.data, model))
-    except (RuntimeError, NotImplementedError, TypeError, ValueError) as exc:
-        reason = str(exc).splitlines()[0][:120]
-        plan.warnings.append(
-            f"activations not measured: the training loss is not traceable on meta tensors ({reason})"
+    except (RuntimeError, NotImplementedError, TypeError, ValueError, MemoryError) as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        plan.blockers.append(  # a plan that could not be measured is not a small plan
+            f"activations not measured: the training loss does not run on meta tensors at "
+            f"data.num_frames={cfg.data.num_frames}, data.crop_size={cfg.data.crop_size} ({reason})"
         )
         return
     finally:

@@ -163,7 +163,72 @@ def load_recipe(path: str | Path | None = None, overrides: list[str] | None = No
         where = f"recipe key '{key}': " if key else "recipe: "
         raise UserError(where + str(getattr(exc, "msg", exc)).splitlines()[0]) from exc
     check_trainer(OmegaConf.to_container(cfg.trainer))
+    check_ranges(cfg)
     return cfg
+
+
+# recipe key -> (lowest, highest, whether the lowest itself is allowed); None: unbounded
+RANGES = {
+    "optim.lr": (0.0, None, False),
+    "optim.weight_decay": (0.0, None, True),
+    "optim.warmup_steps": (0, None, True),
+    "data.scale": (1, None, True),
+    "data.num_frames": (1, None, True),
+    "data.crop_size": (1, None, True),
+    "data.batch_size": (1, None, True),
+    "data.num_workers": (0, None, True),
+    "data.clips_per_epoch": (1, None, True),
+    "data.still_fraction": (0.0, 1.0, True),
+}
+
+
+def check_ranges(cfg: DictConfig) -> None:
+    """UserError naming the first value out of its range, while the recipe is read: a negative
+    learning rate or device count would otherwise pass ``--dry-run`` and crash after the run
+    folder exists."""
+    import math
+
+    for key, (low, high, inclusive) in RANGES.items():
+        value = OmegaConf.select(cfg, key)
+        bad = not math.isfinite(value) or (value < low if inclusive else value <= low)
+        if bad or (high is not None and value > high):
+            bound = f"{'>=' if inclusive else '>'} {low}" + (f" and <= {high}" if high is not None else "")
+            raise UserError(f"recipe key '{key}' must be {bound}, got {value}")
+    _check_fraction(cfg.optim.get("ema_decay"), "optim.ema_decay")
+    for i, beta in enumerate(cfg.optim.betas):
+        _check_fraction(beta, f"optim.betas[{i}]")
+    _check_devices(cfg.trainer.get("devices", 1))
+
+
+def _check_fraction(value: Any, key: str) -> None:
+    """UserError unless ``value`` is None or in [0, 1)."""
+    if value is not None and not 0 <= value < 1:
+        raise UserError(f"recipe key '{key}' must be >= 0 and < 1, got {value}")
+
+
+def _check_devices(devices: Any) -> None:
+    """UserError unless ``trainer.devices`` is 'auto', a count >= 1, or device indices (a list or '0,1')."""
+    if devices == "auto":
+        return
+    given = devices
+    if isinstance(devices, str):
+        try:
+            devices = [int(d) for d in devices.split(",") if d.strip()] or int(devices)
+        except ValueError:
+            devices = None
+    if isinstance(devices, bool) or devices is None:
+        ok = False
+    elif isinstance(devices, int):
+        ok = devices >= 1
+    else:
+        ok = len(devices) > 0 and all(
+            isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in devices
+        )
+    if not ok:
+        raise UserError(
+            f"recipe key 'trainer.devices' must be 'auto', a number of devices >= 1 or a list of device "
+            f"indices, got {given!r}"
+        )
 
 
 def check_trainer(trainer: dict[str, Any]) -> None:

@@ -222,3 +222,19 @@ def test_config_never_downloads_base_weights(lite_ckpt, video_file, capsys, monk
         "cache (weights referenced by a checkpoint's config.json are never downloaded; fetch them first); download "
         "it first with `huggingface-cli download Wan-AI/Wan2.2-TI2V-5B-Diffusers` or pass a local save_pretrained() directory"
     )
+
+
+@pytest.mark.parametrize("length", [5000, 200])
+def test_a_ckpt_too_long_for_a_path_or_a_hub_id_is_one_line(
+    hub_cache, no_network, frame_folder, tmp_path, capsys, length
+):
+    """Issue 25 (6): `--ckpt o/<5000 characters>` raised `OSError: File name too long` from hub.py."""
+    long = "o/" + "x" * length
+    before = listing(tmp_path)
+    assert main(["upscale", str(frame_folder), str(tmp_path / "o.mp4"), "--ckpt", long, "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(
+        f"vsrzoo: error: no bicubic checkpoint at o/{'x' * 78}... "
+    )
+    assert f"({length + 2} characters)" in err and len(err) < 400
+    assert listing(tmp_path) == before

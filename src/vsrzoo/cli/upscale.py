@@ -75,9 +75,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--codec",
-        default="h264",
+        default=None,
         choices=sorted(CODECS),
-        help="video codec: h264 (default), h265/hevc, ffv1 (lossless)",
+        help="codec of a video OUTPUT: h264 (default), h265/hevc, ffv1 (lossless)",
     )
     parser.add_argument(
         "--pix-fmt", default=None, help="pixel format, e.g. yuv420p10le (default: yuv420p; bgr0 for ffv1)"
@@ -119,6 +119,23 @@ def terminate_as_interrupt():
         signal.signal(signal.SIGTERM, previous)
 
 
+def check_folder_output(args: argparse.Namespace) -> None:
+    """A frame-folder OUTPUT is PNG: refuse video-encoder options instead of ignoring them."""
+    from vsrzoo.data.io import is_video_path
+
+    if is_video_path(args.output):
+        return
+    given = [
+        f"--{name.replace('_', '-')}" for name in ("codec", "pix_fmt") if getattr(args, name) is not None
+    ]
+    if given:
+        verb = "apply" if len(given) > 1 else "applies"
+        raise UserError(
+            f"{' and '.join(given)} {verb} to a video OUTPUT (.mp4, .mkv, .mov); "
+            f"{args.output} is written as a folder of PNG frames"
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     from vsrzoo.inference.api import describe, is_batch, upscale
     from vsrzoo.inference.batch import upscale_batch
@@ -132,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         tile_overlap=args.tile_overlap,
         max_memory=args.max_memory,
-        codec=args.codec,
+        codec=args.codec or "h264",
         pix_fmt=args.pix_fmt,
     )
     model = dict(
@@ -151,6 +168,7 @@ def run(args: argparse.Namespace) -> int:
             return 2 if result.nothing_done else (1 if result.counts["failed"] else 0)
         if args.shard is not None:
             raise UserError("--shard applies when INPUT is a folder of videos or a list of them")
+        check_folder_output(args)
         result = upscale(
             args.input, args.output, fps=args.fps, progress=not args.no_progress, **model, **options
         )

@@ -15,6 +15,10 @@ Writers are atomic and exclusive: they hold a lock file (``.NAME.lock``, ``flock
 run, so a second run to the same output fails at once instead of interleaving with the first;
 they write under a temporary name (``.NAME.partial``) and rename it only when complete, and
 remove it on any error or interruption, so no output path ever holds a half-written file.
+None of the three is ever opened through a symbolic link: the lock file and the temporary are
+created with ``O_NOFOLLOW`` (and ``O_EXCL`` for the temporary), a link planted in their place is
+refused with a one-line error and left alone, and an output that is a link is replaced, not
+written through.
 Whether the output location is writable is known when the writer is created, before any frame
 is computed.
 """
@@ -27,6 +31,8 @@ import math
 import os
 import re
 import shutil
+import stat
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -43,8 +49,9 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None
 
 log = logging.getLogger(__name__)
-# OpenCV prints a WARN line for every unreadable image before vsrzoo's own one-line error.
-cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+# OpenCV prints WARN and ERROR lines for unreadable images before vsrzoo's own one-line error.
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 VIDEO_EXTS = {".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".mpg", ".mpeg"}
@@ -57,6 +64,20 @@ CODECS = {"h264": "libx264", "h265": "libx265", "hevc": "libx265", "ffv1": "ffv1
 DEFAULT_PIX_FMT = {"libx264": "yuv420p", "libx265": "yuv420p", "ffv1": "bgr0"}  # bgr0: lossless RGB
 DEFAULT_CRF = {"libx264": 18, "libx265": 20, "ffv1": None}
 CRF_RANGE = (0, 51)
+# Encoder input formats that the stream does not keep: libx264 takes these memory layouts, but
+# FFmpeg decodes the file as the format on the right (4:0:0 comes back with neutral chroma), so
+# accepting them would promise an output that is not written (checked against real decoding in
+# tests/inference/test_hostile_outputs.py).
+STORED_AS = {
+    "libx264": {
+        "gray": "yuv420p",
+        "gray10le": "yuv420p10le",
+        "nv12": "yuv420p",
+        "nv21": "yuv420p",
+        "nv16": "yuv422p",
+        "nv20le": "yuv422p10le",
+    }
+}
 AUDIO_FALLBACK = "aac"  # what audio is re-encoded to when the container cannot hold its codec
 
 
@@ -104,10 +125,33 @@ def read_image(path: str | Path) -> np.ndarray:
     if not path.is_file():
         raise MissingDataError(f"image not found: {path}")
     data = np.fromfile(path, dtype=np.uint8)
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size and _png_chunks_ok(data) else None
     if img is None or img.size == 0:
         raise UserError(f"cannot decode image {path} (corrupt or not an image)")
     return to_rgb8(img)
+
+
+def _png_chunks_ok(data: np.ndarray) -> bool:
+    """False for a PNG whose chunk layout or CRCs are broken (True for other formats).
+
+    libpng prints such errors straight to stderr (``libpng error: IHDR: CRC error``), past
+    OpenCV's log level, so a broken PNG is recognised here and never handed to the decoder.
+    """
+    raw = data.tobytes()
+    if not raw.startswith(PNG_SIGNATURE):
+        return True
+    pos, first = len(PNG_SIGNATURE), True
+    while pos + 12 <= len(raw):
+        length = int.from_bytes(raw[pos : pos + 4], "big")
+        kind, end = raw[pos + 4 : pos + 8], pos + 12 + length
+        if end > len(raw) or (first and (kind != b"IHDR" or length != 13)):
+            return False
+        if zlib.crc32(raw[pos + 4 : end - 4]) != int.from_bytes(raw[end - 4 : end], "big"):
+            return False
+        if kind == b"IEND":
+            return True
+        pos, first = end, False
+    return False
 
 
 def write_image(path: str | Path, frame: np.ndarray) -> None:
@@ -332,11 +376,9 @@ def video_encoding(
             and av.codec.Codec(encoder, "w").name not in probe.supported_codecs
         ):
             raise UserError(f"the {suffix} container cannot hold {codec}; use .mkv")
+    if pix_fmt is not None and pix_fmt != DEFAULT_PIX_FMT[encoder]:
+        _check_pix_fmt(codec, encoder, pix_fmt, formats)
     pix_fmt = pix_fmt or DEFAULT_PIX_FMT[encoder]
-    if pix_fmt not in formats:
-        raise UserError(
-            f"--pix-fmt {pix_fmt} is not supported by {codec} ({encoder}); valid: {', '.join(formats)}"
-        )
     if DEFAULT_CRF[encoder] is None:
         if crf is not None:
             raise UserError(f"--crf does not apply to {codec}: it is lossless")
@@ -347,12 +389,48 @@ def video_encoding(
     return Encoding(encoder, pix_fmt, crf)
 
 
+def _check_pix_fmt(codec: str, encoder: str, pix_fmt: str, formats: list[str]) -> None:
+    """UserError unless ``encoder`` takes ``pix_fmt`` and the file keeps it (:data:`STORED_AS`)."""
+    readable = [f for f in formats if f not in STORED_AS.get(encoder, {})]
+    if pix_fmt not in readable:
+        got = STORED_AS.get(encoder, {}).get(pix_fmt)
+        why = (
+            f"is not kept by {codec} ({encoder}): the file would hold {got}" if got else "is not supported by"
+        )
+        where = "" if got else f" {codec} ({encoder})"
+        raise UserError(f"--pix-fmt {pix_fmt} {why}{where}; valid: {', '.join(readable)}")
+
+
+class OutputBusyError(UserError):
+    """The output is locked by another live run (``pid`` is what its lock file says, or '')."""
+
+    def __init__(self, path: Path, pid: str):
+        owner = f" (pid {pid})" if pid else ""
+        super().__init__(
+            f"{path} is being written by another vsrzoo run{owner}; wait for it to finish or choose another output"
+        )
+        self.pid = pid
+
+
+def _planted_link(path: Path, output: Path, role: str) -> UserError:
+    """The error for a symbolic link where vsrzoo creates its own file: it is never followed or removed."""
+    return UserError(
+        f"cannot write {output}: its {role} {path.name} is a symbolic link, which vsrzoo never follows "
+        "or removes; remove it yourself if it is stale"
+    )
+
+
+NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # 0 where the platform has no such flag (Windows)
+
+
 class OutputLock:
     """An exclusive lock on an output path for one run: ``flock`` on a sibling ``.NAME.lock`` file.
 
     Creating the lock file is also the check that the output folder is writable. The file is
     removed on release (the lock holder unlinks it before closing, and a new holder checks that
-    the file it locked is still the one on disk, so removal cannot let two runs in).
+    the file it locked is still the one on disk, so removal cannot let two runs in). The lock
+    file is opened with ``O_NOFOLLOW`` and must be a plain file with one link before anything is
+    written to it: a link planted in a shared folder never redirects the PID write to a victim.
     """
 
     def __init__(self, path: str | Path):
@@ -360,50 +438,84 @@ class OutputLock:
         self.file = self.path.with_name(f".{self.path.name}.lock")
         self.fd: int | None = None
         while self.fd is None:
-            flags = os.O_RDWR | os.O_CREAT | (0 if fcntl else os.O_EXCL)
-            try:
-                fd = os.open(self.file, flags, 0o644)
-            except FileExistsError:
-                raise self._busy() from None
-            except OSError as exc:
-                raise UserError(
-                    f"cannot write {self.path}: cannot create files in {self.path.parent} ({exc.strerror})"
-                ) from None
-            if fcntl is not None:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except OSError:
-                    os.close(fd)
-                    raise self._busy() from None
-                try:
-                    current = os.stat(self.file).st_ino == os.fstat(fd).st_ino
-                except FileNotFoundError:
-                    current = False
-                if not current:  # the previous holder removed it between our open and flock
-                    os.close(fd)
-                    continue
+            fd = self._open()
+            if fcntl is not None and not self._lock(fd):
+                continue
             os.ftruncate(fd, 0)
             os.write(fd, str(os.getpid()).encode())
             self.fd = fd
 
-    def _busy(self) -> UserError:
+    def _open(self) -> int:
+        """The lock file's descriptor, never through a link and only if it is a plain, singly linked file."""
+        flags = os.O_RDWR | os.O_CREAT | NOFOLLOW | getattr(os, "O_CLOEXEC", 0) | (0 if fcntl else os.O_EXCL)
+        if self.file.is_symlink():
+            raise _planted_link(self.file, self.path, "lock file")
         try:
-            owner = f" (pid {self.file.read_text().strip()})"
+            fd = os.open(self.file, flags, 0o644)
+        except FileExistsError:
+            raise OutputBusyError(self.path, _read_pid(self.file)) from None
+        except OSError as exc:
+            if self.file.is_symlink():  # planted between the check and the open (ELOOP)
+                raise _planted_link(self.file, self.path, "lock file") from None
+            raise UserError(
+                f"cannot write {self.path}: cannot create files in {self.path.parent} ({exc.strerror})"
+            ) from None
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
+            os.close(fd)
+            raise UserError(
+                f"cannot write {self.path}: its lock file {self.file.name} is not a plain file with one link; "
+                "vsrzoo never writes to it: remove it yourself if it is stale"
+            )
+        return fd
+
+    def _lock(self, fd: int) -> bool:
+        """``flock`` ``fd``; False when the file it names was removed meanwhile (try again)."""
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            owner = ""
-        return UserError(
-            f"{self.path} is being written by another vsrzoo run{owner}; wait for it to finish or choose another output"
-        )
+            pid = _read_fd(fd)
+            os.close(fd)
+            raise OutputBusyError(self.path, pid) from None
+        try:
+            current = os.stat(self.file, follow_symlinks=False).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            current = False
+        if not current:  # the previous holder removed it between our open and flock
+            os.close(fd)
+        return current
 
     def release(self) -> None:
         if self.fd is None:
             return
         try:
-            self.file.unlink()
+            if os.stat(self.file, follow_symlinks=False).st_ino == os.fstat(self.fd).st_ino:
+                self.file.unlink()  # only the file we hold, never a link put in its place
         except FileNotFoundError:
             pass
         os.close(self.fd)
         self.fd = None
+
+
+def _read_fd(fd: int) -> str:
+    """The PID a lock file holds (at most 20 bytes, from our own descriptor), or ''."""
+    try:
+        os.lseek(fd, 0, os.SEEK_SET)
+        return os.read(fd, 20).decode("ascii", "replace").strip()
+    except OSError:
+        return ""
+
+
+def _read_pid(path: Path) -> str:
+    """The PID in a lock file we could not create, read without following a link."""
+    try:
+        fd = os.open(path, os.O_RDONLY | NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return ""
+    try:
+        return _read_fd(fd)
+    finally:
+        os.close(fd)
 
 
 class FrameWriter:
@@ -430,7 +542,7 @@ class FrameWriter:
         self.encoding = video_encoding(self.path, codec, pix_fmt, crf) if self.video else None
         if not self.path.parent.is_dir():
             raise UserError(f"output directory does not exist: {self.path.parent}")
-        if self.path.exists() and not overwrite:
+        if os.path.lexists(self.path) and not overwrite:
             raise UserError(f"output exists: {self.path} (pass --overwrite to replace it)")
         self.source = source
         self.rate = (source.rate if source is not None and source.rate else None) or parse_fps(fps)
@@ -445,19 +557,46 @@ class FrameWriter:
         self.tmp = self.path.with_name(f".{self.path.stem}.partial{suffix}")
         self._lock = OutputLock(self.path)
         try:
-            if self.path.exists() and not overwrite:  # finished by another run while we waited
+            if os.path.lexists(self.path) and not overwrite:  # finished by another run while we waited
                 raise UserError(f"output exists: {self.path} (pass --overwrite to replace it)")
-            _remove(self.tmp)  # a temporary left by a killed run (we hold the lock, nobody else writes it)
-            if self.video:
-                self.tmp.touch()
-            else:
-                self.tmp.mkdir()
+            self._tmp_id = self._create_tmp()
         except OSError as exc:
             self._lock.release()
-            raise UserError(f"cannot write {self.path}: {exc.strerror}") from None
+            raise UserError(f"cannot write {self.path}: {exc.strerror or exc}") from None
         except BaseException:
             self._lock.release()
             raise
+
+    def _create_tmp(self) -> tuple[int, int]:
+        """Create the temporary ourselves (exclusively, never through a link); its (device, inode).
+
+        A temporary left by a killed run is removed first (we hold the lock, nobody else writes
+        it); a link in its place was not made by vsrzoo and is refused, not followed or removed.
+        """
+        if self.tmp.is_symlink():
+            raise _planted_link(self.tmp, self.path, "temporary")
+        _remove(self.tmp)
+        if self.video:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+            fd = os.open(self.tmp, flags, 0o644)
+            st = os.fstat(fd)
+            os.close(fd)
+        else:
+            self.tmp.mkdir()
+            st = os.stat(self.tmp, follow_symlinks=False)
+        return st.st_dev, st.st_ino
+
+    def _check_tmp(self) -> None:
+        """UserError unless the temporary is still the file we created (not swapped for a link)."""
+        try:
+            st = os.stat(self.tmp, follow_symlinks=False)
+            same = (st.st_dev, st.st_ino) == self._tmp_id and not stat.S_ISLNK(st.st_mode)
+        except FileNotFoundError:
+            same = False
+        if not same:
+            raise UserError(
+                f"cannot write {self.path}: its temporary {self.tmp.name} was replaced or removed"
+            )
 
     # ------------------------------------------------------------------ frames
     def write(self, frame: np.ndarray, pts: int | None = None, duration: int | None = None) -> None:
@@ -521,6 +660,7 @@ class FrameWriter:
                 self.size[0],
                 enc.pix_fmt,
             )
+        self._check_tmp()
         self._container = av.open(str(self.tmp), mode="w", format=MUXERS[self.path.suffix.lower()])
         stream = self._container.add_stream(enc.encoder, rate=self.rate)
         stream.width, stream.height, stream.pix_fmt = self.size[1], self.size[0], enc.pix_fmt
@@ -554,6 +694,7 @@ class FrameWriter:
                     self._audio.finish()
                 self._container.close()
                 self._container = None
+            self._check_tmp()
             _remove(self.path)
             os.replace(self.tmp, self.path)
         except OSError as exc:
@@ -686,7 +827,10 @@ def _can_copy(stream, muxer: str) -> bool:
 
 
 def _remove(path: Path) -> None:
-    if path.is_dir():
+    """Delete a file or folder; a symbolic link is unlinked itself, never followed."""
+    if path.is_symlink():
+        path.unlink()
+    elif path.is_dir():
         shutil.rmtree(path)
-    elif path.exists() or path.is_symlink():
+    elif path.exists():
         path.unlink()

@@ -26,7 +26,12 @@ def _cubic(x: torch.Tensor) -> torch.Tensor:
 def resize_matrix(
     in_len: int, out_len: int, scale: float, antialias: bool = True, dtype=torch.float64, device=None
 ) -> torch.Tensor:
-    """The (out_len, in_len) matrix of MATLAB's bicubic contributions along one axis (cached)."""
+    """The (out_len, in_len) matrix of MATLAB's bicubic contributions along one axis (cached).
+
+    On the ``meta`` device (``fit --dry-run`` traces) only its shape matters: nothing is computed
+    or allocated, whatever the size."""
+    if torch.device(device or "cpu").type == "meta":
+        return torch.empty(out_len, in_len, dtype=dtype, device="meta")
     width = 4.0
     shrink = scale < 1 and antialias
     if shrink:

@@ -39,7 +39,10 @@ class LatentNoiseAugment(nn.Module):
             level = (low + (high - low) * u).to(z.device)
         else:
             level = torch.full((b,), self.eval_level, device=z.device)
-        noise = torch.randn(z.shape, generator=generator, device=generator.device if generator else None)
+        if z.device.type == "meta":  # a dry-run trace: shape only, nothing allocated on the CPU
+            noise = torch.empty_like(z)
+        else:  # drawn on the generator's device (CPU by default) so results do not depend on the device
+            noise = torch.randn(z.shape, generator=generator, device=generator.device if generator else None)
         noise = noise.to(device=z.device, dtype=z.dtype)
         return flow_interpolate(z, noise, level.to(z.dtype)), level
 

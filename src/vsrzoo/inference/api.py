@@ -153,6 +153,11 @@ def open_source(input: Any, fps: float | str | Fraction | None = None):
     if fps is not None:
         parse_fps(fps)  # validated whatever the input
     if isinstance(input, (str, os.PathLike)):
+        if fps is not None and Path(input).is_file():
+            raise UserError(
+                f"--fps applies to a frame-folder INPUT; the video {input} keeps its own frame rate and "
+                "timestamps (re-time it with ffmpeg if you need another rate)"
+            )
         return open_input(input, fps)
     if isinstance(input, (bytes, dict)) or not isinstance(input, Iterable):
         raise UserError(

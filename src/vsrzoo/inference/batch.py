@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from vsrzoo.data.io import MUXERS, VIDEO_EXTS, natural_key, video_encoding
+from vsrzoo.data.io import MUXERS, VIDEO_EXTS, OutputBusyError, natural_key, video_encoding
 from vsrzoo.errors import MissingDataError, UserError
 from vsrzoo.inference.api import (
     DecodedInput,
@@ -129,6 +129,21 @@ def batch_output(source: Path, out_dir: Path, codec: str, pix_fmt: str | None = 
     return out_dir / f"{source.stem}.mkv"
 
 
+def check_some_video(input: str | Path, entries: list[tuple[Path, str | None]]) -> None:
+    """UserError, before OUT_DIR is created, when not one entry is a video file to try.
+
+    A folder of notes or a list of missing paths is a wrong INPUT, not a batch whose every
+    video failed: it gets one ``vsrzoo: error:`` line and leaves no empty OUTPUT folder.
+    """
+    if any(reason is None for _, reason in entries):
+        return
+    kind = "videos or image frames in the folder" if Path(input).is_dir() else "videos in the list"
+    shown = "; ".join(f"{path.name}: {reason.split(' (')[0]}" for path, reason in entries[:3])
+    more = f" and {len(entries) - 3} more" if len(entries) > 3 else ""
+    found = f" ({shown}{more})" if entries else ""
+    raise UserError(f"no {kind} {input}{found}")
+
+
 def prepare_out_dir(out_dir: Path) -> None:
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(
@@ -164,8 +179,7 @@ def upscale_batch(
     device = resolve_device(device)
     spec = resolve_shard(shard)
     entries = list_batch(input)
-    if not entries:
-        raise UserError(f"no videos in {input}")
+    check_some_video(input, entries)
     prepare_out_dir(out_dir)
     items = _plan(entries, out_dir, opts)
     if spec is not None:
@@ -219,6 +233,8 @@ def _run_item(item: Item, model: torch.nn.Module, opts: Options, progress: bool)
         writer = new_writer(item.output, source, opts)
         item.result = run_one(model, frames, writer, opts, progress, str(item.source), position=1)
         item.status = "done"
+    except OutputBusyError as exc:  # another run writes it: not a failure of this one
+        item.status, item.reason = "skipped", f"being written by pid {exc.pid or '?'}"
     except UserError as exc:
         if not opts.overwrite and item.output.exists():
             item.status, item.reason = "skipped", f"{item.output} exists (written by another run)"

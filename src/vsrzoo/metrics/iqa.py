@@ -14,9 +14,10 @@ pyiqa computes the metrics (its ``forward`` methods are used unchanged) but its 
 would download weights and unpickle them (full pickle loads). Here every
 network is built with random weights, then the files are read from the caches pyiqa and
 torchvision use (``$TORCH_HOME/hub/...``) with ``torch.load(weights_only=True)`` (NIQE's ``.mat``
-with scipy, CLIP's TorchScript archive with ``torch.jit.load``, which runs no pickle code), so
-nothing is fetched. A missing file is a :class:`MissingWeightsError` naming the file, the folder
-and its source, raised by :func:`check_weights` before any work.
+with scipy, CLIP's TorchScript archive with :func:`clip_state`, which never executes the
+archive), so nothing is fetched. A missing file is a :class:`MissingWeightsError` naming the
+file, the folder and its source, raised by :func:`check_weights` before any work; a file that
+is there but unusable is a one-line :class:`BadWeightsError` naming it and what is wrong.
 
 pyiqa is an extra (``pip install "vsrzoo[iqa]"``): its own requirement list brings development
 tools, transformers and bitsandbytes, which a VSR install does not need. Without it, asking for
@@ -29,6 +30,9 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import io
+import pickle
+import re
 import sys
 import types
 import warnings
@@ -39,8 +43,10 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch._weights_only_unpickler import Unpickler as _WeightsOnlyUnpickler
+from torch._weights_only_unpickler import get_globals_in_pkl
 
-from vsrzoo.errors import MissingExtraError, MissingWeightsError, UserError, unknown
+from vsrzoo.errors import BadWeightsError, MissingExtraError, MissingWeightsError, UserError, unknown
 from vsrzoo.metrics.lpips import unit_frames
 
 __all__ = [
@@ -133,25 +139,58 @@ def require_files(metric: str, files: tuple[WeightFile, ...]) -> list[Path]:
 
 def read_state(path: Path) -> dict[str, torch.Tensor]:
     """A checkpoint's tensors, weights-only; 'params'/'state_dict' wrappers and 'module.' removed."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = weights_only_load(path)
     for key in ("params", "state_dict"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
     if not isinstance(state, dict):
-        raise MissingWeightsError(f"{path} is not a state dict of tensors")
+        raise BadWeightsError(f"{path} is not a state dict of tensors")
     return {k.removeprefix("module."): v for k, v in state.items() if isinstance(v, torch.Tensor)}
+
+
+def weights_only_load(path: Path):
+    """``torch.load(path, weights_only=True)``; a file it cannot read (random bytes, a truncated
+    archive, a pickle that needs more than tensors) is one BadWeightsError naming the file."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise _unpickling_error(path, exc) from None
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise BadWeightsError(
+            f"{path} cannot be read as a PyTorch weight file ({_first_line(exc)})"
+        ) from None
+
+
+def _unpickling_error(path: Path, exc: Exception) -> BadWeightsError:
+    """Why the weights-only unpickler stopped, in one line (torch's own message is a page)."""
+    text = str(exc)
+    refused = re.search(r"Unsupported global: GLOBAL [\w.]+", text)
+    if refused:
+        return BadWeightsError(
+            f"{path} is refused: it needs more than tensors to load ({refused.group(0)}); "
+            "only weights-only files are read"
+        )
+    detail = re.search(r"WeightsUnpickler error:\s*(.+)", text)
+    reason = detail.group(1).strip() if detail else _first_line(exc)
+    return BadWeightsError(
+        f"{path} cannot be read as a PyTorch weight file (not a pickle of tensors: {reason})"
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    return lines[0][:200] if lines else type(exc).__name__
 
 
 def load_exact(module: nn.Module, state: dict, path: Path) -> None:
     try:
         missing, unexpected = module.load_state_dict(state, strict=False)
     except RuntimeError as exc:  # shape mismatch
-        raise MissingWeightsError(
-            f"{path} does not match the network ({str(exc).splitlines()[-1].strip()})"
-        ) from None
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        raise BadWeightsError(f"{path} does not match the network ({lines[-1] if lines else exc})") from None
     if missing or unexpected:
         shown = ", ".join((missing or unexpected)[:3])
-        raise MissingWeightsError(f"{path} does not match the network (e.g. {shown})")
+        raise BadWeightsError(f"{path} does not match the network (e.g. {shown})")
 
 
 def pyiqa_arch(name: str, module: str | None = None) -> types.ModuleType:
@@ -226,13 +265,89 @@ def _build_musiq(paths: list[Path]) -> nn.Module:
 
 
 def clip_state(path: Path) -> dict[str, torch.Tensor]:
-    """CLIP weights from OpenAI's file: a TorchScript archive (read with ``torch.jit.load``, no
-    pickle code runs; only the tensors are kept) or a plain state dict (weights-only)."""
+    """CLIP weights from OpenAI's file: a TorchScript archive or a plain state dict (weights-only).
+
+    What is safe: the archive is never executed. Its ``code/`` and ``constants.pkl`` are not
+    read; its ``data.pkl`` is read by torch's weights-only unpickler, where the archive's
+    ``__torch__.*`` module classes become :class:`_ScriptModule` records (their ``__setstate__``
+    never runs, so a crafted archive cannot call ``torch.from_file`` or anything else); tensors
+    are rebuilt only by torch's allow-listed rebuild functions from bytes copied out of the
+    ``data/`` records (never memory-mapped from a path). Only the tensors are kept.
+    """
     with zipfile.ZipFile(path) if zipfile.is_zipfile(path) else nullcontext() as zf:
-        is_script = zf is not None and any("/code/" in n for n in zf.namelist())
-    if is_script:
-        return {k: v.float() for k, v in torch.jit.load(str(path), map_location="cpu").state_dict().items()}
-    return {k: v.float() for k, v in read_state(path).items()}
+        names = zf.namelist() if zf is not None else []
+    if any("/code/" in n or n.endswith("/constants.pkl") for n in names):
+        state = script_tensors(path)
+    else:
+        state = read_state(path)
+    return {k: v.float() for k, v in state.items()}
+
+
+class _ScriptModule:
+    """An inert stand-in for a TorchScript module class while its pickle is read: keeps the state."""
+
+    def __setstate__(self, state) -> None:
+        self.state = state
+
+
+def script_tensors(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a TorchScript archive's module tree, by attribute path, without executing it."""
+    with zipfile.ZipFile(path) as zf:
+        pkl = [n for n in zf.namelist() if n.count("/") == 1 and n.endswith("/data.pkl")]
+        if len(pkl) != 1:
+            raise BadWeightsError(f"{path} is not a TorchScript archive (no single <name>/data.pkl)")
+        prefix, data = pkl[0][: -len("data.pkl")], zf.read(pkl[0])
+        stand_ins = [
+            (_ScriptModule, g) for g in get_globals_in_pkl(io.BytesIO(data)) if g.startswith("__torch__.")
+        ]
+        unpickler = _ArchiveUnpickler(io.BytesIO(data), zf, prefix, path)
+        try:
+            with torch.serialization.safe_globals(stand_ins):
+                root = unpickler.load()
+        except (
+            pickle.UnpicklingError,
+            RuntimeError,
+            EOFError,
+            ValueError,
+            KeyError,
+            TypeError,
+            AttributeError,
+        ) as exc:
+            raise _unpickling_error(path, exc) from None
+    return dict(_module_tensors(root))
+
+
+def _module_tensors(obj, prefix: str = ""):
+    """(name, tensor) of every tensor attribute in a tree of :class:`_ScriptModule` records."""
+    state = getattr(obj, "state", None) if isinstance(obj, _ScriptModule) else None
+    if not isinstance(state, dict):
+        return
+    for key, value in state.items():
+        if isinstance(value, torch.Tensor):
+            yield f"{prefix}{key}", value
+        elif isinstance(value, _ScriptModule):
+            yield from _module_tensors(value, f"{prefix}{key}.")
+
+
+class _ArchiveUnpickler(_WeightsOnlyUnpickler):
+    """torch's weights-only unpickler whose storages are copies of the archive's ``data/`` records."""
+
+    def __init__(self, file, zf: zipfile.ZipFile, prefix: str, path: Path):
+        super().__init__(file)
+        self.zf, self.prefix, self.path, self.storages = zf, prefix, path, {}
+
+    def persistent_load(self, pid):
+        _, storage_type, key, _, numel = pid
+        dtype = storage_type if isinstance(storage_type, torch.dtype) else storage_type.dtype
+        if key not in self.storages:
+            raw = bytearray(self.zf.read(f"{self.prefix}data/{key}"))
+            if len(raw) < numel * torch.empty((), dtype=dtype).element_size():
+                raise BadWeightsError(f"{self.path}: storage record {key} is shorter than it says")
+            untyped = (
+                torch.UntypedStorage.from_buffer(raw, dtype=torch.uint8) if raw else torch.UntypedStorage(0)
+            )
+            self.storages[key] = torch.storage.TypedStorage(wrap_storage=untyped, dtype=dtype, _internal=True)
+        return self.storages[key]
 
 
 def _build_clipiqa(paths: list[Path]) -> nn.Module:
@@ -256,8 +371,8 @@ def _build_clipiqa(paths: list[Path]) -> nn.Module:
     state = clip_state(paths[0])
     try:
         model = build_model(state)
-    except (KeyError, AssertionError, RuntimeError) as exc:
-        raise MissingWeightsError(f"{paths[0]} is not a CLIP checkpoint ({exc})") from None
+    except (KeyError, AssertionError, RuntimeError, ValueError, IndexError, TypeError) as exc:
+        raise BadWeightsError(f"{paths[0]} is not a CLIP checkpoint ({_first_line(exc)})") from None
     return CLIPIQA(model.float().eval().requires_grad_(False))
 
 
@@ -277,7 +392,27 @@ PROMPTS = [
 
 
 def _build_niqe(paths: list[Path]) -> nn.Module:
+    """pyiqa's NIQE with the pristine model checked first: a bad ``.mat`` is one line, not a scipy traceback."""
+    _check_niqe_mat(paths[0])
     return pyiqa_arch("niqe").NIQE(test_y_channel=True, pretrained_model_path=str(paths[0]))
+
+
+def _check_niqe_mat(path: Path) -> None:
+    """BadWeightsError unless ``path`` is a MATLAB file with a 36-d ``mu_prisparam`` and 36x36 ``cov_prisparam``."""
+    import numpy as np
+    import scipy.io
+
+    try:
+        mat = scipy.io.loadmat(str(path))
+    except Exception as exc:  # scipy raises ValueError, TypeError, MatReadError... for foreign bytes
+        raise BadWeightsError(f"{path} cannot be read as a MATLAB .mat file ({_first_line(exc)})") from None
+    mu, cov = mat.get("mu_prisparam"), mat.get("cov_prisparam")
+    if not (
+        isinstance(mu, np.ndarray) and mu.size == 36 and isinstance(cov, np.ndarray) and cov.shape == (36, 36)
+    ):
+        raise BadWeightsError(f"{path} holds no NIQE pristine model (36-d mu_prisparam, 36x36 cov_prisparam)")
+    if not (np.issubdtype(mu.dtype, np.number) and np.issubdtype(cov.dtype, np.number)):
+        raise BadWeightsError(f"{path}: mu_prisparam/cov_prisparam are not numbers")
 
 
 _BUILDERS = {"dists": _build_dists, "musiq": _build_musiq, "clipiqa": _build_clipiqa, "niqe": _build_niqe}

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from vsrzoo.errors import MissingWeightsError, unknown
+from vsrzoo.errors import BadWeightsError, MissingWeightsError, unknown
 
 __all__ = ["BACKBONE_FILES", "LPIPS", "backbone_path", "unit_frames"]
 
@@ -49,10 +49,16 @@ def check_backbone(net: str = "alex") -> Path:
 
 def _feature_weights(net: str, path: Path) -> dict[str, torch.Tensor]:
     """The ``features.*`` tensors of a torchvision checkpoint, keys without the prefix."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    feats = {k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")}
+    from vsrzoo.metrics.iqa import weights_only_load
+
+    state = weights_only_load(path)
+    feats = {
+        k.removeprefix("features."): v
+        for k, v in (state.items() if isinstance(state, dict) else ())
+        if isinstance(k, str) and k.startswith("features.") and isinstance(v, torch.Tensor)
+    }
     if not feats:
-        raise MissingWeightsError(f"{path} holds no 'features.*' weights: not a torchvision {net} checkpoint")
+        raise BadWeightsError(f"{path} holds no 'features.*' weights: not a torchvision {net} checkpoint")
     return feats
 
 
@@ -75,17 +81,25 @@ class LPIPS(nn.Module):
         _, unexpected = self.model.load_state_dict(state, strict=False)
         if unexpected or len(state) != len(self.model.lins):
             raise RuntimeError(f"LPIPS heads {heads} do not match the {net} network")
-        self._load_backbone(_feature_weights(net, path))
+        self._load_backbone(_feature_weights(net, path), path)
         self.net_name, self.version = net, version
         self.eval().requires_grad_(False)
 
-    def _load_backbone(self, feats: dict[str, torch.Tensor]) -> None:
-        # lpips keeps torchvision's layer indices as module names inside its slices.
+    def _load_backbone(self, feats: dict[str, torch.Tensor], path: Path) -> None:
+        """lpips keeps torchvision's layer indices as module names inside its slices; a file whose
+        tensors do not fit them is one BadWeightsError naming it."""
         for i in range(1, self.model.net.N_slices + 1):
             for name, module in getattr(self.model.net, f"slice{i}").named_children():
-                module.load_state_dict(
-                    {k.split(".", 1)[1]: v for k, v in feats.items() if k.split(".")[0] == name}
-                )
+                part = {
+                    k.split(".", 1)[1]: v for k, v in feats.items() if k.split(".")[0] == name and "." in k
+                }
+                try:
+                    module.load_state_dict(part)
+                except RuntimeError as exc:
+                    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+                    raise BadWeightsError(
+                        f"{path} does not match the LPIPS {self.model.pnet_type} backbone (layer {name}: {lines[-1]})"
+                    ) from None
 
     @torch.no_grad()
     def forward(self, x: torch.Tensor | np.ndarray, y: torch.Tensor | np.ndarray) -> torch.Tensor:
