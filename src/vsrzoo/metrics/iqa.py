@@ -32,13 +32,11 @@ import importlib
 import importlib.util
 import io
 import pickle
-import re
 import sys
 import types
 import warnings
 import zipfile
 from contextlib import nullcontext
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -48,6 +46,14 @@ from torch._weights_only_unpickler import get_globals_in_pkl
 
 from vsrzoo.errors import BadWeightsError, MissingExtraError, MissingWeightsError, UserError, unknown
 from vsrzoo.metrics.lpips import unit_frames
+from vsrzoo.metrics.weights import (
+    WeightFile,
+    first_line,
+    load_exact,
+    read_state,
+    require_files,
+    unpickling_error,
+)
 
 __all__ = [
     "IQA_METRICS",
@@ -64,19 +70,6 @@ __all__ = [
 ]
 
 _HF = "https://huggingface.co/chaofengc/IQA-PyTorch-Weights/resolve/main/"
-
-
-@dataclass(frozen=True)
-class WeightFile:
-    """A weight file: its name, the folder under torch's hub dir, and where it comes from."""
-
-    name: str
-    folder: str
-    url: str
-
-    @property
-    def path(self) -> Path:
-        return Path(torch.hub.get_dir()) / self.folder / self.name
 
 
 VGG16 = WeightFile(
@@ -124,73 +117,6 @@ def require_pyiqa(metric: str):
             'install it with: pip install "vsrzoo[iqa]"'
         )
     return spec
-
-
-def require_files(metric: str, files: tuple[WeightFile, ...]) -> list[Path]:
-    """The paths of ``files``, or a one-line MissingWeightsError naming the first absent one."""
-    for wf in files:
-        if not wf.path.is_file():
-            raise MissingWeightsError(
-                f"{metric} needs the weight file {wf.name}, not found at {wf.path}; download {wf.url} "
-                f"into {wf.path.parent} (or set TORCH_HOME), or leave {metric} out of --metrics"
-            )
-    return [wf.path for wf in files]
-
-
-def read_state(path: Path) -> dict[str, torch.Tensor]:
-    """A checkpoint's tensors, weights-only; 'params'/'state_dict' wrappers and 'module.' removed."""
-    state = weights_only_load(path)
-    for key in ("params", "state_dict"):
-        if isinstance(state, dict) and isinstance(state.get(key), dict):
-            state = state[key]
-    if not isinstance(state, dict):
-        raise BadWeightsError(f"{path} is not a state dict of tensors")
-    return {k.removeprefix("module."): v for k, v in state.items() if isinstance(v, torch.Tensor)}
-
-
-def weights_only_load(path: Path):
-    """``torch.load(path, weights_only=True)``; a file it cannot read (random bytes, a truncated
-    archive, a pickle that needs more than tensors) is one BadWeightsError naming the file."""
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise _unpickling_error(path, exc) from None
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise BadWeightsError(
-            f"{path} cannot be read as a PyTorch weight file ({_first_line(exc)})"
-        ) from None
-
-
-def _unpickling_error(path: Path, exc: Exception) -> BadWeightsError:
-    """Why the weights-only unpickler stopped, in one line (torch's own message is a page)."""
-    text = str(exc)
-    refused = re.search(r"Unsupported global: GLOBAL [\w.]+", text)
-    if refused:
-        return BadWeightsError(
-            f"{path} is refused: it needs more than tensors to load ({refused.group(0)}); "
-            "only weights-only files are read"
-        )
-    detail = re.search(r"WeightsUnpickler error:\s*(.+)", text)
-    reason = detail.group(1).strip() if detail else _first_line(exc)
-    return BadWeightsError(
-        f"{path} cannot be read as a PyTorch weight file (not a pickle of tensors: {reason})"
-    )
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
-    return lines[0][:200] if lines else type(exc).__name__
-
-
-def load_exact(module: nn.Module, state: dict, path: Path) -> None:
-    try:
-        missing, unexpected = module.load_state_dict(state, strict=False)
-    except RuntimeError as exc:  # shape mismatch
-        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-        raise BadWeightsError(f"{path} does not match the network ({lines[-1] if lines else exc})") from None
-    if missing or unexpected:
-        shown = ", ".join((missing or unexpected)[:3])
-        raise BadWeightsError(f"{path} does not match the network (e.g. {shown})")
 
 
 def pyiqa_arch(name: str, module: str | None = None) -> types.ModuleType:
@@ -313,7 +239,7 @@ def script_tensors(path: Path) -> dict[str, torch.Tensor]:
             TypeError,
             AttributeError,
         ) as exc:
-            raise _unpickling_error(path, exc) from None
+            raise unpickling_error(path, exc) from None
     return dict(_module_tensors(root))
 
 
@@ -372,7 +298,7 @@ def _build_clipiqa(paths: list[Path]) -> nn.Module:
     try:
         model = build_model(state)
     except (KeyError, AssertionError, RuntimeError, ValueError, IndexError, TypeError) as exc:
-        raise BadWeightsError(f"{paths[0]} is not a CLIP checkpoint ({_first_line(exc)})") from None
+        raise BadWeightsError(f"{paths[0]} is not a CLIP checkpoint ({first_line(exc)})") from None
     return CLIPIQA(model.float().eval().requires_grad_(False))
 
 
@@ -405,7 +331,7 @@ def _check_niqe_mat(path: Path) -> None:
     try:
         mat = scipy.io.loadmat(str(path))
     except Exception as exc:  # scipy raises ValueError, TypeError, MatReadError... for foreign bytes
-        raise BadWeightsError(f"{path} cannot be read as a MATLAB .mat file ({_first_line(exc)})") from None
+        raise BadWeightsError(f"{path} cannot be read as a MATLAB .mat file ({first_line(exc)})") from None
     mu, cov = mat.get("mu_prisparam"), mat.get("cov_prisparam")
     if not (
         isinstance(mu, np.ndarray) and mu.size == 36 and isinstance(cov, np.ndarray) and cov.shape == (36, 36)

@@ -49,7 +49,7 @@ def check_backbone(net: str = "alex") -> Path:
 
 def _feature_weights(net: str, path: Path) -> dict[str, torch.Tensor]:
     """The ``features.*`` tensors of a torchvision checkpoint, keys without the prefix."""
-    from vsrzoo.metrics.iqa import weights_only_load
+    from vsrzoo.metrics.weights import weights_only_load
 
     state = weights_only_load(path)
     feats = {
