@@ -26,12 +26,16 @@ from vsrzoo.errors import unknown
 
 
 def make_betas(schedule: str, num_timesteps: int, beta_start: float, beta_end: float) -> torch.Tensor:
-    """Beta schedule in float64: ``'linear'`` (DDPM/PixArt) or ``'scaled_linear'`` (Stable Diffusion)."""
+    """Beta schedule in float64: ``'linear'`` (DDPM/PixArt) or ``'scaled_linear'`` (Stable Diffusion).
+
+    Always on the CPU, also when a model is built under ``torch.device('meta')`` (the dry-run's
+    trace): the schedule is a constant table, indexed on the timesteps' device when used."""
+    cpu = {"dtype": torch.float64, "device": "cpu"}
     if schedule == "linear":
         scale = 1000 / num_timesteps  # improved-DDPM scaling, identity at 1000 steps
-        return torch.linspace(beta_start * scale, beta_end * scale, num_timesteps, dtype=torch.float64)
+        return torch.linspace(beta_start * scale, beta_end * scale, num_timesteps, **cpu)
     if schedule == "scaled_linear":
-        return torch.linspace(beta_start**0.5, beta_end**0.5, num_timesteps, dtype=torch.float64) ** 2
+        return torch.linspace(beta_start**0.5, beta_end**0.5, num_timesteps, **cpu) ** 2
     raise unknown("beta schedule", schedule, ("linear", "scaled_linear"))
 
 
@@ -81,7 +85,7 @@ class GaussianDiffusion:
         self.betas = make_betas(schedule, num_timesteps, beta_start, beta_end)
         alphas = 1.0 - self.betas
         self.alphas_cumprod = torch.cumprod(alphas, 0)
-        prev = torch.cat([torch.ones(1, dtype=torch.float64), self.alphas_cumprod[:-1]])
+        prev = torch.cat([torch.ones(1, dtype=torch.float64, device="cpu"), self.alphas_cumprod[:-1]])
         self.posterior_variance = self.betas * (1.0 - prev) / (1.0 - self.alphas_cumprod)
         clipped = torch.cat([self.posterior_variance[1:2], self.posterior_variance[1:]])
         self.posterior_log_variance_clipped = torch.log(clipped)
