@@ -124,6 +124,44 @@ class DataPosition(L.Callback):
             loader.epoch, loader.position = trainer.current_epoch, batch_idx + 1
 
 
+class RankSeed(L.Callback):
+    """Gives every DDP rank its own torch/numpy/random stream for the noise and timestep draws.
+
+    Why: ``seed_everything(cfg.seed)`` runs identically in every process, so without this all
+    ranks draw the same diffusion noise and timesteps and 16 GPUs see 1 noise draw per sample
+    position instead of 16. Rank 0 keeps the single-process stream (a one-device run is
+    unchanged, byte for byte); rank r > 0 is reseeded from ``(seed, r)`` at ``on_fit_start``,
+    after the model was built (and DDP-wrapped), so initial weights stay identical. Data order is
+    untouched: samplers and per-sample crops use their own generators (``clip_seed``), and
+    ``PL_GLOBAL_SEED``, which Lightning's distributed sampler reads, is left as it is.
+    """
+
+    def __init__(self, seed: int):
+        self.seed = int(seed)
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        if trainer.global_rank > 0:
+            reseed(rank_seed(self.seed, trainer.global_rank))
+
+
+def rank_seed(seed: int, rank: int) -> int:
+    """A 32-bit seed for ``rank`` that never equals another (seed, rank)'s (not just ``seed + rank``)."""
+    import numpy as np
+
+    return int(np.random.SeedSequence([seed, rank]).generate_state(1)[0])
+
+
+def reseed(seed: int) -> None:
+    """Seed torch, numpy and random like ``seed_everything`` without touching ``PL_GLOBAL_SEED``."""
+    import random
+
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
 class TrainData(VSRDataModule):
     """The recipe's data module with a resumable training loader."""
 
@@ -137,7 +175,7 @@ def build_trainer(cfg: DictConfig, out: Path, callbacks=(), **extra) -> L.Traine
     from lightning.pytorch.loggers import CSVLogger
 
     t = {**OmegaConf.to_container(cfg.trainer), **extra}
-    callbacks = [*callbacks, DataPosition()]
+    callbacks = [*callbacks, DataPosition(), RankSeed(cfg.seed)]
     if t.get("enable_checkpointing", True):
         steps = t.get("max_steps", -1)
         every = {"every_n_train_steps": max(1, steps // 4)} if steps > 0 else {"every_n_epochs": 1}
