@@ -60,6 +60,7 @@ class Plan:
     weights: list[tuple[str, str, str]]  # (recipe key, id or path, where it is)
     data: str
     device_memory: int
+    train_samples: int | None = None
     blockers: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -213,12 +214,19 @@ def _dtype_name(dtype: torch.dtype) -> str:
 
 
 def check_data(data: Any) -> str:
-    """'<dataset> at <root>: N clips' or raises UserError with why the data is not usable."""
+    """'<dataset> at <root>: N training samples' or raises UserError with why the data is not usable."""
+    return training_data(data)[0]
+
+
+def training_data(data: Any) -> tuple[str, int]:
+    """(:func:`check_data`'s line, training samples per epoch) of the opened training data."""
     from vsrzoo.data.datamodule import VSRDataModule
 
     dm = VSRDataModule.from_recipe(data)
     dm.setup("fit")
-    return f"{data.dataset} at {data.root or os.environ.get('VSRZOO_DATA') or 'the default root'}: {len(dm.train_set)} training samples"
+    n = len(dm.train_set)
+    where = data.root or os.environ.get("VSRZOO_DATA") or "the default root"
+    return f"{data.dataset} at {where}: {n} training samples", n
 
 
 def make_plan(cfg: Any, gpu: str | None = None, memory: str | int | None = None, checks: bool = True) -> Plan:
@@ -330,10 +338,32 @@ def _check_weights_and_data(plan: Plan, cfg: Any) -> None:
         elif where.startswith("MISSING") or "offline" in where:
             plan.blockers.append(f"{key}: {ref} is not on this machine ({where})")
     try:
-        plan.data = check_data(cfg.data)
+        plan.data, plan.train_samples = training_data(cfg.data)
     except UserError as exc:
         plan.data = f"does not verify: {exc}"
         plan.blockers.append(f"data: {exc}")
+    _check_epoch(plan, cfg)
+
+
+def _check_epoch(plan: Plan, cfg: Any) -> None:
+    """The Trainer's step counts against batches per epoch per rank (from the data when it opened,
+    else from the dataset preset's published length), before any weights load."""
+    from vsrzoo.schedule import check_trainer_steps, training_samples, world_size
+
+    samples, source = plan.train_samples, "opened"
+    if samples is None:
+        samples, source = training_samples(cfg.data), f"{cfg.data.dataset}'s published length"
+    if samples is None:
+        return
+    try:
+        batches = check_trainer_steps(cfg.trainer, samples, int(cfg.data.batch_size))
+    except UserError as exc:
+        plan.blockers.append(f"trainer: {exc}")
+        return
+    plan.data += (
+        f"; {batches} batches per epoch per rank ({samples} samples, {source}; "
+        f"{world_size(cfg.trainer)} processes)"
+    )
 
 
 def _check_fit(plan: Plan) -> None:

@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader
 from vsrzoo.data.datamodule import VSRDataModule
 from vsrzoo.errors import UserError
 from vsrzoo.factory import create_model, read_checkpoint
+from vsrzoo.schedule import check_trainer_steps
 
 
 def check_fits(model: torch.nn.Module, ckpt: dict[str, Any], path: str | Path) -> None:
@@ -206,19 +207,21 @@ def build_model(cfg: DictConfig):
 def fit(cfg: DictConfig, resume: str | None = None, callbacks=(), **trainer_kwargs) -> Path:
     """Train as the recipe says; return the directory holding the final weights.
 
-    Checks come first (resume checkpoint, model arguments, data), so a user error leaves
-    ``output_dir`` untouched.
+    Checks come first (resume checkpoint, data, the Trainer's step counts against batches per
+    epoch per rank, model arguments), so a user error leaves ``output_dir`` untouched and comes
+    before any weights load.
     """
     ckpt = read_checkpoint(resume) if resume is not None else None
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     _warn_if_plan_exceeds_device(cfg)
     out = Path(cfg.output_dir)
+    datamodule = TrainData.from_recipe(cfg.data)
+    datamodule.train_dataloader()  # opens and checks the training data before anything is written
+    check_trainer_steps({**cfg.trainer, **trainer_kwargs}, len(datamodule.train_set), cfg.data.batch_size)
     model = build_model(cfg)
     if ckpt is not None:
         check_fits(model, ckpt, resume)
         del ckpt
-    datamodule = TrainData.from_recipe(cfg.data)
-    datamodule.train_dataloader()  # opens and checks the training data before anything is written
     trainer = build_trainer(cfg, out, callbacks=callbacks, **trainer_kwargs)
     trainer.fit(model, datamodule=datamodule, ckpt_path=resume)
     final = out / "final"
