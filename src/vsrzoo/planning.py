@@ -226,7 +226,8 @@ def training_data(data: Any) -> tuple[str, int]:
     dm.setup("fit")
     n = len(dm.train_set)
     where = data.root or os.environ.get("VSRZOO_DATA") or "the default root"
-    return f"{data.dataset} at {where}: {n} training samples", n
+    made = f" ({dm.train_set.describe()})" if hasattr(dm.train_set, "describe") else ""
+    return f"{data.dataset} at {where}: {n} training samples{made}", n
 
 
 def make_plan(cfg: Any, gpu: str | None = None, memory: str | int | None = None, checks: bool = True) -> Plan:
@@ -353,6 +354,8 @@ def _check_epoch(plan: Plan, cfg: Any) -> None:
     samples, source = plan.train_samples, "opened"
     if samples is None:
         samples, source = training_samples(cfg.data), f"{cfg.data.dataset}'s published length"
+        if cfg.data.dataset in ("procedural", "latents", "pairs"):
+            source = "data.clips_per_epoch"
     if samples is None:
         return
     try:

@@ -58,12 +58,13 @@ def preset_samples(data: Any) -> int | None:
 
 
 def training_samples(data: Any) -> int | None:
-    """Training items per epoch of the recipe's data: ``clips_per_epoch`` for generated or latent
-    data, else the training set's published length (the data on disk, when opened, is the authority)."""
+    """Training items per epoch of the recipe's data: ``clips_per_epoch`` for generated, latent or
+    precomputed-pair data, else the training set's published length (the data on disk, when opened, is the authority)."""
     from vsrzoo.data.latents import LATENTS
+    from vsrzoo.data.pairs import PAIRS
     from vsrzoo.data.procedural import PROCEDURAL
 
-    if data.dataset in (PROCEDURAL, LATENTS):
+    if data.dataset in (PROCEDURAL, LATENTS, PAIRS):
         return int(data.clips_per_epoch)
     return preset_samples(data)
 

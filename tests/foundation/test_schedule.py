@@ -49,7 +49,8 @@ def test_paper_recipe_steps_fit_its_epoch_per_rank(name):
 
 
 def test_simplegvr_epochs_on_sixteen_ranks_are_shorter_than_its_validation_interval():
-    # REDS: 266 clips x 100 frames; 17 frames -> 84 starts per clip, 77 frames -> 24
+    # stage 1: REDS, 266 clips x 100 frames, 17 frames -> 84 starts per clip; stages 2-3: 30K precomputed
+    # pairs; cascade: 1000 latent clips per epoch
     got = {}
     for name in ("simplegvr", "simplegvr-stage2", "simplegvr-stage3", "simplegvr-cascade"):
         cfg = load_recipe(RECIPES / f"{name}.yaml", [])
@@ -63,8 +64,8 @@ def test_simplegvr_epochs_on_sixteen_ranks_are_shorter_than_its_validation_inter
             )
     assert got == {
         "simplegvr": 698,
-        "simplegvr-stage2": 698,
-        "simplegvr-stage3": 399,
+        "simplegvr-stage2": 937,
+        "simplegvr-stage3": 1875,
         "simplegvr-cascade": 63,
     }
 
@@ -100,8 +101,8 @@ def test_dry_run_blocks_a_simplegvr_recipe_whose_interval_exceeds_the_epoch():
     cfg = load_recipe(RECIPES / "simplegvr-stage3.yaml", ["trainer.check_val_every_n_epoch=1"])
     plan = make_plan(cfg, gpu="h800")
     assert any(
-        b.startswith("trainer: trainer.val_check_interval=2000 exceeds the 399") for b in plan.blockers
+        b.startswith("trainer: trainer.val_check_interval=2000 exceeds the 1875") for b in plan.blockers
     )
     ok = make_plan(load_recipe(RECIPES / "simplegvr-stage3.yaml", []), gpu="h800")
     assert not any(b.startswith("trainer:") for b in ok.blockers)
-    assert "399 batches per epoch per rank" in ok.data
+    assert "1875 batches per epoch per rank" in ok.data
