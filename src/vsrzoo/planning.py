@@ -135,9 +135,18 @@ def weight_refs(kwargs: Any, prefix: str = "model.kwargs") -> list[tuple[str, st
     return refs
 
 
+def stage_refs(model_cfg: Any) -> list[tuple[str, str]]:
+    """``model.pretrained`` (a previous stage's ``final/`` folder or a Hub id) when the recipe sets it."""
+    ref = model_cfg.get("pretrained")
+    return [("model.pretrained", str(ref))] if ref else []
+
+
 def where_is(ref: str) -> str:
     """Whether a weight reference is on this machine: a local folder, the Hub cache, or neither."""
-    if Path(ref).expanduser().exists():
+    path = Path(ref).expanduser()
+    if path.is_dir() and not any(p.is_file() for p in path.rglob("*")):
+        return "MISSING: empty local folder"
+    if path.exists():
         return "local folder"
     from huggingface_hub import scan_cache_dir
 
@@ -323,7 +332,7 @@ def make_plan(cfg: Any, gpu: str | None = None, memory: str | int | None = None,
         processes=int(devices) * int(t.get("num_nodes") or 1),
         ema=bool(cfg.optim.get("ema_decay")),
         checkpoint_bytes=0,
-        weights=[(k, ref, where_is(ref)) for k, ref in weight_refs(kwargs)],
+        weights=[(k, ref, where_is(ref)) for k, ref in stage_refs(m) + weight_refs(kwargs)],
         data="",
         device_memory=device_memory(gpu, memory),
     )

@@ -72,6 +72,7 @@ def test_removed_hub_ids_and_missing_paths(tmp_path, monkeypatch):
         ("model.kwargs.nested.dit_pretrained", "runs/a/b/c"),
     ]
     assert where_is("runs/a/b/c") == "MISSING local path"
+    (tmp_path / "config.json").write_text("{}")
     assert where_is(str(tmp_path)) == "local folder"
     old = "model.kwargs.backbone_pretrained=stabilityai/stable-diffusion-2-1-base"
     cfg = load_recipe(RECIPES / "instavsr.yaml", [f"output_dir={tmp_path}", old])
@@ -128,3 +129,19 @@ def test_planner_counts_each_saved_storage_once_weights_never_and_the_fused_atte
     ):
         _Block().training_loss({"x": torch.randn(2, tokens, 64, requires_grad=True)})
     assert sum(naive) > predicted  # per-use counting (the norm output thrice, weights per matmul) over-counts
+
+
+def test_dry_run_checks_the_previous_stage_and_empty_weight_folders(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    (tmp_path / "empty").mkdir()
+    assert where_is(str(tmp_path / "empty")) == "MISSING: empty local folder"
+    cfg = load_recipe(RECIPES / "simplegvr-stage3.yaml", [f"output_dir={tmp_path / 'out'}"])
+    plan = make_plan(cfg, gpu="h800")
+    assert ("model.pretrained", "runs/simplegvr-stage2/final", "MISSING local path") in plan.weights
+    assert any(
+        b.startswith("model.pretrained: runs/simplegvr-stage2/final is not on this machine")
+        for b in plan.blockers
+    )
+    empty = f"model.kwargs.backbone_pretrained={tmp_path / 'empty'}"
+    plan = make_plan(load_recipe(RECIPES / "simplegvr.yaml", [empty]), gpu="h800")
+    assert any("empty local folder" in b for b in plan.blockers)
