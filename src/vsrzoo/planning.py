@@ -8,7 +8,7 @@ backward pass (the activations) without allocating them. Per-device memory is th
 
     weights (by dtype) + gradients (fp32, trainable) + AdamW state (2 x fp32, trainable)
     + EMA copy (fp32, trainable, if optim.ema_decay) + DDP gradient buckets (fp32, trainable,
-    if more than one process) + activations x batch_size
+    if more than one process, unless the strategy is ``ddp_bucket_view``) + activations x batch_size
 
 Frozen parts are counted in the dtype the run loads them in (``frozen_dtype``, from
 ``trainer.precision``: bf16 under ``bf16-mixed``). ``vsrzoo fit`` itself runs the same estimator
@@ -63,6 +63,7 @@ class Plan:
     data: str
     device_memory: int
     train_samples: int | None = None
+    bucket_view: bool = False  # DDP gradients are views into its buckets (strategy ddp_bucket_view)
     blockers: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -75,7 +76,7 @@ class Plan:
         out["AdamW state (2 x fp32)"] = 2 * t
         if self.ema:
             out["EMA copy (fp32)"] = t
-        if self.processes > 1:
+        if self.processes > 1 and not self.bucket_view:
             out["DDP buckets (fp32)"] = t
         if self.activation_bytes is not None:
             out[f"activations (x{self.batch_size} samples)"] = self.activation_bytes * self.batch_size
@@ -304,6 +305,7 @@ def make_plan(cfg: Any, gpu: str | None = None, memory: str | int | None = None,
 
     from vsrzoo.factory import create_model
     from vsrzoo.registry import count_parameters
+    from vsrzoo.strategies import gradients_in_buckets
 
     m, t = cfg.model, cfg.trainer
     kwargs = model_kwargs(cfg)
@@ -332,6 +334,7 @@ def make_plan(cfg: Any, gpu: str | None = None, memory: str | int | None = None,
         processes=int(devices) * int(t.get("num_nodes") or 1),
         ema=bool(cfg.optim.get("ema_decay")),
         checkpoint_bytes=0,
+        bucket_view=gradients_in_buckets(t.get("strategy")),
         weights=[(k, ref, where_is(ref)) for k, ref in stage_refs(m) + weight_refs(kwargs)],
         data="",
         device_memory=device_memory(gpu, memory),

@@ -145,3 +145,19 @@ def test_dry_run_checks_the_previous_stage_and_empty_weight_folders(tmp_path, mo
     empty = f"model.kwargs.backbone_pretrained={tmp_path / 'empty'}"
     plan = make_plan(load_recipe(RECIPES / "simplegvr.yaml", [empty]), gpu="h800")
     assert any("empty local folder" in b for b in plan.blockers)
+
+
+def test_bucket_view_strategy_is_a_lightning_ddp_without_a_second_gradient_copy(tmp_path):
+    from vsrzoo.methods.train import build_trainer
+
+    over = [f"output_dir={tmp_path}", "trainer.devices=2", "trainer.accelerator=cpu"]
+    plain = make_plan(
+        load_recipe(RECIPES / "simplegvr-tiny.yaml", [*over, "trainer.strategy=ddp"]), checks=False
+    )
+    cfg = load_recipe(RECIPES / "simplegvr-tiny.yaml", [*over, "trainer.strategy=ddp_bucket_view"])
+    viewed = make_plan(cfg, checks=False)
+    assert "DDP buckets (fp32)" in plain.memory and "DDP buckets (fp32)" not in viewed.memory
+    assert plain.total - viewed.total == plain.trainable_bytes
+    trainer = build_trainer(cfg, tmp_path)
+    assert trainer.strategy._ddp_kwargs["gradient_as_bucket_view"] is True
+    assert load_recipe(RECIPES / "liftvsr.yaml").trainer.strategy == "ddp_bucket_view"

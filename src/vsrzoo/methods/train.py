@@ -28,6 +28,7 @@ from vsrzoo.data.datamodule import VSRDataModule
 from vsrzoo.errors import UserError
 from vsrzoo.factory import create_model, read_checkpoint
 from vsrzoo.schedule import check_trainer_steps
+from vsrzoo.strategies import BUCKET_VIEW  # noqa: F401  registers vsrzoo's named strategies with Lightning
 
 
 def check_fits(model: torch.nn.Module, ckpt: dict[str, Any], path: str | Path) -> None:
