@@ -63,6 +63,7 @@ class Plan:
     data: str
     device_memory: int
     train_samples: int | None = None
+    transient_bytes: int = 0  # largest memory alive beyond the saved activations (codec encode, ...)
     bucket_view: bool = False  # DDP gradients are views into its buckets (strategy ddp_bucket_view)
     blockers: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -80,6 +81,8 @@ class Plan:
             out["DDP buckets (fp32)"] = t
         if self.activation_bytes is not None:
             out[f"activations (x{self.batch_size} samples)"] = self.activation_bytes * self.batch_size
+        if self.transient_bytes:
+            out[f"largest transient, not saved (x{self.batch_size})"] = self.transient_bytes * self.batch_size
         return out
 
     @property
@@ -232,13 +235,64 @@ class FusedAttentionSaves(torch.overrides.TorchFunctionMode):
         return func(*args, **kwargs)
 
 
-def saved_activation_bytes(model: torch.nn.Module, batch: dict[str, Any]) -> int:
-    """Bytes autograd keeps for backward during one training loss (each storage once, weights never),
-    with the fused attention kernels' saved set on meta tensors."""
+class LiveStorages(torch.utils._python_dispatch.TorchDispatchMode):
+    """The largest amount of memory alive at once during the trace beyond what is saved for backward.
+
+    Why: work outside autograd still needs memory while it runs: a frozen VAE encoding every
+    frame of a clip at once under ``no_grad`` (3.8 GiB fp32 in a LiftVSR step, issue 28) is
+    never saved for backward but is allocated before the DiT runs. Every storage an op creates
+    is counted from its creation until its last tensor is collected (weights never); the largest
+    ``live - saved`` seen is the transient peak.
+    """
+
+    def __init__(self, saved: SavedStorages):
+        super().__init__()
+        self.saved, self.live, self.now, self.peak = saved, {}, 0, 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        from torch.utils._pytree import tree_leaves
+
+        out = func(*args, **(kwargs or {}))
+        for t in tree_leaves(out):
+            if isinstance(t, torch.Tensor):
+                self._track(t)
+        self.peak = max(self.peak, self.now - self.saved.total)
+        return out
+
+    def _track(self, t: torch.Tensor) -> None:
+        import weakref
+
+        storage = t.untyped_storage()
+        key = storage._cdata
+        if key in self.saved.weights:
+            return
+        if key not in self.live:
+            self.live[key] = [storage.nbytes(), 0]
+            self.now += self.live[key][0]
+        self.live[key][1] += 1
+        weakref.finalize(t, self._release, key)
+
+    def _release(self, key: int) -> None:
+        entry = self.live[key]
+        entry[1] -= 1
+        if entry[1] == 0:
+            self.now -= entry[0]
+            del self.live[key]
+
+
+def activation_trace(model: torch.nn.Module, batch: dict[str, Any]) -> tuple[int, int]:
+    """(bytes autograd keeps for backward, largest transient beyond them) of one training loss:
+    each storage once, weights never, the fused attention kernels' saved set on meta tensors."""
     saved = SavedStorages(model)
-    with torch.autograd.graph.saved_tensors_hooks(saved.pack, lambda t: t), FusedAttentionSaves():
+    live = LiveStorages(saved)
+    with torch.autograd.graph.saved_tensors_hooks(saved.pack, lambda t: t), FusedAttentionSaves(), live:
         model.training_loss(batch)
-    return saved.total
+    return saved.total, live.peak
+
+
+def saved_activation_bytes(model: torch.nn.Module, batch: dict[str, Any]) -> int:
+    """Bytes autograd keeps for backward during one training loss (see :func:`activation_trace`)."""
+    return activation_trace(model, batch)[0]
 
 
 def meta_batch(data: Any, model: torch.nn.Module) -> dict[str, Any]:
@@ -378,7 +432,7 @@ def _measure_activations(plan: Plan, model: torch.nn.Module, cfg: Any) -> None:
         model.hparams.allow_missing_lpips = True
         plan.warnings.append("activations of the LPIPS network not counted (its weights are not here)")
     try:
-        saved = saved_activation_bytes(model, meta_batch(cfg.data, model))
+        saved, transient = activation_trace(model, meta_batch(cfg.data, model))
     except (RuntimeError, NotImplementedError, TypeError, ValueError) as exc:
         reason = str(exc).splitlines()[0][:120]
         plan.warnings.append(
@@ -392,6 +446,7 @@ def _measure_activations(plan: Plan, model: torch.nn.Module, cfg: Any) -> None:
             model.hparams.allow_missing_lpips = allow_lpips
     mixed = "16" in str(cfg.trainer.get("precision"))
     plan.activation_bytes = int(saved * MIXED_SAVED) if mixed else saved
+    plan.transient_bytes = int(transient * MIXED_SAVED) if mixed else transient
 
 
 def _lpips_present() -> bool:

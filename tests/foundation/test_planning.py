@@ -161,3 +161,27 @@ def test_bucket_view_strategy_is_a_lightning_ddp_without_a_second_gradient_copy(
     trainer = build_trainer(cfg, tmp_path)
     assert trainer.strategy._ddp_kwargs["gradient_as_bucket_view"] is True
     assert load_recipe(RECIPES / "liftvsr.yaml").trainer.strategy == "ddp_bucket_view"
+
+
+def test_planner_counts_the_largest_transient_outside_autograd():
+    """A frozen codec encoding all frames under no_grad allocates memory that is never saved for backward."""
+    import torch
+
+    from vsrzoo.planning import activation_trace
+
+    class EncodeThenTrain(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.codec = torch.nn.Conv2d(3, 64, 3, padding=1)  # frozen, wide: a large intermediate
+            self.head = torch.nn.Conv2d(64, 3, 1)
+
+        def training_loss(self, batch):
+            with torch.no_grad():
+                wide = self.codec(batch["x"])  # 8 x 64 x 64 x 64 fp32 = 8 MiB, freed after pooling
+                z = torch.nn.functional.avg_pool2d(wide, 4)
+            return {"loss": self.head(z).square().mean()}
+
+    model = EncodeThenTrain().to("meta")
+    saved, transient = activation_trace(model, {"x": torch.empty(8, 3, 64, 64, device="meta")})
+    assert saved == 8 * 64 * 16 * 16 * 4 + 8 * 3 * 16 * 16 * 4  # the head's input and output (for square)
+    assert 8 * 64 * 64 * 64 * 4 <= transient < 8 * 64 * 64 * 64 * 4 + 2 * saved
