@@ -63,7 +63,7 @@ class Plan:
     data: str
     device_memory: int
     train_samples: int | None = None
-    transient_bytes: int = 0  # largest memory alive beyond the saved activations (codec encode, ...)
+    transient_bytes: int = 0  # the forward's peak above the saved activations (codec encode, ...)
     bucket_view: bool = False  # DDP gradients are views into its buckets (strategy ddp_bucket_view)
     blockers: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -82,7 +82,7 @@ class Plan:
         if self.activation_bytes is not None:
             out[f"activations (x{self.batch_size} samples)"] = self.activation_bytes * self.batch_size
         if self.transient_bytes:
-            out[f"largest transient, not saved (x{self.batch_size})"] = self.transient_bytes * self.batch_size
+            out[f"forward peak above saved (x{self.batch_size})"] = self.transient_bytes * self.batch_size
         return out
 
     @property
@@ -241,13 +241,13 @@ class LiveStorages(torch.utils._python_dispatch.TorchDispatchMode):
     Why: work outside autograd still needs memory while it runs: a frozen VAE encoding every
     frame of a clip at once under ``no_grad`` (3.8 GiB fp32 in a LiftVSR step, issue 28) is
     never saved for backward but is allocated before the DiT runs. Every storage an op creates
-    is counted from its creation until its last tensor is collected (weights never); the largest
-    ``live - saved`` seen is the transient peak.
+    is counted from its creation until its last tensor is collected (weights never); ``highest``
+    is the most alive at once, ``peak`` the largest ``live - saved`` seen.
     """
 
     def __init__(self, saved: SavedStorages):
         super().__init__()
-        self.saved, self.live, self.now, self.peak = saved, {}, 0, 0
+        self.saved, self.live, self.now, self.peak, self.highest = saved, {}, 0, 0, 0
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         from torch.utils._pytree import tree_leaves
@@ -257,6 +257,7 @@ class LiveStorages(torch.utils._python_dispatch.TorchDispatchMode):
             if isinstance(t, torch.Tensor):
                 self._track(t)
         self.peak = max(self.peak, self.now - self.saved.total)
+        self.highest = max(self.highest, self.now)
         return out
 
     def _track(self, t: torch.Tensor) -> None:
@@ -281,13 +282,13 @@ class LiveStorages(torch.utils._python_dispatch.TorchDispatchMode):
 
 
 def activation_trace(model: torch.nn.Module, batch: dict[str, Any]) -> tuple[int, int]:
-    """(bytes autograd keeps for backward, largest transient beyond them) of one training loss:
+    """(bytes autograd keeps for backward, the most bytes alive at once) of one training loss:
     each storage once, weights never, the fused attention kernels' saved set on meta tensors."""
     saved = SavedStorages(model)
     live = LiveStorages(saved)
     with torch.autograd.graph.saved_tensors_hooks(saved.pack, lambda t: t), FusedAttentionSaves(), live:
         model.training_loss(batch)
-    return saved.total, live.peak
+    return saved.total, max(live.highest, saved.total)
 
 
 def saved_activation_bytes(model: torch.nn.Module, batch: dict[str, Any]) -> int:
@@ -432,7 +433,7 @@ def _measure_activations(plan: Plan, model: torch.nn.Module, cfg: Any) -> None:
         model.hparams.allow_missing_lpips = True
         plan.warnings.append("activations of the LPIPS network not counted (its weights are not here)")
     try:
-        saved, transient = activation_trace(model, meta_batch(cfg.data, model))
+        saved, highest = activation_trace(model, meta_batch(cfg.data, model))
     except (RuntimeError, NotImplementedError, TypeError, ValueError) as exc:
         reason = str(exc).splitlines()[0][:120]
         plan.warnings.append(
@@ -446,6 +447,7 @@ def _measure_activations(plan: Plan, model: torch.nn.Module, cfg: Any) -> None:
             model.hparams.allow_missing_lpips = allow_lpips
     mixed = "16" in str(cfg.trainer.get("precision"))
     plan.activation_bytes = int(saved * MIXED_SAVED) if mixed else saved
+    transient = highest - saved  # the forward's peak above what stays saved (a codec encoding all frames)
     plan.transient_bytes = int(transient * MIXED_SAVED) if mixed else transient
 
 

@@ -163,7 +163,7 @@ def test_bucket_view_strategy_is_a_lightning_ddp_without_a_second_gradient_copy(
     assert load_recipe(RECIPES / "liftvsr.yaml").trainer.strategy == "ddp_bucket_view"
 
 
-def test_planner_counts_the_largest_transient_outside_autograd():
+def test_planner_counts_the_forward_peak_outside_autograd():
     """A frozen codec encoding all frames under no_grad allocates memory that is never saved for backward."""
     import torch
 
@@ -182,6 +182,6 @@ def test_planner_counts_the_largest_transient_outside_autograd():
             return {"loss": self.head(z).square().mean()}
 
     model = EncodeThenTrain().to("meta")
-    saved, transient = activation_trace(model, {"x": torch.empty(8, 3, 64, 64, device="meta")})
+    saved, highest = activation_trace(model, {"x": torch.empty(8, 3, 64, 64, device="meta")})
     assert saved == 8 * 64 * 16 * 16 * 4 + 8 * 3 * 16 * 16 * 4  # the head's input and output (for square)
-    assert 8 * 64 * 64 * 64 * 4 <= transient < 8 * 64 * 64 * 64 * 4 + 2 * saved
+    assert 8 * 64 * 64 * 64 * 4 <= highest < 8 * 64 * 64 * 64 * 4 + 2 * saved

@@ -1,0 +1,230 @@
+"""The memory planner (``vsrzoo fit RECIPE --dry-run``) against real training steps, per component.
+
+For each paper recipe the network is built at full width with random weights (nothing is
+downloaded) but with fewer DiT blocks (``--layers``, default 1 and 2); one real training step
+runs on CPU at the recipe's sample size (one sample, the recipe's precision: bf16-mixed runs
+under CPU autocast, frozen parts in bf16) in a fresh subprocess. Measured:
+
+- weights by dtype, gradients and AdamW state: the tensors that exist after ``optimizer.step()``;
+- saved activations: the storages autograd keeps for backward, seen through a saved-tensors
+  hook on real tensors with the real kernels (each storage once, parameters excluded);
+- forward peak: the largest resident-set growth during the forward pass (sampled every
+  millisecond; allocations over 64 KiB are mmap'd so freed memory leaves the resident set),
+  against the plan's forward peak (the most bytes alive at once in the meta trace).
+
+Both plan and measurement at the two block counts are extrapolated linearly to the paper's
+block count (``blocks`` below) and printed side by side with their ratio (goal 0.85-1.15).
+Writes results/paper_scale.json.
+
+    python benchmarks/paper_scale.py [--methods liftvsr simplegvr] [--layers 1 2]
+
+reconstruction: CPU kernels stand in for CUDA ones (both fused attention paths save q, k, v,
+output and log-sum-exp); resident-set growth includes allocator slack, which CUDA's caching
+allocator also has. The GPU rehearsal (``--device cuda``, one step per recipe at the paper's
+sample size with ``torch.cuda.max_memory_allocated`` beside the plan) is not written yet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+# the paper's block count of each method's DiT (PixArt-alpha XL 28, Wan2.2-TI2V-5B 30, Wan2.1-1.3B 30);
+# InstaVSR's pruned UNet has no block count to reduce: it runs once at full size.
+BLOCKS = {"liftvsr": 28, "litevsr": 30, "simplegvr": 30, "instavsr": None}
+GiB = 2**30
+
+
+def recipe(name: str, layers: int | None):
+    """The paper recipe with random weights (references stripped) and ``layers`` DiT blocks."""
+    from omegaconf import OmegaConf
+
+    from vsrzoo.planning import strip_refs
+    from vsrzoo.recipes import load_recipe
+
+    cfg = load_recipe(REPO / "recipes" / f"{name}.yaml", ["trainer.devices=1", "trainer.num_nodes=1"])
+    kwargs = strip_refs(OmegaConf.to_container(cfg.model.kwargs))
+    if layers is not None:
+        kwargs["backbone"] = {**kwargs.get("backbone", {}), "num_layers": layers}
+    if name == "instavsr":
+        kwargs["allow_missing_lpips"] = True  # no LPIPS weights offline: the perceptual loss is off in both
+    cfg.model.kwargs = OmegaConf.create(kwargs)
+    return cfg
+
+
+def planned(name: str, layers: int | None) -> dict[str, float]:
+    """The planner's per-component bytes for one device, one sample."""
+    from vsrzoo.planning import make_plan
+
+    plan = make_plan(recipe(name, layers), checks=False)
+    out = {f"weights {k}": v for k, v in plan.weight_bytes.items()}
+    out |= {"gradients": plan.trainable_bytes, "AdamW state": 2 * plan.trainable_bytes}
+    out["saved activations"] = plan.activation_bytes or 0
+    out["forward peak"] = (plan.activation_bytes or 0) + plan.transient_bytes  # the most alive at once
+    return out
+
+
+def rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class PeakRSS:
+    """Largest resident-set size seen by a 1 ms sampling thread while the block runs."""
+
+    def __enter__(self):
+        self.start = self.peak = rss()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+        return self
+
+    def _watch(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, rss())
+            time.sleep(0.001)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, rss())
+
+
+def materialise(batch: dict) -> dict:
+    """The planner's meta batch as real random tensors on CPU."""
+    return {k: torch.rand(v.shape) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+
+def measured(name: str, layers: int | None) -> dict[str, float]:
+    """One real training step on CPU; bytes per component (run in a fresh process)."""
+    from collections import Counter
+
+    from omegaconf import OmegaConf
+
+    from vsrzoo.factory import create_model
+    from vsrzoo.planning import SavedStorages, _dtype_name, meta_batch, model_kwargs
+
+    torch.manual_seed(0)
+    cfg = recipe(name, layers)
+    model = create_model(cfg.model.name, variant=cfg.model.variant, **model_kwargs(cfg))
+    if cfg.model.get("gradient_checkpointing"):
+        model.enable_gradient_checkpointing()
+    model.configure_training(OmegaConf.to_container(cfg.optim, resolve=True))
+    model.train()
+    batch = materialise(meta_batch(cfg.data, model))
+    mixed = "bf16" in str(cfg.trainer.get("precision"))
+    saved = SavedStorages(model)
+    with PeakRSS() as peak, torch.autocast("cpu", dtype=torch.bfloat16, enabled=mixed):
+        with torch.autograd.graph.saved_tensors_hooks(saved.pack, lambda t: t):
+            loss = model.training_loss(batch)["loss"]
+    forward_peak = peak.peak - peak.start
+    saved_bytes = saved.total
+    del saved
+    loss.backward()
+    opt = model.configure_optimizers()
+    opt = opt["optimizer"] if isinstance(opt, dict) else opt[0] if isinstance(opt, (list, tuple)) else opt
+    opt = opt[0] if isinstance(opt, (list, tuple)) else opt
+    opt.step()
+    weights: Counter[str] = Counter()
+    for p in model.parameters():
+        weights[f"weights {_dtype_name(p.dtype)}"] += p.numel() * p.element_size()
+    grads = sum(p.grad.numel() * p.grad.element_size() for p in model.parameters() if p.grad is not None)
+    state = sum(
+        v.numel() * v.element_size()
+        for s in opt.state.values()
+        for v in s.values()
+        if isinstance(v, torch.Tensor) and v.dim() > 0
+    )
+    out = dict(weights) | {"gradients": grads, "AdamW state": state}
+    return out | {"saved activations": saved_bytes, "forward peak": forward_peak}
+
+
+def child(name: str, layers: int | None) -> dict[str, float]:
+    """``measured`` in a fresh interpreter, so resident-set growth is this step's alone."""
+    arg = "none" if layers is None else str(layers)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])}
+    # every allocation over 64 KiB is its own mapping, returned to the system when freed, so the
+    # resident set follows live tensors instead of glibc's reused heap
+    env["MALLOC_MMAP_THRESHOLD_"] = "65536"
+    res = subprocess.run(
+        [sys.executable, __file__, "--child", name, arg],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=3600,
+    )
+    if res.returncode != 0:
+        raise RuntimeError(f"{name} ({arg} blocks): {res.stderr.strip().splitlines()[-1]}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def extrapolate(a: dict, b: dict, n1: int, n2: int, n: int) -> dict[str, float]:
+    """Linear in the block count through (n1, a) and (n2, b), evaluated at n."""
+    return {k: a.get(k, 0) + (b.get(k, 0) - a.get(k, 0)) * (n - n1) / (n2 - n1) for k in {*a, *b}}
+
+
+def compare(name: str, layers: list[int]) -> dict:
+    full = BLOCKS[name]
+    counts = layers if full is not None else [None]
+    plans = [planned(name, n) for n in counts]
+    runs = [child(name, n) for n in counts]
+    if full is not None:
+        plan, run = extrapolate(*plans, *counts, full), extrapolate(*runs, *counts, full)
+    else:
+        plan, run = plans[0], runs[0]
+    rows = {}
+    for key in sorted({*plan, *run}, key=lambda k: (k == "forward peak", k == "saved activations", k)):
+        rows[key] = {"predicted": plan.get(key, 0), "measured": run.get(key, 0)}
+    static = ("weights", "gradients", "AdamW")
+    total_p = sum(v["predicted"] for k, v in rows.items() if k.startswith(static)) + plan["forward peak"]
+    total_m = sum(v["measured"] for k, v in rows.items() if k.startswith(static)) + run["forward peak"]
+    rows["total (static + forward peak)"] = {"predicted": total_p, "measured": total_m}
+    return {"blocks": full, "measured_at_blocks": counts, "rows": rows}
+
+
+def report(name: str, result: dict) -> None:
+    print(
+        f"\n{name}: {result['blocks'] or 'full'} blocks (measured at {result['measured_at_blocks']}, one sample)"
+    )
+    print(f"| {'component':34s} | predicted GiB | measured GiB | ratio |")
+    print(f"|{'-' * 36}|---------------|--------------|-------|")
+    for key, v in result["rows"].items():
+        ratio = v["measured"] / v["predicted"] if v["predicted"] else float("nan")
+        print(f"| {key:34s} | {v['predicted'] / GiB:13.3f} | {v['measured'] / GiB:12.3f} | {ratio:5.2f} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--methods", nargs="+", default=["liftvsr", "simplegvr", "litevsr"], choices=list(BLOCKS)
+    )
+    parser.add_argument("--layers", nargs=2, type=int, default=[1, 2], help="two reduced block counts")
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        name, layers = args.child
+        print(json.dumps(measured(name, None if layers == "none" else int(layers))))
+        return
+    results = {}
+    for name in args.methods:
+        results[name] = compare(name, args.layers)
+        report(name, results[name])
+    out = REPO / "results" / "paper_scale.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(
+        json.dumps({"torch": torch.__version__, "device": "cpu", "results": results}, indent=2) + "\n"
+    )
+    print(f"\nwrote {out}")
+
+
+if __name__ == "__main__":
+    main()
