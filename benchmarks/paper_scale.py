@@ -20,8 +20,16 @@ Writes results/paper_scale.json.
 
 reconstruction: CPU kernels stand in for CUDA ones (both fused attention paths save q, k, v,
 output and log-sum-exp); resident-set growth includes allocator slack, which CUDA's caching
-allocator also has. The GPU rehearsal (``--device cuda``, one step per recipe at the paper's
-sample size with ``torch.cuda.max_memory_allocated`` beside the plan) is not written yet.
+allocator also has.
+
+GPU rehearsal, the first command on a new cluster (nothing is downloaded; random weights):
+
+    python benchmarks/paper_scale.py --device cuda
+
+runs one real training step of each paper recipe at full size with all of its per-device
+samples, ``torch.cuda.max_memory_allocated`` beside the plan, then InstaVSR upscaling 30 frames
+to 2048 x 2048. ``--reduced`` runs the same code with the tiny variants in this process (tested
+on CPU). It has not been run on a GPU yet.
 """
 
 from __future__ import annotations
@@ -42,10 +50,16 @@ REPO = Path(__file__).resolve().parents[1]
 # InstaVSR's pruned UNet has no block count to reduce: it runs once at full size.
 BLOCKS = {"liftvsr": 28, "litevsr": 30, "simplegvr": 30, "instavsr": None}
 GiB = 2**30
+DEFAULT = [
+    "liftvsr",
+    "simplegvr",
+    "litevsr",
+]  # the CPU calibration (InstaVSR's full UNet step is slow on CPU)
 
 
-def recipe(name: str, layers: int | None):
-    """The paper recipe with random weights (references stripped) and ``layers`` DiT blocks."""
+def recipe(name: str, layers: int | None, reduced: bool = False):
+    """The paper recipe with random weights (references stripped) and ``layers`` DiT blocks;
+    ``reduced``: the tiny variant with the recipe's other arguments on 16-pixel crops."""
     from omegaconf import OmegaConf
 
     from vsrzoo.planning import strip_refs
@@ -53,6 +67,9 @@ def recipe(name: str, layers: int | None):
 
     cfg = load_recipe(REPO / "recipes" / f"{name}.yaml", ["trainer.devices=1", "trainer.num_nodes=1"])
     kwargs = strip_refs(OmegaConf.to_container(cfg.model.kwargs))
+    if reduced:
+        cfg.model.variant, cfg.data.crop_size = "tiny", 16
+        kwargs = {k: v for k, v in kwargs.items() if "pretrained" not in k and k != "scale"}
     if layers is not None:
         kwargs["backbone"] = {**kwargs.get("backbone", {}), "num_layers": layers}
     if name == "instavsr":
@@ -70,6 +87,10 @@ def planned(name: str, layers: int | None) -> dict[str, float]:
     out |= {"gradients": plan.trainable_bytes, "AdamW state": 2 * plan.trainable_bytes}
     out["saved activations"] = plan.activation_bytes or 0
     out["forward peak"] = (plan.activation_bytes or 0) + plan.transient_bytes  # the most alive at once
+    per_sample = (plan.activation_bytes or 0) + plan.transient_bytes
+    out["device peak (whole step)"] = plan.total - per_sample * (
+        plan.batch_size - 1
+    )  # one process, one sample
     return out
 
 
@@ -99,13 +120,19 @@ class PeakRSS:
         self.peak = max(self.peak, rss())
 
 
-def materialise(batch: dict) -> dict:
-    """The planner's meta batch as real random tensors on CPU."""
-    return {k: torch.rand(v.shape) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+def materialise(batch: dict, samples: int = 1, device: str = "cpu") -> dict:
+    """The planner's one-sample meta batch as ``samples`` real random samples on ``device``."""
+    return {
+        k: torch.rand(samples, *v.shape[1:], device=device) if isinstance(v, torch.Tensor) else v * samples
+        for k, v in batch.items()
+    }
 
 
-def measured(name: str, layers: int | None) -> dict[str, float]:
-    """One real training step on CPU; bytes per component (run in a fresh process)."""
+def measured(
+    name: str, layers: int | None, device: str = "cpu", samples: int = 1, cfg=None
+) -> dict[str, float]:
+    """One real training step on ``device`` with ``samples`` samples; bytes per component (run in a
+    fresh process). On CUDA the forward peak is ``torch.cuda.max_memory_allocated`` over the step."""
     from collections import Counter
 
     from omegaconf import OmegaConf
@@ -113,17 +140,21 @@ def measured(name: str, layers: int | None) -> dict[str, float]:
     from vsrzoo.factory import create_model
     from vsrzoo.planning import SavedStorages, _dtype_name, meta_batch, model_kwargs
 
+    whole = PeakRSS().__enter__()  # the step's resident-set growth, model build included
     torch.manual_seed(0)
-    cfg = recipe(name, layers)
-    model = create_model(cfg.model.name, variant=cfg.model.variant, **model_kwargs(cfg))
+    cfg = cfg if cfg is not None else recipe(name, layers)
+    model = create_model(cfg.model.name, variant=cfg.model.variant, **model_kwargs(cfg)).to(device)
     if cfg.model.get("gradient_checkpointing"):
         model.enable_gradient_checkpointing()
     model.configure_training(OmegaConf.to_container(cfg.optim, resolve=True))
     model.train()
-    batch = materialise(meta_batch(cfg.data, model))
+    batch = materialise(meta_batch(cfg.data, model), samples, device)
     mixed = "bf16" in str(cfg.trainer.get("precision"))
     saved = SavedStorages(model)
-    with PeakRSS() as peak, torch.autocast("cpu", dtype=torch.bfloat16, enabled=mixed):
+    cuda = torch.device(device).type == "cuda"
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    with PeakRSS() as peak, torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=mixed):
         with torch.autograd.graph.saved_tensors_hooks(saved.pack, lambda t: t):
             loss = model.training_loss(batch)["loss"]
     forward_peak = peak.peak - peak.start
@@ -145,10 +176,13 @@ def measured(name: str, layers: int | None) -> dict[str, float]:
         if isinstance(v, torch.Tensor) and v.dim() > 0
     )
     out = dict(weights) | {"gradients": grads, "AdamW state": state}
-    return out | {"saved activations": saved_bytes, "forward peak": forward_peak}
+    out |= {"saved activations": saved_bytes, "forward peak": forward_peak}
+    whole.__exit__()
+    out["device peak (whole step)"] = torch.cuda.max_memory_allocated() if cuda else whole.peak - whole.start
+    return out
 
 
-def child(name: str, layers: int | None) -> dict[str, float]:
+def child(name: str, layers: int | None, device: str = "cpu", samples: int = 1) -> dict[str, float]:
     """``measured`` in a fresh interpreter, so resident-set growth is this step's alone."""
     arg = "none" if layers is None else str(layers)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])}
@@ -156,7 +190,7 @@ def child(name: str, layers: int | None) -> dict[str, float]:
     # resident set follows live tensors instead of glibc's reused heap
     env["MALLOC_MMAP_THRESHOLD_"] = "65536"
     res = subprocess.run(
-        [sys.executable, __file__, "--child", name, arg],
+        [sys.executable, __file__, "--child", name, arg, device, str(samples)],
         capture_output=True,
         text=True,
         env=env,
@@ -183,11 +217,15 @@ def compare(name: str, layers: list[int]) -> dict:
         plan, run = plans[0], runs[0]
     rows = {}
     for key in sorted({*plan, *run}, key=lambda k: (k == "forward peak", k == "saved activations", k)):
+        if key == "device peak (whole step)":
+            rows[key] = {"predicted": plan[key], "measured": run.get(key, 0)}
+            continue
         rows[key] = {"predicted": plan.get(key, 0), "measured": run.get(key, 0)}
     static = ("weights", "gradients", "AdamW")
     total_p = sum(v["predicted"] for k, v in rows.items() if k.startswith(static)) + plan["forward peak"]
     total_m = sum(v["measured"] for k, v in rows.items() if k.startswith(static)) + run["forward peak"]
     rows["total (static + forward peak)"] = {"predicted": total_p, "measured": total_m}
+    rows["device peak (whole step)"] = rows.pop("device peak (whole step)")  # last: the RSS of the step
     return {"blocks": full, "measured_at_blocks": counts, "rows": rows}
 
 
@@ -202,18 +240,80 @@ def report(name: str, result: dict) -> None:
         print(f"| {key:34s} | {v['predicted'] / GiB:13.3f} | {v['measured'] / GiB:12.3f} | {ratio:5.2f} |")
 
 
+def rehearse(methods: list[str], device: str, reduced: bool) -> None:
+    """One real training step of each paper recipe (all its samples per device) with the device's
+    peak beside the plan, then InstaVSR upscaling 30 frames to 2048 x 2048; ``reduced`` shrinks
+    everything to the tiny variants on 16-pixel crops so it runs on a CPU in a test (where the
+    peak is the resident-set growth of the step, model build included: indicative only)."""
+    from vsrzoo.planning import make_plan
+
+    rows = []
+    for name in methods:
+        cfg = recipe(name, None, reduced)
+        samples = 1 if reduced else int(cfg.data.batch_size)
+        plan = make_plan(cfg, checks=False)
+        per_sample = (plan.activation_bytes or 0) + plan.transient_bytes
+        plan_total = plan.total - per_sample * (plan.batch_size - samples)
+        start = time.perf_counter()
+        run = measured(name, None, device, samples, cfg) if reduced else child(name, None, device, samples)
+        peak = run["device peak (whole step)"]
+        rows.append((name, samples, plan_total, peak, time.perf_counter() - start))
+    print(f"| {'recipe':10s} | samples | plan GiB | peak GiB | peak / plan | seconds |")
+    for name, samples, plan_total, peak, seconds in rows:
+        ratio = peak / plan_total
+        print(
+            f"| {name:10s} | {samples:7d} | {plan_total / GiB:8.3f} | {peak / GiB:8.3f} | {ratio:11.2f} | {seconds:7.1f} |"
+        )
+    infer(device, reduced)
+
+
+def infer(device: str, reduced: bool) -> None:
+    """InstaVSR (full variant, random weights) upscaling 30 frames of 512 x 512 to 2048 x 2048 in bf16
+    (the paper: 0.77 min and 7.1 GB on one RTX 4090)."""
+    import tempfile
+
+    import numpy as np
+
+    import vsrzoo
+
+    frames, size = (2, 16) if reduced else (30, 512)
+    model = vsrzoo.create_model("instavsr", variant="tiny" if reduced else "full").eval()
+    lr = [np.random.default_rng(i).integers(0, 256, (size, size, 3), dtype=np.uint8) for i in range(frames)]
+    cuda = torch.device(device).type == "cuda"
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        vsrzoo.upscale(
+            lr, Path(tmp) / "out.mp4", method=model, precision="bf16", device=device, progress=False
+        )
+        seconds = time.perf_counter() - start
+    peak = f"{torch.cuda.max_memory_allocated() / GiB:.2f} GiB" if cuda else "n/a on CPU"
+    print(
+        f"instavsr inference: {frames} frames {size}x{size} -> {4 * size}x{4 * size}: {seconds:.1f} s, peak {peak}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--methods", nargs="+", default=["liftvsr", "simplegvr", "litevsr"], choices=list(BLOCKS)
-    )
+    parser.add_argument("--methods", nargs="+", default=DEFAULT, choices=list(BLOCKS))
     parser.add_argument("--layers", nargs=2, type=int, default=[1, 2], help="two reduced block counts")
-    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        help="cuda: the GPU rehearsal (every recipe at full size, then InstaVSR inference)",
+    )
+    parser.add_argument(
+        "--reduced", action="store_true", help="rehearsal at tiny size (the CPU test of --device)"
+    )
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)  # name, blocks[, device, samples]
     args = parser.parse_args()
     if args.child:
-        name, layers = args.child
-        print(json.dumps(measured(name, None if layers == "none" else int(layers))))
+        name, layers, device, samples = [*args.child, "cpu", "1"][:4]
+        print(json.dumps(measured(name, None if layers == "none" else int(layers), device, int(samples))))
         return
+    if args.device != "cpu" or args.reduced:
+        return rehearse(args.methods if args.methods != DEFAULT else list(BLOCKS), args.device, args.reduced)
     results = {}
     for name in args.methods:
         results[name] = compare(name, args.layers)
