@@ -185,3 +185,25 @@ def test_planner_counts_the_forward_peak_outside_autograd():
     saved, highest = activation_trace(model, {"x": torch.empty(8, 3, 64, 64, device="meta")})
     assert saved == 8 * 64 * 16 * 16 * 4 + 8 * 3 * 16 * 16 * 4  # the head's input and output (for square)
     assert 8 * 64 * 64 * 64 * 4 <= highest < 8 * 64 * 64 * 64 * 4 + 2 * saved
+
+
+def test_autocast_copies_of_saved_fp32_trainable_weights_are_counted_once():
+    """Under bf16 autocast a linear saves the bf16 cast of its fp32 weight: real memory, not a parameter."""
+    import torch
+
+    from vsrzoo.planning import SavedStorages, autocast_weight_copies
+
+    lin, frozen = torch.nn.Linear(256, 256), torch.nn.Linear(256, 256).requires_grad_(False)
+    model = torch.nn.Sequential(lin, frozen)
+    saved = SavedStorages(model)
+    with torch.autograd.graph.saved_tensors_hooks(saved.pack, lambda t: t):
+        model(lin(torch.randn(4, 256, requires_grad=True)))  # lin's weight saved twice, frozen's once
+    trainable = {id(p) for p in model.parameters() if p.requires_grad}
+    assert autocast_weight_copies(saved, trainable) == 2 * 256 * 256  # one bf16 copy of lin.weight
+    real = SavedStorages(model)
+    with (
+        torch.autocast("cpu", dtype=torch.bfloat16),
+        torch.autograd.graph.saved_tensors_hooks(real.pack, lambda t: t),
+    ):
+        model(torch.randn(4, 256, requires_grad=True))
+    assert 2 * 256 * 256 in real.sizes.values()  # the bf16 cast autocast saved is its own storage
