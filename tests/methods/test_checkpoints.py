@@ -117,3 +117,24 @@ def test_liftvsr_takes_pixart_512_and_1024_checkpoints(extra, tmp_path):
         assert (
             cond["resolution"].tolist() == [[64.0, 32.0]] * 2 and cond["aspect_ratio"].tolist() == [[2.0]] * 2
         )
+
+
+def test_checkpoint_save_streams_to_disk_instead_of_a_second_copy_in_host_ram(tmp_path):
+    """Issue 28 item 6: Lightning's save buffers the whole checkpoint in RAM; vsrzoo's writes it to disk."""
+    import tracemalloc
+
+    from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+
+    from vsrzoo.methods.train import WeightsOnlyCheckpointIO
+
+    ckpt = {"state_dict": {"w": torch.randn(16, 2**20)}, "global_step": 3}  # 64 MiB of weights
+    peaks = {}
+    for name, io in (("lightning", TorchCheckpointIO()), ("vsrzoo", WeightsOnlyCheckpointIO())):
+        tracemalloc.start()
+        io.save_checkpoint(ckpt, tmp_path / name / "last.ckpt")
+        peaks[name] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    assert peaks["lightning"] > 64 * 2**20 > 16 * peaks["vsrzoo"]
+    back = WeightsOnlyCheckpointIO().load_checkpoint(tmp_path / "vsrzoo" / "last.ckpt")
+    assert torch.equal(back["state_dict"]["w"], ckpt["state_dict"]["w"]) and back["global_step"] == 3
+    assert sorted(p.name for p in (tmp_path / "vsrzoo").iterdir()) == ["last.ckpt"]  # no partial file left

@@ -288,6 +288,7 @@ def test_recipes_load_and_name_their_variant(recipe):
 def test_three_stage_recipes_chain_and_initialise_from_the_previous_stage():
     """Paper v3: 17 frames one-order (20K) -> proposed degradations (5K) -> 77 frames windowed + sparse."""
     from vsrzoo.data.degradations import get_degradation
+    from vsrzoo.data.pairs import load_spec
     from vsrzoo.recipes import load_recipe
 
     s1, s2, s3, cascade = (
@@ -299,7 +300,15 @@ def test_three_stage_recipes_chain_and_initialise_from_the_previous_stage():
     assert s1.data.degradation_kwargs.components[0].kwargs.orders == 1  # one-order degradation
     assert not s1.model.kwargs.sparse_attention and s1.model.kwargs.temporal_window is None
     assert s2.model.pretrained == f"{s1.output_dir}/final" and s2.trainer.max_steps == 5000
-    assert [c.name for c in s2.data.degradation_kwargs.components] == ["simplegvr_flow", "simplegvr_model"]
+    assert s2.data.dataset == "pairs" and s2.data.degradation is None  # precomputed (vsrzoo data pairs)
+    for stage, recipe in ((2, s2), (3, s3)):
+        spec = load_spec(RECIPES / "pairs" / f"simplegvr-stage{stage}.yaml")
+        assert [c["name"] for c in spec.degradation_kwargs["components"]] == [
+            "simplegvr_flow",
+            "simplegvr_model",
+        ]
+        made = (spec.num_frames, spec.crop_size, spec.scale, spec.out, spec.count)
+        assert made == (recipe.data.num_frames, recipe.data.crop_size, 4, recipe.data.root, 30000)
     assert s3.model.pretrained == f"{s2.output_dir}/final" and s3.data.num_frames == 77
     k3 = s3.model.kwargs
     assert (k3.temporal_window, k3.shifted_windows, k3.sparse_attention, k3.topk_scope) == (

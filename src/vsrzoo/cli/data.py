@@ -1,4 +1,4 @@
-"""``vsrzoo data``: prepare LR folders with a degradation, and verify a dataset's layout.
+"""``vsrzoo data``: prepare LR folders with a degradation, precompute training pairs, verify a layout.
 
 ``vsrzoo data prepare --dataset vid4 --degradation bd --root DIR`` writes ``DIR/Vid4/BDx4/``
 next to ``GT/`` (any registered degradation, any scale, ``--option key=value`` for its
@@ -6,6 +6,10 @@ arguments). The folder is written under a temporary name and renamed when comple
 existing LR folder is never replaced without ``--overwrite``. A set whose LR only its authors'
 release provides (``youhq40``: the degradation is not published) never gets that folder written:
 ``prepare`` refuses ``--lr-dir LQ`` there and says why for any other folder.
+
+``vsrzoo data pairs recipes/simplegvr-pairs.yaml device=cuda`` precomputes training pairs of
+a degradation too costly for DataLoader workers (:mod:`vsrzoo.data.pairs`), for ``data.dataset:
+pairs``.
 
 ``vsrzoo data verify --dataset vid4 --root DIR`` checks the layout, frame counts, meta-info,
 that every file decodes and that LR x scale == GT size, prints a table, and exits 1 when it
@@ -77,6 +81,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="degradation argument, e.g. -o sigma=1.2 or -o stage1.sigma_x=[0.2,2] (repeatable)",
     )
     prep.add_argument("--overwrite", action="store_true", help="replace an existing LR folder")
+    pairs = subs.add_parser(
+        "pairs",
+        help="precompute training pairs of a costly degradation (SimpleGVR's model-guided one)",
+        description="Write the training pairs a spec describes (vsrzoo.data.pairs); resumes a partial folder.",
+    )
+    pairs.add_argument("spec", help="pairs spec YAML, e.g. recipes/simplegvr-pairs.yaml")
+    pairs.add_argument(
+        "overrides", nargs="*", metavar="key=value", help="spec overrides, e.g. device=cuda count=100"
+    )
+    pairs.add_argument("--overwrite", action="store_true", help="remake pairs already written")
     ver = subs.add_parser(
         "verify",
         help="check layout, frame counts, sizes and unreadable files",
@@ -90,7 +104,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    return prepare(args) if args.data_command == "prepare" else verify(args)
+    return {"prepare": prepare, "pairs": pairs, "verify": verify}[args.data_command](args)
+
+
+def pairs(args: argparse.Namespace) -> int:
+    """Write the spec's pairs (see vsrzoo.data.pairs), logging each one."""
+    from vsrzoo.data.pairs import load_spec, write_pairs
+
+    spec = load_spec(args.spec, args.overrides)
+    out = write_pairs(
+        spec, args.overwrite, log=lambda j, clip: log.info("pair %d/%d: %s", j + 1, spec.count, clip)
+    )
+    print(f"{spec.count} pairs ({spec.degradation}) of {spec.dataset} under {out}")
+    return 0
 
 
 def parse_options(options: list[str]) -> dict:

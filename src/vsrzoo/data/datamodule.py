@@ -32,6 +32,7 @@ from vsrzoo.data.datasets import VideoSet, check_pair, fmt_size, get_dataset, im
 from vsrzoo.data.degradations import clip_seed
 from vsrzoo.data.io import read_image
 from vsrzoo.data.latents import LATENTS, LatentPairs
+from vsrzoo.data.pairs import PAIRS, PrecomputedPairs, source_root
 from vsrzoo.data.procedural import PROCEDURAL, Motion, ProceduralClips, as_float
 from vsrzoo.errors import UserError
 
@@ -87,6 +88,14 @@ class TrainClips(Dataset):
         return len(self.items)
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
+        gt, lr, name = self.raw(key)
+        return {"lr": as_float(lr), "gt": as_float(gt), "clip": name}
+
+    def raw(
+        self, key: int | tuple[int, int], degrade: bool = True
+    ) -> tuple[np.ndarray, np.ndarray | None, str]:
+        """uint8 (GT, LR, clip name) of ``key``; ``degrade=False`` skips an on-the-fly degradation
+        (LR None) and returns the GT crop it would have degraded (precomputed pairs re-read GT so)."""
         epoch, index = key if isinstance(key, tuple) else (0, key)
         rng = np.random.default_rng(clip_seed(self.seed, "train", epoch, index))
         ci, start = self.items[index]
@@ -104,12 +113,12 @@ class TrainClips(Dataset):
         )
         if clip.lr is None:  # degrade the (augmented) GT crop, as RealBasicVSR does
             gt = augment([gt], rng)[0] if self.augment else gt
-            lr = clip.degrade(gt, seed=int(rng.integers(2**62)))
+            lr = clip.degrade(gt, seed=int(rng.integers(2**62))) if degrade else None
         else:
             lr = np.stack([self._read_lr(clip, t, (h, w))[y : y + lr_crop, x : x + lr_crop] for t in frames])
             if self.augment:
                 lr, gt = augment([lr, gt], rng)
-        return {"lr": as_float(lr), "gt": as_float(gt), "clip": clip.name}
+        return gt, lr, clip.name
 
     def _read(self, path, clip: str) -> np.ndarray:
         frame = read_image(path)
@@ -207,6 +216,10 @@ class VSRDataModule(L.LightningDataModule):
     ``dataset: latents`` reads precomputed latent pairs from ``root`` (:mod:`vsrzoo.data.latents`,
     SimpleGVR's latent cascade), ``num_frames`` counting latent frames; ``train_clips`` /
     ``val_clips`` pick files.
+    ``dataset: pairs`` streams the first ``clips_per_epoch`` pairs that ``vsrzoo data pairs``
+    wrote under ``root`` (:mod:`vsrzoo.data.pairs`: degradations too costly for data workers,
+    such as SimpleGVR's model-guided one); ``val_dataset`` is then read from the root the pairs
+    were made from.
     """
 
     def __init__(
@@ -264,7 +277,7 @@ class VSRDataModule(L.LightningDataModule):
         c = self.cfg
         return get_dataset(
             name,
-            c["root"],
+            source_root(c["root"]) if c["dataset"] == PAIRS else c["root"],  # root holds the pairs
             lr_dir,
             c["scale"],
             gt_dir=c["gt_dir"],
@@ -281,6 +294,10 @@ class VSRDataModule(L.LightningDataModule):
         if stage in (None, "fit") and self.train_set is None and c["dataset"] == LATENTS:
             self.train_set = LatentPairs(
                 c["root"], c["num_frames"], c["train_clips"], c["clips_per_epoch"], c["seed"]
+            )
+        if stage in (None, "fit") and self.train_set is None and c["dataset"] == PAIRS:
+            self.train_set = PrecomputedPairs(
+                c["root"], c["num_frames"], c["crop_size"], c["scale"], c["clips_per_epoch"]
             )
         if stage in (None, "fit") and self.train_set is None:
             videos = self._open(c["dataset"], c["lr_dir"], c["degradation"], c["train_clips"])

@@ -27,6 +27,8 @@ from torch.utils.data import DataLoader
 from vsrzoo.data.datamodule import VSRDataModule
 from vsrzoo.errors import UserError
 from vsrzoo.factory import create_model, read_checkpoint
+from vsrzoo.schedule import check_trainer_steps
+from vsrzoo.strategies import BUCKET_VIEW  # noqa: F401  registers vsrzoo's named strategies with Lightning
 
 
 def check_fits(model: torch.nn.Module, ckpt: dict[str, Any], path: str | Path) -> None:
@@ -46,7 +48,34 @@ def check_fits(model: torch.nn.Module, ckpt: dict[str, Any], path: str | Path) -
 
 
 class WeightsOnlyCheckpointIO(TorchCheckpointIO):
-    """Lightning's checkpoint IO with every load weights-only (resume included), whatever the caller asks."""
+    """Lightning's checkpoint IO with every load weights-only (resume included), whatever the caller asks,
+    and local saves streamed to disk.
+
+    Why the save: Lightning serialises the whole checkpoint into an in-memory buffer before writing
+    it (``_atomic_save``), so rank 0 briefly holds the checkpoint twice in host RAM (SimpleGVR:
+    16 GiB checkpoints, about 32 GiB). ``torch.save`` to a file writes one storage at a time; the
+    file is written under a temporary name and renamed, so it stays atomic. Remote paths (fsspec
+    URLs) keep Lightning's buffered path.
+    """
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options=None) -> None:
+        import os
+
+        from lightning.fabric.utilities.cloud_io import get_filesystem
+
+        protocols = get_filesystem(path).protocol
+        if storage_options is not None or "file" not in (
+            (protocols,) if isinstance(protocols, str) else protocols
+        ):
+            return super().save_checkpoint(checkpoint, path, storage_options)
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.partial")
+        try:
+            torch.save(checkpoint, tmp)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def load_checkpoint(self, path, map_location=None, weights_only=None) -> dict[str, Any]:
         return super().load_checkpoint(path, map_location=map_location or (lambda s, _: s), weights_only=True)
@@ -124,6 +153,44 @@ class DataPosition(L.Callback):
             loader.epoch, loader.position = trainer.current_epoch, batch_idx + 1
 
 
+class RankSeed(L.Callback):
+    """Gives every DDP rank its own torch/numpy/random stream for the noise and timestep draws.
+
+    Why: ``seed_everything(cfg.seed)`` runs identically in every process, so without this all
+    ranks draw the same diffusion noise and timesteps and 16 GPUs see 1 noise draw per sample
+    position instead of 16. Rank 0 keeps the single-process stream (a one-device run is
+    unchanged, byte for byte); rank r > 0 is reseeded from ``(seed, r)`` at ``on_fit_start``,
+    after the model was built (and DDP-wrapped), so initial weights stay identical. Data order is
+    untouched: samplers and per-sample crops use their own generators (``clip_seed``), and
+    ``PL_GLOBAL_SEED``, which Lightning's distributed sampler reads, is left as it is.
+    """
+
+    def __init__(self, seed: int):
+        self.seed = int(seed)
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        if trainer.global_rank > 0:
+            reseed(rank_seed(self.seed, trainer.global_rank))
+
+
+def rank_seed(seed: int, rank: int) -> int:
+    """A 32-bit seed for ``rank`` that never equals another (seed, rank)'s (not just ``seed + rank``)."""
+    import numpy as np
+
+    return int(np.random.SeedSequence([seed, rank]).generate_state(1)[0])
+
+
+def reseed(seed: int) -> None:
+    """Seed torch, numpy and random like ``seed_everything`` without touching ``PL_GLOBAL_SEED``."""
+    import random
+
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
 class TrainData(VSRDataModule):
     """The recipe's data module with a resumable training loader."""
 
@@ -138,7 +205,7 @@ def build_trainer(cfg: DictConfig, out: Path, callbacks=(), **extra) -> L.Traine
 
     t = {**OmegaConf.to_container(cfg.trainer), **extra}
     t.setdefault("enable_model_summary", False)  # Lightning's table; fit logs vsrzoo's own line
-    callbacks = [*callbacks, DataPosition()]
+    callbacks = [*callbacks, DataPosition(), RankSeed(cfg.seed)]
     if t.get("enable_checkpointing", True):
         steps = t.get("max_steps", -1)
         every = {"every_n_train_steps": max(1, steps // 4)} if steps > 0 else {"every_n_epochs": 1}
@@ -169,19 +236,21 @@ def build_model(cfg: DictConfig):
 def fit(cfg: DictConfig, resume: str | None = None, callbacks=(), **trainer_kwargs) -> Path:
     """Train as the recipe says; return the directory holding the final weights.
 
-    Checks come first (resume checkpoint, model arguments, data), so a user error leaves
-    ``output_dir`` untouched.
+    Checks come first (resume checkpoint, data, the Trainer's step counts against batches per
+    epoch per rank, model arguments), so a user error leaves ``output_dir`` untouched and comes
+    before any weights load.
     """
     ckpt = read_checkpoint(resume) if resume is not None else None
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     _warn_if_plan_exceeds_device(cfg)
     out = Path(cfg.output_dir)
+    datamodule = TrainData.from_recipe(cfg.data)
+    datamodule.train_dataloader()  # opens and checks the training data before anything is written
+    check_trainer_steps({**cfg.trainer, **trainer_kwargs}, len(datamodule.train_set), cfg.data.batch_size)
     model = build_model(cfg)
     if ckpt is not None:
         check_fits(model, ckpt, resume)
         del ckpt
-    datamodule = TrainData.from_recipe(cfg.data)
-    datamodule.train_dataloader()  # opens and checks the training data before anything is written
     trainer = build_trainer(cfg, out, callbacks=callbacks, **trainer_kwargs)
     _log_model(model, trainer)
     trainer.fit(model, datamodule=datamodule, ckpt_path=resume)
