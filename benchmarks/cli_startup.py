@@ -39,7 +39,7 @@ def measure(repeat: int) -> dict[str, float]:
         {f"vsrzoo {c} --help".replace("  ", " "): cli + ([c] if c else []) + ["--help"] for c in COMMANDS}
     )
     times: dict[str, list[float]] = {name: [] for name in runs}
-    for name, cmd in runs.items():  # warm the file cache once
+    for cmd in runs.values():  # warm the file cache once
         wall(cmd)
     for _ in range(repeat):
         for name, cmd in runs.items():
