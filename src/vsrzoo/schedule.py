@@ -49,7 +49,7 @@ TRAINING_SETS = {"reds": [100] * 266}
 def preset_samples(data: Any) -> int | None:
     """Training items of a known training set from its published clip lengths (no disk), else None.
 
-    One item per (clip, start frame), as :class:`vsrzoo.data.datamodule.TrainClips` counts them.
+    One item per (clip, start frame), as :class:`vsrzoo.data.train_clips.TrainClips` counts them.
     """
     lengths = TRAINING_SETS.get(str(data.dataset))
     if lengths is None or data.get("train_clips"):

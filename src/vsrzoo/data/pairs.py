@@ -9,7 +9,7 @@ set of 30K pairs made beforehand; ``vsrzoo data pairs SPEC.yaml device=cuda`` do
 Layout (ours): ``<out>/vsrzoo_pairs.json`` (the spec, the source dataset and the vsrzoo version)
 and one ``<j:06d>.safetensors`` per pair holding ``lr``, uint8 ``(T, h, w, 3)``, exactly what the
 degradation returned. Pair ``j`` is the training item ``(epoch j // N, index j % N)`` of the
-source set (N items, one per clip and start frame, as :class:`~vsrzoo.data.datamodule.TrainClips`
+source set (N items, one per clip and start frame, as :class:`~vsrzoo.data.train_clips.TrainClips`
 counts them), so its GT crop (position, flips, reversal) is re-read from the source GT at
 training time instead of stored: a 17-frame 512x512 GT crop is 13 MB, its 128x128 LR 0.8 MB
 (30K pairs: 25 GB at 17 frames, 114 GB at 77). ``shard=i shards=n`` splits the work over n
@@ -105,8 +105,8 @@ def on_device(kwargs: dict[str, Any], name: str, device: str) -> dict[str, Any]:
 
 def source_items(spec: PairsSpec):
     """The source set's training items (:class:`TrainClips`) with the spec's degradation."""
-    from vsrzoo.data.datamodule import TrainClips
     from vsrzoo.data.datasets import get_dataset
+    from vsrzoo.data.train_clips import TrainClips
 
     videos = get_dataset(
         spec.dataset,
