@@ -38,3 +38,11 @@ def sample_root() -> Path:
     from vsrzoo.data.sample import sample_root as make
 
     return make()
+
+
+@pytest.fixture
+def torch_home(tmp_path, monkeypatch) -> Path:
+    """A TORCH_HOME of this test's own, for weight files that tests write and metrics read."""
+    home = tmp_path / "torch"
+    monkeypatch.setenv("TORCH_HOME", str(home))
+    return home

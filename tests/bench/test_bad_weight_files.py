@@ -27,13 +27,6 @@ from vsrzoo.metrics.iqa import WEIGHT_FILES  # noqa: E402
 from vsrzoo.metrics.lpips import backbone_path  # noqa: E402
 
 
-@pytest.fixture
-def torch_home(tmp_path, monkeypatch):
-    home = tmp_path / "torch"
-    monkeypatch.setenv("TORCH_HOME", str(home))
-    return home
-
-
 def write_lpips() -> None:
     import torchvision
 

@@ -23,13 +23,6 @@ from dover_weights import SMALL_NET, SMALL_SPEC, write_dover  # noqa: E402
 
 
 @pytest.fixture
-def torch_home(tmp_path, monkeypatch):
-    home = tmp_path / "torch"
-    monkeypatch.setenv("TORCH_HOME", str(home))
-    return home
-
-
-@pytest.fixture
 def small_dover(torch_home, monkeypatch):
     from vsrzoo.metrics import dover
 

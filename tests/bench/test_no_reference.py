@@ -13,13 +13,6 @@ from vsrzoo.bench import evaluate
 from vsrzoo.cli import main
 
 
-@pytest.fixture
-def torch_home(tmp_path, monkeypatch):
-    home = tmp_path / "torch"
-    monkeypatch.setenv("TORCH_HOME", str(home))
-    return home
-
-
 def test_iqa_metrics_end_to_end_on_built_weights(tmp_path, torch_home):
     for write in iqa_writers().values():
         write()

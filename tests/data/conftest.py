@@ -27,3 +27,14 @@ def make_set(tmp_path):
         return root
 
     return make
+
+
+@pytest.fixture(scope="module")
+def wan_folder(tmp_path_factory) -> str:
+    """A tiny Wan 2.1 folder (transformer + VAE) saved with the real classes, as a Hub download lays it out."""
+    from vsrzoo.backbones import create_backbone
+
+    root = tmp_path_factory.mktemp("wan")
+    create_backbone("wan2.1-t2v-1.3b", variant="tiny").save_pretrained(root / "transformer")
+    create_backbone("wan2.1-vae", variant="tiny").save_pretrained(root / "vae")
+    return str(root)

@@ -5,17 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vsrzoo.backbones import create_backbone
 from vsrzoo.data.degradations import get_degradation
 from vsrzoo.errors import UserError
-
-
-@pytest.fixture(scope="module")
-def wan_folder(tmp_path_factory):
-    root = tmp_path_factory.mktemp("wan")
-    create_backbone("wan2.1-t2v-1.3b", variant="tiny").save_pretrained(root / "transformer")
-    create_backbone("wan2.1-vae", variant="tiny").save_pretrained(root / "vae")
-    return str(root)
 
 
 def clip(t: int = 5, size: int = 64) -> np.ndarray:

@@ -13,17 +13,8 @@ import numpy as np
 import pytest
 import yaml
 
-from vsrzoo.backbones import create_backbone
 from vsrzoo.data.pairs import PrecomputedPairs, load_spec, pair_key, source_items, write_pairs
 from vsrzoo.errors import MissingDataError, UserError
-
-
-@pytest.fixture(scope="module")
-def wan_folder(tmp_path_factory):
-    root = tmp_path_factory.mktemp("wan")
-    create_backbone("wan2.1-t2v-1.3b", variant="tiny").save_pretrained(root / "transformer")
-    create_backbone("wan2.1-vae", variant="tiny").save_pretrained(root / "vae")
-    return str(root)
 
 
 def spec_file(tmp_path, sample_root, wan_folder, count: int = 3):

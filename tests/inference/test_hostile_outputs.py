@@ -71,14 +71,20 @@ def test_a_planted_link_is_never_followed(clip, tmp_path, victim, capsys, plante
     assert (snapshot(tmp_path / "home"), snapshot(out_dir)) == before
 
 
-def test_a_planted_lock_link_in_batch_mode(tmp_path, victim, capsys):
-    """1: the same in batch mode: that video fails with the one-line reason, the others are written."""
+def two_videos(tmp_path: Path) -> tuple[Path, Path]:
+    """A batch input folder with a.mp4 and b.mp4, and an empty output folder."""
     videos = tmp_path / "in"
     videos.mkdir()
     for name in ("a.mp4", "b.mp4"):
         make_video(videos / name, pan_frames(2, 16, 24), rate=25)
     out = tmp_path / "out"
     out.mkdir()
+    return videos, out
+
+
+def test_a_planted_lock_link_in_batch_mode(tmp_path, victim, capsys):
+    """1: the same in batch mode: that video fails with the one-line reason, the others are written."""
+    videos, out = two_videos(tmp_path)
     (out / ".a.mp4.lock").symlink_to(victim)
     assert main(["upscale", str(videos), str(out), "--no-progress"]) == 1
     lines = capsys.readouterr().out.splitlines()
@@ -163,12 +169,7 @@ def test_every_listed_h264_pix_fmt_is_what_a_reader_gets(tmp_path):
 
 def test_a_video_being_written_by_another_run_is_skipped(tmp_path, capsys):
     """8: a locked output is 'skipped (being written by pid N)', exit 0, not 'failed'."""
-    videos = tmp_path / "in"
-    videos.mkdir()
-    for name in ("a.mp4", "b.mp4"):
-        make_video(videos / name, pan_frames(2, 16, 24), rate=25)
-    out = tmp_path / "out"
-    out.mkdir()
+    videos, out = two_videos(tmp_path)
     other = OutputLock(out / "a.mp4")  # another run holds a.mp4 (flock is per open file)
     try:
         assert main(["upscale", str(videos), str(out), "--no-progress"]) == 0

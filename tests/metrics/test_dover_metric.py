@@ -13,13 +13,6 @@ from vsrzoo.errors import MissingWeightsError, UserError
 from vsrzoo.metrics.dover import DOVER, DOVER_FILE, ClipViews, DOVERScores, ViewSpec, segment_indices
 
 
-@pytest.fixture
-def torch_home(tmp_path, monkeypatch):
-    home = tmp_path / "torch"
-    monkeypatch.setenv("TORCH_HOME", str(home))
-    return home
-
-
 def clip(n: int = 6, size=(80, 96)) -> list[np.ndarray]:
     """A real photo panned by 3 px per frame."""
     return [photo("astronaut", size, (3 * t, 2 * t)) for t in range(n)]

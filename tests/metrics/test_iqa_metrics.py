@@ -13,13 +13,6 @@ from vsrzoo.errors import MissingWeightsError
 from vsrzoo.metrics.iqa import WEIGHT_FILES, IQAMetric, check_weights
 
 
-@pytest.fixture
-def torch_home(tmp_path, monkeypatch):
-    home = tmp_path / "torch"
-    monkeypatch.setenv("TORCH_HOME", str(home))
-    return home
-
-
 @pytest.mark.parametrize("metric", sorted(WEIGHT_FILES))
 def test_missing_weights_one_line(torch_home, metric):
     wf = WEIGHT_FILES[metric][0]

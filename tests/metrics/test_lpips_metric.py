@@ -15,13 +15,6 @@ from vsrzoo.metrics.lpips import LPIPS, backbone_path
 
 
 @pytest.fixture
-def torch_home(tmp_path, monkeypatch):
-    home = tmp_path / "torch"
-    monkeypatch.setenv("TORCH_HOME", str(home))
-    return home
-
-
-@pytest.fixture
 def reference(torch_home):
     """The lpips package's own AlexNet-v0.1 model (random backbone, shipped heads) and a
     torchvision-format checkpoint of that backbone in the temporary TORCH_HOME."""
