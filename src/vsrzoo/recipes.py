@@ -70,7 +70,7 @@ class OptimConfig:
 
 # Where vsrzoo's defaults differ from Lightning's: a short run on one device that logs often.
 TRAINER_DEFAULTS = {"max_steps": 100, "devices": 1, "log_every_n_steps": 10}
-# Trainer arguments that `vsrzoo fit` sets itself (see vsrzoo.methods.train.build_trainer).
+# Trainer arguments that `vsrzoo fit` sets itself (see vsrzoo.training.build_trainer).
 TRAINER_RESERVED = {
     "default_root_dir": "set output_dir instead",
     "logger": "vsrzoo fit writes CSV logs under output_dir",

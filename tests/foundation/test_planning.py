@@ -148,7 +148,7 @@ def test_dry_run_checks_the_previous_stage_and_empty_weight_folders(tmp_path, mo
 
 
 def test_bucket_view_strategy_is_a_lightning_ddp_without_a_second_gradient_copy(tmp_path):
-    from vsrzoo.methods.train import build_trainer
+    from vsrzoo.training import build_trainer
 
     over = [f"output_dir={tmp_path}", "trainer.devices=2", "trainer.accelerator=cpu"]
     plain = make_plan(

@@ -76,7 +76,7 @@ def test_debug_shows_traceback(tmp_path):
 
 
 def test_trainer_section_is_passed_through_to_lightning(tmp_path):
-    from vsrzoo.methods.train import build_trainer
+    from vsrzoo.training import build_trainer
 
     cfg = load_recipe(None, ["trainer.max_epochs=3", "trainer.max_steps=-1", "trainer.detect_anomaly=true"])
     assert dict(cfg.trainer) == {

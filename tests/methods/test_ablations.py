@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from vsrzoo.factory import create_model
-from vsrzoo.methods.train import build_model
+from vsrzoo.training import build_model
 from vsrzoo.recipes import load_recipe
 
 REPO = Path(__file__).resolve().parents[2]

@@ -125,7 +125,7 @@ def test_checkpoint_save_streams_to_disk_instead_of_a_second_copy_in_host_ram(tm
 
     from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
-    from vsrzoo.methods.train import WeightsOnlyCheckpointIO
+    from vsrzoo.training import WeightsOnlyCheckpointIO
 
     ckpt = {"state_dict": {"w": torch.randn(16, 2**20)}, "global_step": 3}  # 64 MiB of weights
     peaks = {}

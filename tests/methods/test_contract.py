@@ -175,7 +175,7 @@ def test_save_load_roundtrip(name, tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", METHODS)
 def test_fit_and_resume(name, tmp_path, sample_root):
-    from vsrzoo.methods.train import fit
+    from vsrzoo.training import fit
 
     if not trainable(tiny(name)):
         pytest.skip(f"{name} has no trainable parameters")

@@ -1,4 +1,4 @@
-"""Two-process DDP training on CPU (gloo) through `vsrzoo.methods.train.fit`.
+"""Two-process DDP training on CPU (gloo) through `vsrzoo.training.fit`.
 
 Lightning's DDP launcher re-runs the script for rank 1, so the training runs in a small
 script written to a temp dir; each rank records what data it saw and its final weights.
@@ -26,7 +26,7 @@ SCRIPT = textwrap.dedent(
 
     from vsrzoo.data.resize import imresize
     from vsrzoo.methods.base import VSRMethod
-    from vsrzoo.methods.train import fit
+    from vsrzoo.training import fit
     from vsrzoo.recipes import load_recipe
     from vsrzoo.registry import register_method
 
@@ -101,7 +101,7 @@ NOISE_SCRIPT = textwrap.dedent(
     import torch
 
     from vsrzoo.methods.base import VSRMethod
-    from vsrzoo.methods.train import fit
+    from vsrzoo.training import fit
     from vsrzoo.recipes import load_recipe
     from vsrzoo.registry import register_method
 

@@ -24,7 +24,7 @@ SCRIPT = textwrap.dedent(
     """
     import sys
     from omegaconf import OmegaConf
-    from vsrzoo.methods.train import fit
+    from vsrzoo.training import fit
     from vsrzoo.recipes import load_recipe
 
     recipe, out = sys.argv[1], sys.argv[2]

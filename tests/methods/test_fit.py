@@ -18,7 +18,7 @@ import vsrzoo
 from vsrzoo.cli import main
 from vsrzoo.data.resize import imresize
 from vsrzoo.methods.base import VSRMethod
-from vsrzoo.methods.train import fit
+from vsrzoo.training import fit
 from vsrzoo.recipes import load_recipe
 from vsrzoo.registry import _REGISTRY, register_method
 
@@ -131,14 +131,14 @@ def test_resume_refuses_a_crafted_pickle_even_when_torch_is_told_to_unpickle(
 
 def test_lightning_resume_path_is_weights_only(probe, tmp_path, sample_root, monkeypatch):
     """The Trainer itself (not only vsrzoo's pre-check) refuses to unpickle on resume."""
-    from vsrzoo.methods.train import build_model, build_trainer
+    from vsrzoo.training import build_model, build_trainer
 
     marker, evil = tmp_path / "marker.txt", tmp_path / "evil.ckpt"
     write_malicious_ckpt(evil, marker)
     monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
     cfg = probe_recipe(tmp_path / "out", 1)
     trainer = build_trainer(cfg, tmp_path / "out")
-    data = vsrzoo.methods.train.TrainData.from_recipe(cfg.data)
+    data = vsrzoo.training.TrainData.from_recipe(cfg.data)
     with pytest.raises(Exception, match="Weights only load failed"):
         trainer.fit(build_model(cfg), datamodule=data, ckpt_path=str(evil))
     assert not marker.exists()

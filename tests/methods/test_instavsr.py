@@ -368,7 +368,7 @@ def test_bad_arguments_are_user_errors():
 
 @pytest.mark.slow
 def test_manual_optimisation_counts_generator_steps_and_resumes(tmp_path, sample_root):
-    from vsrzoo.methods.train import fit
+    from vsrzoo.training import fit
 
     overrides = [
         "model.name=instavsr",

@@ -325,7 +325,7 @@ def test_three_stage_recipes_chain_and_initialise_from_the_previous_stage():
 
 def test_stage_initialises_from_the_previous_stage_weights(tmp_path):
     """``model.pretrained`` + new kwargs (stage 3 switches on windows and sparse attention) keeps the weights."""
-    from vsrzoo.methods.train import build_model
+    from vsrzoo.training import build_model
 
     stage1 = untrained(temporal_window=None, sparse_attention=False)
     stage1.save_pretrained(tmp_path / "s1")

@@ -1,6 +1,6 @@
 """``vsrzoo fit RECIPE [key=value ...]``: train a method from a YAML recipe.
 
-Kept apart from :mod:`vsrzoo.methods.train` so that ``vsrzoo --help`` does not import every
+Kept apart from :mod:`vsrzoo.training` so that ``vsrzoo --help`` does not import every
 method and its diffusers backbone.
 """
 
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.dry_run:
         return dry_run(cfg, args.gpu, args.device_memory)
-    from vsrzoo.methods.train import fit
+    from vsrzoo.training import fit
 
     if not args.debug:
         from vsrzoo.cli import quiet_libraries

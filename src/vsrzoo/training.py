@@ -11,6 +11,9 @@ arguments, and the checkpoint to resume from, which is read weights-only (never 
 whatever ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` says) and must fit the model. A resumed run
 continues the data order: the training loader's position is stored in the checkpoint, so the
 steps after a resume see the batches a straight run would have seen.
+
+It sits above the factory (it builds the method by name) and beside the planner it asks for the
+recipe's memory plan, not among the methods it trains (README.md, "Development").
 """
 
 from __future__ import annotations
