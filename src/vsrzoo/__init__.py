@@ -7,7 +7,7 @@ Public API::
     model = vsrzoo.create_model("bicubic", variant="tiny")
     model = vsrzoo.from_pretrained("org/name")   # a checkpoint folder or Hugging Face Hub id
     vsrzoo.evaluate(...)   # benchmark harness (vsrzoo.bench)
-    vsrzoo.upscale(...)    # streaming, tiled inference (vsrzoo.inference)
+    vsrzoo.upscale(...)    # streaming, tiled inference (vsrzoo.upscaling over vsrzoo.inference)
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "registry": ["count_parameters", "register_method"],
         "factory": ["create_model", "from_pretrained", "list_models"],
         "bench": ["evaluate"],
-        "inference.api": ["upscale"],
+        "upscaling.api": ["upscale"],
     },
 )
 __all__ += ["__version__"]

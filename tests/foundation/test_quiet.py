@@ -64,7 +64,7 @@ def assert_one_error_line(rc: int, out: str, err: str, fragment: str) -> None:
 
 def test_importing_vsrzoo_and_its_heavy_parts_is_silent_and_offline(tmp_path):
     code = (
-        "import vsrzoo, vsrzoo.factory, vsrzoo.bench.harness, vsrzoo.inference.api\n"
+        "import vsrzoo, vsrzoo.factory, vsrzoo.bench.harness, vsrzoo.upscaling.api\n"
         "from vsrzoo.metrics.iqa import pyiqa_arch\n"
         "for name in ('dists', 'musiq', 'clipiqa', 'niqe'):\n"
         "    pyiqa_arch(name)\n"

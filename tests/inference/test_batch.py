@@ -9,7 +9,7 @@ from inference_helpers import make_video, pan_frames, start_upscale, video_stamp
 
 from vsrzoo.cli import main
 from vsrzoo.data.io import open_video
-from vsrzoo.inference.batch import upscale_batch
+from vsrzoo.upscaling.batch import upscale_batch
 
 
 def listing(folder: Path) -> set[str]:

@@ -137,8 +137,8 @@ def check_folder_output(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vsrzoo.inference.api import describe, is_batch, upscale
-    from vsrzoo.inference.batch import upscale_batch
+    from vsrzoo.upscaling.api import describe, is_batch, upscale
+    from vsrzoo.upscaling.batch import upscale_batch
 
     options = dict(
         tile=args.tile,

@@ -2,7 +2,7 @@
 
 The engine (``stream_upscale``: frames in, frames out; ``tiled_forward``: one float segment,
 tiled) sits below the methods and only reads what :class:`vsrzoo.methods.VSRMethod` declares.
-The file-level API (``vsrzoo.upscale`` / :mod:`vsrzoo.inference.api`) sits above them.
+The file-level API (``vsrzoo.upscale``, batch upscaling) is :mod:`vsrzoo.upscaling`, above the factory.
 """
 
 from vsrzoo.inference.streaming import stream_upscale

@@ -23,7 +23,8 @@ from tqdm.auto import tqdm
 
 from vsrzoo.data.io import MUXERS, VIDEO_EXTS, OutputBusyError, natural_key, video_encoding
 from vsrzoo.errors import MissingDataError, UserError
-from vsrzoo.inference.api import (
+from vsrzoo.runtime import assign_shards, resolve_device, resolve_shard
+from vsrzoo.upscaling.api import (
     DecodedInput,
     Options,
     UpscaleResult,
@@ -33,7 +34,6 @@ from vsrzoo.inference.api import (
     open_input,
     run_one,
 )
-from vsrzoo.runtime import assign_shards, resolve_device, resolve_shard
 
 log = logging.getLogger(__name__)
 
