@@ -1,4 +1,4 @@
-"""Shared building blocks of the vsrzoo methods: plain nn.Modules, no Lightning, no I/O.
+"""Shared building blocks of the vsrzoo methods: plain nn.Modules, no Lightning, no I/O (but LPIPS's local weights).
 
 - :class:`TokenFlowAttention`: LiftVSR's Dynamic Temporal Attention (arXiv 2506.08529).
 - :class:`AttentionMemoryCache`: LiftVSR's Attention Memory Cache (arXiv 2506.08529).
@@ -7,13 +7,17 @@
   SimpleGVR's block-sparse local attention and temporal units (arXiv 2506.19838).
 - :class:`FlowGuidedRegularizer`: InstaVSR's flow-guided temporal regulariser (arXiv 2603.26134).
 - :func:`flow_warp`, :func:`occlusion_mask`: backward warping and Lai et al.'s occlusion test.
-- :func:`estimate_flow`, :func:`upsample_flow`: flow between (small) frames, LR flow to HR.
+- :class:`DISFlow`, :func:`estimate_flow`, :func:`upsample_flow`: OpenCV's DIS optical flow, flow
+  between (small) frames, LR flow to HR (InstaVSR's recurrence and the temporal metrics).
+- :func:`lpips_network`: the LPIPS network (arXiv 1801.03924), InstaVSR's perceptual loss and the
+  LPIPS metric; the one block that reads weight files (local only, never downloaded).
 - :func:`gan_generator_loss`, :func:`gan_discriminator_loss`: hinge / non-saturating GAN losses.
 """
 
 from vsrzoo.blocks.adapter import FlowMatchingAdapter, LowRankLinear, timestep_embedding
-from vsrzoo.blocks.flow import estimate_flow, upsample_flow
+from vsrzoo.blocks.flow import DISFlow, estimate_flow, upsample_flow
 from vsrzoo.blocks.losses import gan_discriminator_loss, gan_generator_loss
+from vsrzoo.blocks.lpips import lpips_network
 from vsrzoo.blocks.memory_cache import AttentionMemoryCache
 from vsrzoo.blocks.regularizer import FlowGuidedRegularizer
 from vsrzoo.blocks.sparse_attention import (
@@ -28,6 +32,7 @@ from vsrzoo.blocks.warp import flow_warp, in_frame_mask, motion_boundary_mask, o
 
 __all__ = [
     "AttentionMemoryCache",
+    "DISFlow",
     "FlowGuidedRegularizer",
     "FlowMatchingAdapter",
     "LowRankLinear",
@@ -40,6 +45,7 @@ __all__ = [
     "gan_generator_loss",
     "in_frame_mask",
     "interleaved_temporal_windows",
+    "lpips_network",
     "motion_boundary_mask",
     "occlusion_mask",
     "sampling_grid",

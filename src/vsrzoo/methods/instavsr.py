@@ -83,9 +83,12 @@ from vsrzoo.blocks import (
     flow_warp,
     gan_discriminator_loss,
     gan_generator_loss,
+    lpips_network,
     upsample_flow,
 )
+from vsrzoo.blocks.flow import DISFlow
 from vsrzoo.blocks.losses import GANLoss
+from vsrzoo.blocks.lpips import check_backbone
 from vsrzoo.errors import MissingWeightsError, UserError
 from vsrzoo.methods.base import VSRMethod
 from vsrzoo.methods.instavsr_net import (
@@ -95,7 +98,6 @@ from vsrzoo.methods.instavsr_net import (
     bicubic_upsample,
     generator_in_channels,
 )
-from vsrzoo.metrics.flow import DISFlow
 from vsrzoo.registry import register_method
 
 log = logging.getLogger(__name__)
@@ -364,10 +366,8 @@ class InstaVSR(VSRMethod):
         """The differentiable LPIPS network; without its weights an error, or None (logged once) when
         ``allow_missing_lpips``."""
         if not self._lpips:
-            from vsrzoo.metrics.lpips import LPIPS
-
             try:
-                self._lpips.append(LPIPS("alex").model)
+                self._lpips.append(lpips_network("alex"))
             except MissingWeightsError as exc:
                 if not self.hparams.allow_missing_lpips:
                     raise MissingWeightsError(f"{exc}; {_LPIPS_SWITCH}") from exc
@@ -381,8 +381,6 @@ class InstaVSR(VSRMethod):
     def fit_blockers(self) -> list[str]:
         """A configured loss that would silently not be what it says: missing LPIPS weights, a random
         frozen SD-VAE encoder under the latent discriminator (read from the config, not the modules)."""
-        from vsrzoo.metrics.lpips import check_backbone
-
         hp, out = self.hparams, []
         if hp.lpips_weight > 0 and not hp.allow_missing_lpips:
             try:

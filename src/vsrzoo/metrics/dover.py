@@ -47,7 +47,7 @@ from torch import nn
 
 from vsrzoo.errors import UserError
 from vsrzoo.metrics import DOVER_OUTPUTS
-from vsrzoo.metrics.weights import WeightFile, load_exact, read_state, require_files
+from vsrzoo.weight_files import WeightFile, load_exact, read_state, require_files
 
 __all__ = ["DOVER", "DOVER_FILE", "DOVER_OUTPUTS", "DOVERNet", "DOVERScores", "ViewSpec", "check_weights"]
 

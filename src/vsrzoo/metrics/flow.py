@@ -1,9 +1,7 @@
 """Optical flow backends for the temporal metrics: OpenCV DIS (default, no weights) and RAFT.
 
-- ``dis``: Kroeger et al., "Fast Optical Flow using Dense Inverse Search", ECCV 2016
-  (arXiv 1603.03590), ``cv2.DISOpticalFlow`` on BT.601 grey frames. Reconstruction: the MEDIUM
-  preset refined down to the finest pyramid level (``finest_scale=0``); on real images shifted
-  by a known sub-pixel amount its median error is below 0.05 px (tested).
+- ``dis``: :class:`~vsrzoo.blocks.flow.DISFlow` (Kroeger et al., ECCV 2016, arXiv 1603.03590),
+  the estimator InstaVSR also uses, so it lives among the blocks; imported here unchanged.
 - ``raft``: Teed and Deng, "RAFT: Recurrent All-Pairs Field Transforms for Optical Flow",
   ECCV 2020 (arXiv 2003.12039), torchvision's ``raft_large``/``raft_small`` with the
   C+T+S+K+H weights, read from ``$TORCH_HOME/hub/checkpoints/`` and never downloaded.
@@ -17,51 +15,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
-import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vsrzoo.blocks.flow import DISFlow, as_float
 from vsrzoo.errors import MissingWeightsError, unknown
 
 __all__ = ["FLOW_BACKENDS", "DISFlow", "RAFTFlow", "get_flow"]
-
-DIS_PRESETS = {
-    "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
-    "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
-    "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
-}
-
-
-def _as_float(x: torch.Tensor) -> torch.Tensor:
-    return x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
-
-
-def _grey_uint8(x: torch.Tensor) -> np.ndarray:
-    """(B, 3, H, W) -> (B, H, W) uint8 grey, OpenCV's RGB2GRAY weights."""
-    rgb = (_as_float(x).clamp(0, 1) * 255.0).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-    return np.stack([cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2GRAY) for f in rgb])
-
-
-class DISFlow:
-    """Dense Inverse Search flow (OpenCV); CPU, deterministic, no weights."""
-
-    name = "dis"
-
-    def __init__(self, preset: str = "medium", finest_scale: int = 0):
-        if preset not in DIS_PRESETS:
-            raise unknown("DIS preset", preset, DIS_PRESETS)
-        self.preset, self.finest_scale = preset, finest_scale
-        self._dis = cv2.DISOpticalFlow_create(DIS_PRESETS[preset])
-        self._dis.setFinestScale(finest_scale)
-
-    def describe(self) -> str:
-        return f"dis (OpenCV {cv2.__version__}, preset {self.preset}, finest scale {self.finest_scale})"
-
-    def __call__(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        ga, gb = _grey_uint8(a), _grey_uint8(b)
-        flows = [self._dis.calc(x, y, None) for x, y in zip(ga, gb)]
-        return torch.from_numpy(np.stack(flows)).permute(0, 3, 1, 2).contiguous().to(a.device)
 
 
 def _raft_weights(size: str):
@@ -103,7 +63,7 @@ class RAFTFlow:
     @torch.no_grad()
     def __call__(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         device = next(self.model.parameters()).device
-        a, b = _as_float(a).to(device), _as_float(b).to(device)
+        a, b = as_float(a).to(device), as_float(b).to(device)
         h, w = a.shape[-2:]
         # RAFT needs sizes divisible by 8 and at least 128 (its correlation pyramid)
         pad = (0, max(128 - w, (-w) % 8), 0, max(128 - h, (-h) % 8))

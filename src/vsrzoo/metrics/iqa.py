@@ -46,7 +46,7 @@ from torch._weights_only_unpickler import get_globals_in_pkl
 
 from vsrzoo.errors import BadWeightsError, MissingExtraError, MissingWeightsError, UserError, unknown
 from vsrzoo.metrics.lpips import unit_frames
-from vsrzoo.metrics.weights import (
+from vsrzoo.weight_files import (
     WeightFile,
     first_line,
     load_exact,

@@ -1,6 +1,8 @@
-"""Weight files of the metric networks: where each must be, and reading it safely.
+"""Weight files of the fixed networks vsrzoo reads from torch's hub folder: where each must be, and reading it safely.
 
-Shared by LPIPS, DOVER and the pyiqa metrics (:mod:`vsrzoo.metrics.iqa`). Every file is read
+Shared by the LPIPS network (:mod:`vsrzoo.blocks.lpips`, which InstaVSR's perceptual loss and the
+LPIPS metric both use), DOVER and the pyiqa metrics (:mod:`vsrzoo.metrics.iqa`); it sits on the
+lowest floor, beside :mod:`vsrzoo.hub`, so that a block and a metric can both read. Every file is read
 with ``torch.load(weights_only=True)``; one that cannot be read (random bytes, a truncated
 archive, a pickle that needs more than tensors) or does not fit its network is one
 :class:`BadWeightsError` line naming the file and what is wrong; an absent one is a
