@@ -267,7 +267,7 @@ def test_full_sd_vae_disc_encoder_without_weights_blocks_training():
 
 
 def test_training_flows_from_the_data_pipeline_equal_those_of_the_step():
-    from vsrzoo.methods.instavsr import TrainingFlows
+    from vsrzoo.data.flows import TrainingFlows
 
     model = tiny()
     lr, gt = moving_clip(t=3, shift=1)

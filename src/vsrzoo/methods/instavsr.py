@@ -56,10 +56,12 @@ section 2; every item is a constructor argument):
   the VAE decoder); ``'encoder'`` instead judges ``disc_encoder`` features of decoded frames
   (the earlier behaviour, kept for the small variant, whose random decoder has no matching
   encoder). A pixel PatchGAN judges HR pixels; ``gan_loss`` hinge or
-  non-saturating. Lightning manual optimisation with two optimizers (generator: ``optim.lr``,
-  discriminators: ``disc_lr``, default ``optim.lr``). Only generator updates are counted as training steps, so
-  ``trainer.global_step`` and ``trainer.max_steps`` mean generator iterations (the discriminator
-  step goes through the strategy directly) and resuming continues at the saved iteration.
+  non-saturating. The step is :class:`~vsrzoo.methods.adversarial.AdversarialTraining`: Lightning
+  manual optimisation with two optimizers (generator: ``optim.lr``, discriminators: ``disc_lr``,
+  default ``optim.lr``); only generator updates are counted as training steps, so
+  ``trainer.global_step`` and ``trainer.max_steps`` mean generator iterations and resuming
+  continues at the saved iteration. The DIS flows of the training clips are computed in the
+  DataLoader workers (:mod:`vsrzoo.data.flows`).
 * Tiny scale: ``residual=True`` makes the generator predict a correction over the MATLAB-bicubic
   upsample, zero-initialised, so the untrained model equals bicubic; ``decoder_type="pixel-unshuffle"``
   replaces the half-width VAE decoder by the parameter-free 4x pixel shuffle (no pretrained decoder
@@ -69,7 +71,6 @@ section 2; every item is a constructor argument):
 
 from __future__ import annotations
 
-import functools
 import logging
 from typing import Annotated, Any, Literal, NamedTuple
 
@@ -86,10 +87,11 @@ from vsrzoo.blocks import (
     lpips_network,
     upsample_flow,
 )
-from vsrzoo.blocks.flow import DISFlow
 from vsrzoo.blocks.losses import GANLoss
 from vsrzoo.blocks.lpips import check_backbone
+from vsrzoo.data.flows import TrainingFlows, dis_flow, gt_flows
 from vsrzoo.errors import MissingWeightsError, UserError
+from vsrzoo.methods.adversarial import AdversarialTraining
 from vsrzoo.methods.base import VSRMethod
 from vsrzoo.methods.instavsr_net import (
     InstaVSRGenerator,
@@ -147,53 +149,13 @@ _SMALL = dict(
 _FULL = dict(backbone=dict(variant="full"), decoder=dict(variant="full"), disc_encoder="sd-vae")
 
 
-@functools.lru_cache(maxsize=4)
-def dis_flow(preset: str) -> DISFlow:
-    """One OpenCV DIS estimator per preset (kept out of the module so the model stays picklable)."""
-    return DISFlow(preset=preset)
-
-
-class TrainingFlows:
-    """Adds DIS flows to a training sample in the DataLoader workers (not in ``training_step``).
-
-    ``gt_flow_fw`` / ``gt_flow_bw`` (T-1, 2, H, W): ground-truth flows t -> t+1 and t+1 -> t for the
-    temporal regulariser; ``lr_flow_bw`` (T-1, 2, h, w): LR flows t+1 -> t for the recurrent input.
-    The same estimator on the same frames as before, so the values do not change.
-    """
-
-    def __init__(self, preset: str):
-        self.preset = preset
-
-    def __call__(self, sample: dict[str, Any]) -> dict[str, Any]:
-        flow = dis_flow(self.preset)
-        out = dict(sample)
-        for key, frames in (("gt", sample["gt"]), ("lr", sample["lr"])):
-            a, c = frames[:-1], frames[1:]
-            if key == "gt":
-                out["gt_flow_fw"] = estimate_flow(flow, a, c)
-            out[f"{key}_flow_bw"] = estimate_flow(flow, c, a)
-        return out
-
-    @staticmethod
-    def placeholders(batch: dict[str, Any]) -> dict[str, Any]:
-        """Empty flow tensors of the right shapes and device (``fit --dry-run`` traces on meta tensors)."""
-        out = dict(batch)
-        for key in ("gt", "lr"):
-            b, t, _, h, w = batch[key].shape
-            flow = batch[key].new_empty(b, t - 1, 2, h, w)
-            out[f"{key}_flow_bw"] = flow
-            if key == "gt":
-                out["gt_flow_fw"] = flow.clone()
-        return out
-
-
 @register_method(
     "instavsr",
     variants={"tiny": _TINY, "small": _SMALL, "full": _FULL},
     paper="InstaVSR, arXiv 2603.26134",
     summary="Pruned one-step SD 2.1 (reconstruction): recurrent, flow-regularised, dual-space GAN; 1 pass/frame.",
 )
-class InstaVSR(VSRMethod):
+class InstaVSR(AdversarialTraining, VSRMethod):
     """InstaVSR as a LightningModule: one pass per frame, recurrent state, manual GAN optimisation.
 
     Args (the module docstring says what is paper and what is reconstruction):
@@ -479,14 +441,9 @@ class InstaVSR(VSRMethod):
         return self.step(lr, None)[0]
 
     # ------------------------------------------------------------------ training
-    @torch.no_grad()
     def gt_flows(self, gt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """DIS flows of the ground truth (B, T-1, 2, H, W): forward t -> t+1 and backward t+1 -> t."""
-        b, t = gt.shape[:2]
-        a, c = gt[:, :-1].flatten(0, 1), gt[:, 1:].flatten(0, 1)
-        flow = dis_flow(self.hparams.flow_preset)
-        fw, bw = estimate_flow(flow, a, c), estimate_flow(flow, c, a)
-        return fw.unflatten(0, (b, t - 1)), bw.unflatten(0, (b, t - 1))
+        return gt_flows(gt, self.hparams.flow_preset)
 
     def unroll(
         self,
@@ -616,9 +573,6 @@ class InstaVSR(VSRMethod):
         cut = {k: v[:, : v.shape[1] - drop] for k, v in batch.items() if torch.is_tensor(v)}
         return {**batch, **cut}, b
 
-    def training_loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return self.generator_losses(batch, self.adversarial_active())[0]
-
     def discriminator_losses(self, seen: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Both discriminators' losses on the detached generator output ``seen`` (from
         :meth:`generator_losses`) against its GT frames and their target latents."""
@@ -633,49 +587,8 @@ class InstaVSR(VSRMethod):
         losses["loss_d"] = losses["d_latent"] + losses["d_pixel"]
         return losses
 
+    def generator_parameters(self):
+        return self.net.parameters()
+
     def discriminator_parameters(self):
         return [*self.latent_disc.parameters(), *self.pixel_disc.parameters()]
-
-    def configure_optimizers(self):
-        opt_g = self.make_optimizer(self.net.parameters())
-        opt_d = self.make_optimizer(self.discriminator_parameters(), lr=self.hparams.disc_lr)
-        return [opt_g, opt_d], [self.make_scheduler(opt_g), self.make_scheduler(opt_d)]
-
-    def _clip(self, optimizer) -> None:
-        if self.hparams.grad_clip_norm:
-            self.clip_gradients(
-                optimizer, gradient_clip_val=self.hparams.grad_clip_norm, gradient_clip_algorithm="norm"
-            )
-
-    def _step_discriminator(self, opt_d) -> None:
-        """Step the discriminators through the strategy (precision plugin, scaler), not counted as a step."""
-        self.trainer.strategy.optimizer_step(opt_d.optimizer, closure=lambda: None, model=self)
-
-    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        opt_g, opt_d = self.optimizers()
-        sched_g, sched_d = self.lr_schedulers()
-        adversarial = self.adversarial_active()
-        self.toggle_optimizer(opt_g)
-        losses, seen = self.generator_losses(batch, adversarial)
-        opt_g.zero_grad(set_to_none=True)
-        self.manual_backward(losses["loss"])
-        self._clip(opt_g)
-        opt_g.step()  # counted: trainer.global_step = generator updates
-        self.untoggle_optimizer(opt_g)
-        if adversarial:
-            self.toggle_optimizer(opt_d)
-            d_losses = self.discriminator_losses(seen)
-            opt_d.zero_grad(set_to_none=True)
-            self.manual_backward(d_losses["loss_d"])
-            self._clip(opt_d)
-            self._step_discriminator(opt_d)
-            sched_d.step()  # counts discriminator steps: its warm-up starts with the adversarial terms
-            self.untoggle_optimizer(opt_d)
-            losses.update(d_losses)
-        sched_g.step()
-        self.log_dict(
-            {f"train/{k}": v.detach() for k, v in losses.items()},
-            prog_bar=True,
-            batch_size=batch["lr"].shape[0],
-        )
-        return losses["loss"].detach()
