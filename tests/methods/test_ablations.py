@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from vsrzoo.factory import create_model
-from vsrzoo.training import build_model
 from vsrzoo.recipes import load_recipe
+from vsrzoo.training import build_model
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -18,9 +18,9 @@ import vsrzoo
 from vsrzoo.cli import main
 from vsrzoo.data.resize import imresize
 from vsrzoo.methods.base import VSRMethod
-from vsrzoo.training import fit
 from vsrzoo.recipes import load_recipe
 from vsrzoo.registry import _REGISTRY, register_method
+from vsrzoo.training import fit
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 
