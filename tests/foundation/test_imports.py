@@ -1,10 +1,15 @@
-"""Layering: no module of the package is in an import cycle, and library code never imports a CLI.
+"""Layering: every import points down the layer order (:data:`FLOORS`), no module of the package is
+in an import cycle, and library code never imports a CLI.
 
 Every ``import`` statement counts, including those inside functions (an import deferred into a
 function still ties the two modules together). ``from pkg import name`` is an edge to ``pkg.name``
 when that is a module, else to ``pkg``; importing ``a.b.c`` also runs the ``__init__`` of ``a.b``, so
 that is an edge too. Only the root package ``vsrzoo`` (whose lazy attributes re-export the API) is
 left out, as every submodule's parent.
+
+The floors are the order README.md ("Development") states; a module imports only from its own
+floor or below. A module that no prefix of :data:`FLOORS` covers fails too, so a new top-level
+module is placed on purpose.
 """
 
 from __future__ import annotations
@@ -16,6 +21,41 @@ import vsrzoo
 
 SRC = Path(vsrzoo.__file__).parent
 ROOT = "vsrzoo"
+
+# Module prefix -> floor; the longest matching prefix decides. Imports go to the same floor or down.
+FLOORS = {
+    # 0: errors, the registry and the process-level helpers every floor may use
+    "vsrzoo.errors": 0,
+    "vsrzoo.quiet": 0,
+    "vsrzoo.tables": 0,
+    "vsrzoo.registry": 0,
+    "vsrzoo.recipes": 0,
+    "vsrzoo.runtime": 0,
+    "vsrzoo.hub": 0,
+    "vsrzoo.weight_files": 0,
+    # 1: the parts methods are made of: networks, diffusion maths, data (incl. the training-pair flows)
+    "vsrzoo.blocks": 1,
+    "vsrzoo.backbones": 1,
+    "vsrzoo.diffusion": 1,
+    "vsrzoo.data": 1,
+    # 2: the inference engine the methods stream through (segments over time, tiles over space)
+    "vsrzoo.inference": 2,
+    # 3: the methods (LightningModules)
+    "vsrzoo.methods": 3,
+    # 4: building and loading a method by name
+    "vsrzoo.factory": 4,
+    # 5: metrics (above the methods: a method never imports a metric)
+    "vsrzoo.metrics": 5,
+    # 6: front ends: training runner, training plans, file-level upscale, benchmark harness
+    "vsrzoo.training": 6,
+    "vsrzoo.schedule": 6,
+    "vsrzoo.strategies": 6,
+    "vsrzoo.planning": 6,
+    "vsrzoo.upscaling": 6,
+    "vsrzoo.bench": 6,
+    # 7: the command line
+    "vsrzoo.cli": 7,
+}
 
 
 def module_name(path: Path) -> str:
@@ -79,6 +119,50 @@ def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
                 stack.append((child, iter(sorted(edges.get(child, ())))))
                 path.append(child)
     return None
+
+
+def floor_of(module: str, floors: dict[str, int]) -> int | None:
+    """The floor of the longest prefix of ``module`` (whole name parts) in ``floors``, or None."""
+    parts = module.split(".")
+    for i in range(len(parts), 0, -1):
+        prefix = ".".join(parts[:i])
+        if prefix in floors:
+            return floors[prefix]
+    return None
+
+
+def layer_violations(edges: dict[str, set[str]], floors: dict[str, int]) -> list[str]:
+    """One line per import that points up (``a -> b (floor 4 above floor 3)``) or per module without a floor."""
+    out = [f"{m} has no floor" for m in sorted(edges) if m != ROOT and floor_of(m, floors) is None]
+    for src in sorted(edges):
+        here = floor_of(src, floors)
+        for dst in sorted(edges[src]):
+            there = floor_of(dst, floors)
+            if here is not None and there is not None and there > here:
+                out.append(f"{src} -> {dst} (floor {there} above floor {here})")
+    return out
+
+
+def test_layer_checker_finds_upward_edges_and_unplaced_modules():
+    edges = {
+        "vsrzoo.methods.train": {"vsrzoo.factory", "vsrzoo.data.io", "vsrzoo.methods.base"},
+        "vsrzoo.methods.base": {"vsrzoo.inference.streaming", "vsrzoo.errors"},
+        "vsrzoo.factory": {"vsrzoo.methods"},
+        "vsrzoo.newthing": {"vsrzoo.errors"},
+    }
+    assert layer_violations(edges, FLOORS) == [
+        "vsrzoo.newthing has no floor",
+        "vsrzoo.methods.train -> vsrzoo.factory (floor 4 above floor 3)",
+    ]
+    assert floor_of("vsrzoo.inference.streaming", FLOORS) == 2
+    assert floor_of("vsrzoo.inferencex", FLOORS) is None  # prefixes match whole name parts
+
+
+def test_imports_follow_the_layer_order():
+    violations = layer_violations(graph(), FLOORS)
+    assert not violations, "imports against the layer order (README.md, Development):\n" + "\n".join(
+        violations
+    )
 
 
 def test_cycle_finder_finds_a_cycle():
