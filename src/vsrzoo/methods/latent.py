@@ -9,7 +9,7 @@ A latent method supplies three things:
 
 * :meth:`~LatentVSRMethod.condition`: padded LR frames -> :class:`Conditioning`;
 * :meth:`~LatentVSRMethod.denoise`: the model output at ``(x_t, t)`` (velocity, epsilon, x0, ...);
-* :meth:`~LatentVSRMethod.make_scheduler`: the diffusers scheduler of its sampler;
+* :meth:`~LatentVSRMethod.inference_scheduler`: the diffusers scheduler of its sampler;
 
 plus its ``training_loss``. A stateful method (LiftVSR's memory cache) also overrides
 :meth:`~LatentVSRMethod.sample` to carry its state.
@@ -356,7 +356,7 @@ class LatentVSRMethod(VSRMethod):
         """The model output at the sampler state ``x`` and model time ``t`` ``(B,)``."""
         raise NotImplementedError
 
-    def make_scheduler(self, num_inference_steps: int):
+    def inference_scheduler(self, num_inference_steps: int):
         """The diffusers scheduler whose steps the sampling loop runs."""
         raise NotImplementedError
 
@@ -369,7 +369,7 @@ class LatentVSRMethod(VSRMethod):
             raise UserError(f"{self.method_name} expects LR frames (B, T, 3, h, w), got {tuple(lr.shape)}")
         frames, (h, w) = lr.shape[1], lr.shape[-2:]
         cond = self.condition(self.pad_frames(self.pad_space(lr)))
-        latent, state = self.sample(cond, state, num_inference_steps or self.num_inference_steps)
+        latent, state = self.sample(cond, state, num_inference_steps)
         return self.crop(self.decode(latent, frames), h, w), state
 
     def forward(self, lr: torch.Tensor, num_inference_steps: int | None = None) -> torch.Tensor:
@@ -381,9 +381,11 @@ class LatentVSRMethod(VSRMethod):
         return sr[..., : self.scale * h, : self.scale * w]
 
     @torch.no_grad()
-    def sample(self, cond: Conditioning, state: Any, num_inference_steps: int) -> tuple[torch.Tensor, Any]:
+    def sample(
+        self, cond: Conditioning, state: Any = None, num_inference_steps: int | None = None
+    ) -> tuple[torch.Tensor, Any]:
         """The denoising loop -> ``(codec latent (B, C, T', h, w), state)``; stateless by default."""
-        scheduler = self.make_scheduler(num_inference_steps)
+        scheduler = self.inference_scheduler(num_inference_steps or self.num_inference_steps)
         x = self.prepare_latents(cond, scheduler)
         d = run_sampler(
             lambda x_t, t: self.denoise(x_t, t, cond), x, scheduler, learned_sigma=self.learned_sigma

@@ -132,6 +132,7 @@ class LiftVSR(LatentVSRMethod):
     supports_gradient_checkpointing = True
     stateful = True
     learned_sigma = True  # PixArt's variance half of the output channels
+    renamed_arguments = {"caption_tokens": "caption_length", "caption_file": "caption_path"}
 
     def __init__(
         self,
@@ -217,7 +218,7 @@ class LiftVSR(LatentVSRMethod):
         return {"variant": "full", **spec}
 
     # ---------------------------------------------------------------- inference
-    def make_scheduler(self, num_inference_steps: int):
+    def inference_scheduler(self, num_inference_steps: int):
         """The diffusers scheduler: ``num_inference_steps`` steps ending at the clean sample.
 
         With ``strength < 1`` these are the last steps of a ``round(steps / strength)``-step
@@ -241,16 +242,18 @@ class LiftVSR(LatentVSRMethod):
         )
 
     @torch.no_grad()
-    def sample(self, cond: Conditioning, state: LiftVSRState | None, num_inference_steps: int):
+    def sample(
+        self, cond: Conditioning, state: LiftVSRState | None = None, num_inference_steps: int | None = None
+    ) -> tuple[torch.Tensor, LiftVSRState]:
         """Segment by segment after the segments ``state`` remembers; each latent tile group reads and
         writes its own caches, kept in the state under ``(h, w, tile origins)`` (a fresh dict)."""
-        state = dict(state or {})
+        state, steps = dict(state or {}), num_inference_steps or self.num_inference_steps
         lr_latent = cond.inputs["lr_latent"]
         h, w = lr_latent.shape[-2:]
 
         def denoise_tiles(origins: list[tuple[int, int]], crops: torch.Tensor) -> torch.Tensor:
             key = (h, w, tuple(origins))
-            z, state[key] = self.sample_segment(crops, state.get(key), num_inference_steps)
+            z, state[key] = self.sample_segment(crops, state.get(key), steps)
             return z
 
         segments = [
@@ -261,12 +264,12 @@ class LiftVSR(LatentVSRMethod):
         return rearrange(z, "b t c h w -> b c t h w"), state
 
     def sample_segment(
-        self, lr_latent: torch.Tensor, caches: Caches | None, num_inference_steps: int
+        self, lr_latent: torch.Tensor, caches: Caches | None, num_inference_steps: int | None = None
     ) -> tuple[torch.Tensor, Caches | None]:
         """Denoise one segment given its LR latent (B, S, C, h, w) and the caches of earlier
         segments; returns the clean latent and the caches including this segment."""
         b, s = lr_latent.shape[:2]
-        scheduler = self.make_scheduler(num_inference_steps)
+        scheduler = self.inference_scheduler(num_inference_steps or self.num_inference_steps)
         start = None if self.residual else lr_latent
         cond = Conditioning({"lr_latent": lr_latent}, tuple(lr_latent.shape), lr_latent.dtype, None, start)
         x = self.prepare_latents(cond, scheduler)
@@ -365,5 +368,5 @@ class LiftVSR(LatentVSRMethod):
         start = self.start_state_mask(t.shape[0], t.device)
         if self.start_state_prob <= 0:
             return t, start
-        first = int(self.make_scheduler(self.num_inference_steps).timesteps[0])
+        first = int(self.inference_scheduler(self.num_inference_steps).timesteps[0])
         return torch.where(start, torch.full_like(t, first), t), start

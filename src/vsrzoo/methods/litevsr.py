@@ -162,6 +162,16 @@ class LiteVSR(LatentVSRMethod):
     supported_scales = (4,)
     supports_gradient_checkpointing = True
     clamp_bicubic = False  # the shipped tiny weights were trained on the unclamped bicubic latent
+    renamed_arguments = {"start_fraction": "start_state_prob"}
+
+    @classmethod
+    def upgrade_config(cls, config: dict[str, Any]) -> dict[str, Any]:
+        """Also ``timestep_shift`` (before issue 26) -> ``timestep_sampler='shifted'`` with that shift."""
+        config = super().upgrade_config(config)
+        if "timestep_shift" in config:
+            config["timestep_sampler"] = "shifted"
+            config["timestep_kwargs"] = {"shift": config.pop("timestep_shift")}
+        return config
 
     def __init__(
         self,
@@ -270,7 +280,7 @@ class LiteVSR(LatentVSRMethod):
         lr_latent = self.bicubic_latent(lr)
         return Conditioning({"lr_latent": lr_latent}, tuple(lr_latent.shape), lr_latent.dtype, lr_latent)
 
-    def make_scheduler(self, num_inference_steps: int):
+    def inference_scheduler(self, num_inference_steps: int):
         return euler_flow_scheduler(num_inference_steps, self.hparams.sample_shift)
 
     def denoise(self, d: torch.Tensor, t: torch.Tensor, cond: Conditioning) -> torch.Tensor:

@@ -281,7 +281,7 @@ class SimpleGVR(LatentVSRMethod):
         shape = (*lr_latent.shape[:3], *hr_latent_size)
         return Conditioning(inputs, shape, lr_latent.dtype, base)
 
-    def make_scheduler(self, num_inference_steps: int):
+    def inference_scheduler(self, num_inference_steps: int):
         return euler_flow_scheduler(num_inference_steps, self.hparams.sample_shift)
 
     def denoise(self, z_t: torch.Tensor, t: torch.Tensor, cond: Conditioning) -> torch.Tensor:
