@@ -3,7 +3,7 @@
 One-step inference with ``init_noise_scale=0`` evaluates the denoiser at ``t = 1, z_1 = 0``; plain
 rectified flow trains ``z_1`` = unit noise only. From the same frozen prior, this trains the tiny
 adapter two ways for ``--steps`` (procedural clips only, batch 4): the paper's loss alone, and the
-loss at the start point alone (``start_fraction=1``), and prints the x0 error at ``t = 1, z_1 = 0``
+loss at the start point alone (``start_state_prob=1``), and prints the x0 error at ``t = 1, z_1 = 0``
 on procedural validation clips as a ratio of the zero (bicubic) predictor's (1.0 = bicubic).
 
     OMP_NUM_THREADS=1 python benchmarks/litevsr_start_point.py --prior runs/litevsr-tiny-prior/final/transformer
@@ -36,12 +36,12 @@ def start_point_error(model, batch) -> float:
     return (((x0 - d0) ** 2).mean() / (d0**2).mean()).item()
 
 
-def run(prior: str, start_fraction: float, steps: int, val, lr: float, injection_lr_scale: float) -> None:
+def run(prior: str, start_state_prob: float, steps: int, val, lr: float, injection_lr_scale: float) -> None:
     torch.manual_seed(0)
     model = vsrzoo.create_model(
         "litevsr",
         backbone_pretrained=prior,
-        start_fraction=start_fraction,
+        start_state_prob=start_state_prob,
         injection_lr_scale=injection_lr_scale,
     ).train()
     model.configure_training({"lr": lr})
@@ -58,7 +58,7 @@ def run(prior: str, start_fraction: float, steps: int, val, lr: float, injection
             err = start_point_error(model, val)
             model.train()
             print(
-                f"start_fraction={start_fraction}: step {step + 1}: x0 error at (t=1, z=0) {err:.4f} x bicubic "
+                f"start_state_prob={start_state_prob}: step {step + 1}: x0 error at (t=1, z=0) {err:.4f} x bicubic "
                 f"({time.time() - t0:.0f} s)",
                 flush=True,
             )

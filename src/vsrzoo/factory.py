@@ -94,9 +94,9 @@ def saved_config(cls: type, pretrained: str, variant: str) -> dict[str, Any]:
         builtin_dir() / f"{cls.method_name}-{variant}" if str(pretrained) == "builtin" else Path(pretrained)
     )
     if path.is_file() and path.suffix == ".ckpt":
-        return dict(read_checkpoint(path).get("hyper_parameters", {}))
+        return cls.upgrade_config(dict(read_checkpoint(path).get("hyper_parameters", {})))
     try:
-        return dict(json.loads((path / CONFIG_NAME).read_text())["config"])
+        return cls.upgrade_config(dict(json.loads((path / CONFIG_NAME).read_text())["config"]))
     except (OSError, ValueError, KeyError, TypeError):
         return {}
 

@@ -15,7 +15,7 @@ import typing
 from collections import abc
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import torch
@@ -23,6 +23,32 @@ import torch
 from vsrzoo.errors import UserError, closest, unknown
 
 VARIANTS = ("tiny", "small", "full")
+
+
+@dataclass(frozen=True)
+class Range:
+    """Bounds of a number in a constructor annotation, checked by :func:`check_kwargs`:
+    ``Annotated[int, Range(1)]`` (at least 1), ``Annotated[float, Range(0, 1, low_open=True)]`` (in (0, 1])."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+
+    def __contains__(self, value: Any) -> bool:
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        return self.high is None or value <= self.high
+
+    def __str__(self) -> str:
+        if self.high is None:
+            return f"{'>' if self.low_open else '>='} {self.low}"
+        return f"in {'(' if self.low_open else '['}{self.low}, {self.high}]"
+
+
+PositiveInt = Annotated[int, Range(1)]
+"""An int of at least 1 (steps, frames, batch sizes)."""
+Share = Annotated[float, Range(0.0, 1.0)]
+"""A float in [0, 1] (a probability, a share of a batch)."""
 
 
 @dataclass
@@ -139,7 +165,10 @@ def _matches(ann: Any, value: Any, where: str, key: str) -> bool:
         if not _matches(args[0], value, where, key):
             return False
         for builder in args[1:]:
-            if callable(builder) and isinstance(value, dict):
+            if isinstance(builder, Range):
+                if value is not None and value not in builder:
+                    return False
+            elif callable(builder) and isinstance(value, dict):
                 check_kwargs(builder, value, where, prefix=f"{key}.")
         return True
     if origin is typing.Literal:
@@ -192,7 +221,8 @@ def _describe(ann: Any) -> str:
     """``ann`` in words for error messages: ``an int``, ``one of 'a', 'b'``, ``a float or None``."""
     origin, args = typing.get_origin(ann), typing.get_args(ann)
     if origin is typing.Annotated:
-        return _describe(args[0])
+        bounds = [str(a) for a in args[1:] if isinstance(a, Range)]
+        return " ".join([_describe(args[0]), *bounds])
     if origin is typing.Literal:
         return "one of " + ", ".join(repr(a) for a in args)
     if origin in (typing.Union, types.UnionType):

@@ -233,7 +233,9 @@ def test_segment_timesteps_differ_and_stay_in_sampled_range():
     model = tiny_model()
     torch.manual_seed(0)
     t = model.segment_timesteps(2, 500)
-    assert model.make_sampler().timesteps.tolist() == [249]  # one DDIM step from t = 249
+    assert model.inference_scheduler(model.num_inference_steps).timesteps.tolist() == [
+        249
+    ]  # one DDIM step from t = 249
     assert t.shape == (2, 500) and bool((t[0] != t[1]).all())
     assert int(t.min()) >= 0 and int(t.max()) < model.max_train_timestep == 250  # strength 0.25
 
@@ -330,7 +332,7 @@ def test_start_state_training_hides_the_residual(prob, depends_on_gt):
         gt = torch.rand(1, 4, 3, 32, 32, generator=torch.Generator().manual_seed(seed))
         model.training_loss({"lr": lr, "gt": gt})
     (x1, t1), (x2, t2) = inputs
-    first = int(model.make_sampler().timesteps[0])
+    first = int(model.inference_scheduler(model.num_inference_steps).timesteps[0])
     assert torch.equal(t1, t2) and (int(t1) == first if prob == 1.0 else True)
     assert torch.equal(x1, x2) != depends_on_gt
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -9,7 +11,7 @@ import vsrzoo
 from vsrzoo.data.resize import imresize
 from vsrzoo.errors import UserError
 from vsrzoo.inference.tiling import tile_spans
-from vsrzoo.methods.latent import tile_weights
+from vsrzoo.methods.latent import Conditioning, tile_weights
 from vsrzoo.methods.litevsr import TINY_BACKBONE, LiteVSR, unroll_count
 from vsrzoo.registry import count_parameters
 
@@ -17,6 +19,13 @@ from vsrzoo.registry import count_parameters
 def tiny(**overrides) -> LiteVSR:
     torch.manual_seed(0)
     return vsrzoo.create_model("litevsr", variant="tiny", **overrides)
+
+
+def sample(model: LiteVSR, lr_latent: torch.Tensor) -> torch.Tensor:
+    """The pipeline's denoising loop on an LR latent (the clean latent it returns)."""
+    return model.sample(
+        Conditioning({"lr_latent": lr_latent}, tuple(lr_latent.shape), lr_latent.dtype, lr_latent)
+    )[0]
 
 
 def count_calls(module: torch.nn.Module) -> list[int]:
@@ -129,7 +138,7 @@ def test_two_euler_steps_match_a_manual_integration():
         torch.nn.init.normal_(model.net.adapter.injections[0].weight, std=0.05)
         _, lr_latent, _ = latents(model)
         torch.manual_seed(5)
-        result = model.sample(lr_latent)
+        result = sample(model, lr_latent)
         torch.manual_seed(5)
         d = torch.randn(lr_latent.shape)
         t_mid = 3 * 0.5 / (1 + 2 * 0.5)  # 0.75: M = round(1 + 2 * 1.25 / 2) = 2; M(1) = unroll_min = 2
@@ -162,7 +171,7 @@ def test_inference_feeds_the_adapter_what_training_feeds_at_that_t(steps):
     model.tiled_velocity = record
     _, lr_latent, _ = latents(model)
     with torch.no_grad():
-        model.sample(lr_latent)
+        sample(model, lr_latent)
     trained_inputs = []
     for d, t in _unique(steps_seen):
         with torch.no_grad():
@@ -227,7 +236,7 @@ def test_one_step_is_the_clean_estimate_of_the_first_pass():
         torch.nn.init.normal_(model.net.adapter.injections[0].weight, std=0.05)
         lr, lr_latent, _ = latents(model)
         torch.manual_seed(5)
-        result = model.sample(lr_latent)
+        result = sample(model, lr_latent)
         torch.manual_seed(5)
         noise = torch.randn(lr_latent.shape)
         v = model.net(noise, torch.ones(1), lr_latent, lr_latent)
@@ -268,24 +277,45 @@ def test_gradient_checkpointing_gives_same_gradients():
 
 
 @pytest.mark.parametrize("init_noise_scale", [0.0, 1.0])
-def test_start_fraction_trains_the_samplers_start_point(init_noise_scale):
-    """start_fraction puts the first samples of a batch at the point one-step inference evaluates:
-    t = 1 and z_1 = init_noise_scale * eps; the others keep the sampled times and unit noise."""
-    model = tiny(start_fraction=0.5, init_noise_scale=init_noise_scale, timestep_shift=1.0)
-    d0 = torch.randn(4, 48, 2, 8, 8)
+def test_start_state_prob_trains_the_samplers_start_point(init_noise_scale):
+    """start_state_prob puts each sample with that probability at the point one-step inference
+    evaluates: t = 1 and z_1 = init_noise_scale * eps; the others keep the sampled times and unit noise."""
+    model = tiny(
+        start_state_prob=0.5,
+        init_noise_scale=init_noise_scale,
+        timestep_sampler="uniform",
+        timestep_kwargs=None,
+    )
+    d0 = torch.randn(8, 48, 2, 8, 8)
     torch.manual_seed(3)
     t, noise = model.training_noise(d0)
     torch.manual_seed(3)
-    t_ref = model.sample_timesteps(4, d0.device)
+    t_ref = model.training_timesteps(8)
     eps = torch.randn_like(d0)
-    assert t[:2].eq(1).all() and torch.equal(t[2:], t_ref[2:]) and t_ref[:2].lt(1).all()
-    torch.testing.assert_close(noise[:2], eps[:2] * init_noise_scale)
-    torch.testing.assert_close(noise[2:], eps[2:])
+    start = torch.rand(8) < 0.5
+    assert 0 < start.sum() < 8  # this seed draws both kinds
+    assert t[start].eq(1).all() and torch.equal(t[~start], t_ref[~start]) and t_ref.lt(1).all()
+    torch.testing.assert_close(noise[start], eps[start] * init_noise_scale)
+    torch.testing.assert_close(noise[~start], eps[~start])
     z_t, target, _ = model.flow.training_pair(d0, t, noise)
-    torch.testing.assert_close(z_t[:2], noise[:2])  # the sampler's start, x0 = z_1 - v = d0
-    torch.testing.assert_close(z_t[:2] - target[:2], d0[:2])
+    torch.testing.assert_close(z_t[start], noise[start])  # the sampler's start, x0 = z_1 - v = d0
+    torch.testing.assert_close(z_t[start] - target[start], d0[start])
     model.set_stage("prior")
     assert model.training_noise(d0)[0].lt(1).all()  # the prior stage is plain rectified flow
+
+
+def test_configs_saved_before_the_renames_still_load(tmp_path):
+    """Checkpoints written with start_fraction / timestep_shift (before issue 26) load with today's names."""
+    model = tiny(start_state_prob=0.5, timestep_sampler="shifted", timestep_kwargs={"shift": 3.0})
+    folder = model.save_pretrained(tmp_path / "old")
+    meta = json.loads((folder / "config.json").read_text())
+    config = meta["config"]
+    config["start_fraction"], config["timestep_shift"] = config.pop("start_state_prob"), 3.0
+    del config["timestep_sampler"], config["timestep_kwargs"]
+    (folder / "config.json").write_text(json.dumps(meta))
+    loaded = vsrzoo.create_model("litevsr", pretrained=str(folder))
+    assert loaded.start_state_prob == 0.5 and loaded.hparams.timestep_kwargs == {"shift": 3.0}
+    assert loaded.hparams.timestep_sampler == "shifted" and "start_fraction" not in loaded.hparams
 
 
 def test_injection_lr_scale_gives_the_injections_their_own_rate():
@@ -300,8 +330,8 @@ def test_injection_lr_scale_gives_the_injections_their_own_rate():
 
 
 def test_user_errors():
-    with pytest.raises(UserError, match="start_fraction"):
-        tiny(start_fraction=1.5)
+    with pytest.raises(UserError, match=r"'start_state_prob' must be a float in \[0.0, 1.0\], got 1.5"):
+        tiny(start_state_prob=1.5)
     with pytest.raises(UserError, match="stage"):
         tiny(stage="pretrain")
     with pytest.raises(UserError, match="latent channels"):

@@ -213,7 +213,7 @@ def test_null_prompt_dropout_on_caption_embeddings():
     captioned = {**batch, "text_embeds": torch.randn(1, 7, dim)}
 
     def loss(b, prob):
-        model.null_prompt_prob = prob
+        model.hparams.null_prompt_prob = prob
         torch.manual_seed(5)
         return model.training_loss(b)["loss"]
 

@@ -121,7 +121,10 @@ def make_timestep_sampler(name: str, **kwargs) -> TimestepSampler:
     """Build a sampler by recipe name: ``uniform``, ``logit_normal``, ``shifted`` or ``detail_aware``."""
     if name not in SAMPLERS:
         raise unknown("timestep sampler", name, SAMPLERS)
-    return SAMPLERS[name](**kwargs)
+    try:
+        return SAMPLERS[name](**kwargs)
+    except TypeError as exc:  # a keyword the sampler does not take: one line, not a traceback
+        raise UserError(f"timestep sampler '{name}': {exc} (timestep_kwargs {kwargs})") from None
 
 
 def to_discrete(t: torch.Tensor, num_timesteps: int = 1000) -> torch.Tensor:

@@ -268,6 +268,14 @@ class VSRMethod(L.LightningModule):
         """Constructor argument -> frozen module written as a diffusers subfolder of a self-contained export."""
         return {}
 
+    renamed_arguments: dict[str, str] = {}
+    """Old constructor argument -> today's name (issue 26's one vocabulary); saved configs are upgraded."""
+
+    @classmethod
+    def upgrade_config(cls, config: dict[str, Any]) -> dict[str, Any]:
+        """A saved config with today's argument names (checkpoints written before a rename still load)."""
+        return {cls.renamed_arguments.get(k, k): v for k, v in config.items()}
+
     def config(self) -> dict[str, Any]:
         """The constructor arguments that rebuild this model (JSON-serialisable)."""
         return json.loads(json.dumps(dict(self.hparams), default=str))
@@ -355,7 +363,7 @@ class VSRMethod(L.LightningModule):
                 "written by save_pretrained, or a Lightning .ckpt)"
             )
         meta = hub.read_config(path / CONFIG_NAME, cls.method_name)
-        config = dict(meta["config"])
+        config = cls.upgrade_config(dict(meta["config"]))
         for arg, sub in meta.get("bundled", {}).items():
             config[arg] = str(path / sub)
         model = hub.build_checked(cls, {**config, **overrides}, path / CONFIG_NAME, device)
@@ -367,7 +375,7 @@ class VSRMethod(L.LightningModule):
     @classmethod
     def _from_lightning_ckpt(cls, path: Path, device=None, **overrides: Any):
         ckpt = hub.read_checkpoint(path)
-        hparams = dict(ckpt.get("hyper_parameters", {}))
+        hparams = cls.upgrade_config(dict(ckpt.get("hyper_parameters", {})))
         model = hub.build_checked(cls, {**hparams, **overrides}, path, device)
         hub.load_state(model, ckpt["state_dict"], path)
         return model.to(device) if device is not None else model

@@ -39,21 +39,21 @@ the residual being unknown) is shown in training with probability ``start_state_
 
 from __future__ import annotations
 
-import json
 import math
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import torch
 from einops import rearrange
 
-from vsrzoo.diffusion import GaussianDiffusion, ddim_scheduler, dpm_solver_scheduler, noise_level, sample
+from vsrzoo.diffusion import GaussianDiffusion, ddim_scheduler, dpm_solver_scheduler
+from vsrzoo.diffusion import sample as run_sampler
 from vsrzoo.diffusion.conversions import expand_like
 from vsrzoo.errors import UserError
-from vsrzoo.methods.latent import LatentVSRMethod, build_codec
+from vsrzoo.methods.latent import Conditioning, LatentVSRMethod
 from vsrzoo.methods.liftvsr_net import Caches, LiftVSRTransformer
-from vsrzoo.registry import register_method
+from vsrzoo.registry import PositiveInt, Range, Share, register_method
 
-LiftVSRState = dict  # latent tile group (h, w, group) -> caches of every temporal layer
+LiftVSRState = dict  # latent tile group (h, w, tile origins) -> caches of every temporal layer
 
 TINY = dict(
     segment_length=4,
@@ -73,7 +73,7 @@ TINY = dict(
     flow_hidden=8,
     temporal_mlp_ratio=2.0,
     cache_tokens=16,
-    caption_tokens=1,
+    caption_length=1,
     residual=True,
     latent_scale=16.0,
     sampler="ddim",
@@ -90,7 +90,7 @@ SMALL = dict(
     lora_rank=16,
     flow_hidden=16,
     cache_tokens=32,
-    caption_tokens=16,
+    caption_length=16,
     num_inference_steps=10,
 )
 
@@ -110,8 +110,8 @@ class LiftVSR(LatentVSRMethod):
             ``'pixel-unshuffle'`` (``codec_factor`` space-to-depth, no parameters).
         backbone: PixArt-alpha ``variant`` (tiny/small/full) and config overrides; backbone_pretrained:
             hub id or diffusers folder of PixArt-alpha weights.
-        lora_rank, lora_alpha, flow_hidden, temporal_mlp_ratio, cache_tokens, caption_tokens,
-            caption_file: the denoiser (:class:`~vsrzoo.methods.liftvsr_net.LiftVSRTransformer`).
+        lora_rank, lora_alpha, flow_hidden, temporal_mlp_ratio, cache_tokens, caption_length,
+            caption_path: the denoiser (:class:`~vsrzoo.methods.liftvsr_net.LiftVSRTransformer`).
         residual: diffuse ``z_HR - z_bicubic`` (reconstruction) instead of ``z_HR``.
         latent_scale: the diffused latent is ``latent_scale`` times it (unit variance for the
             small bicubic residual, like the VAE's scaling factor; 1 for the SD VAE latent).
@@ -131,11 +131,13 @@ class LiftVSR(LatentVSRMethod):
     supported_scales = (4,)
     supports_gradient_checkpointing = True
     stateful = True
+    learned_sigma = True  # PixArt's variance half of the output channels
+    renamed_arguments = {"caption_tokens": "caption_length", "caption_file": "caption_path"}
 
     def __init__(
         self,
         scale: int = 4,
-        segment_length: int = 8,
+        segment_length: PositiveInt = 8,
         codec: Literal["sd-vae", "pixel-unshuffle"] = "sd-vae",
         codec_variant: str = "full",
         codec_pretrained: str | None = None,
@@ -147,52 +149,32 @@ class LiftVSR(LatentVSRMethod):
         flow_hidden: int = 32,
         temporal_mlp_ratio: float = 4.0,
         cache_tokens: int = 64,
-        caption_tokens: int = 120,
-        caption_file: str | None = None,
+        caption_length: PositiveInt = 120,
+        caption_path: str | None = None,
         residual: bool = False,
         latent_scale: float = 1.0,
         sampler: Literal["ddim", "dpm"] = "dpm",
-        num_inference_steps: int = 20,
+        num_inference_steps: PositiveInt = 20,
         cache_from: Literal["matched", "clean", "last_step"] = "matched",
         cache_read_gate: float = 0.5,
         temporal_attention: bool = True,
         memory_cache: bool = True,
-        strength: float = 1.0,
-        start_state_prob: float = 0.0,
+        strength: Annotated[float, Range(0.0, 1.0, low_open=True)] = 1.0,
+        start_state_prob: Share = 0.0,
         latent_tile: int | None = None,
         latent_tile_overlap: int = 8,
-        latent_tile_batch: int = 16,
+        latent_tile_batch: PositiveInt = 16,
         num_train_timesteps: int = 1000,
         beta_schedule: str = "linear",
         frozen_dtype: Literal["float32", "bfloat16", "float16"] | None = None,
     ):
         super().__init__(scale=scale)
-        self.save_hyperparameters()
-        if segment_length < 1 or num_inference_steps < 1 or latent_tile_batch < 1:
-            raise UserError(
-                "liftvsr: segment_length, num_inference_steps and latent_tile_batch must be at least 1"
-            )
-        if not 0.0 < strength <= 1.0:
-            raise UserError(f"liftvsr: strength must be in (0, 1], got {strength}")
-        self.segment_length = segment_length
-        self.residual = residual
-        self.latent_scale = latent_scale
-        self.sampler = sampler
-        self.num_inference_steps = num_inference_steps
-        self.cache_from = cache_from
-        self.strength = strength
-        self.start_state_prob = start_state_prob
-        self.max_train_timestep = max(1, math.ceil(num_train_timesteps * strength))
-        self.latent_tile, self.latent_tile_overlap = latent_tile, latent_tile_overlap
-        self.latent_tile_batch = latent_tile_batch
-        self.set_codec(build_codec(codec, codec_variant, codec_pretrained, codec_factor))
-        overrides = dict(backbone or {})
-        pixart_variant = overrides.pop("variant", "full")
+        overrides = {k: v for k, v in (backbone or {}).items() if k != "variant"}
         if backbone_pretrained is None:
             c = self.codec.latent_channels
             overrides = {"in_channels": c, "out_channels": 2 * c, **overrides}
         self.net = LiftVSRTransformer(
-            pixart_variant=pixart_variant,
+            pixart_variant=(backbone or {}).get("variant", "full"),
             pixart_pretrained=backbone_pretrained,
             pixart_overrides=overrides,
             lora_rank=lora_rank,
@@ -200,136 +182,122 @@ class LiftVSR(LatentVSRMethod):
             flow_hidden=flow_hidden,
             temporal_mlp_ratio=temporal_mlp_ratio,
             cache_tokens=cache_tokens,
-            caption_tokens=caption_tokens,
-            caption_file=caption_file,
+            caption_length=caption_length,
+            caption_path=caption_path,
             vae_scale_factor=self.codec.spatial_factor,
             cache_read_gate=cache_read_gate,
             temporal_attention=temporal_attention,
             memory_cache=memory_cache,
         )
-        self.memory_cache = memory_cache
-        self.cast_frozen(frozen_dtype)
         if self.net.latent_channels != self.codec.latent_channels:
             raise UserError(
                 f"liftvsr: the PixArt backbone takes {self.net.latent_channels} latent channels but the "
                 f"{codec} codec gives {self.codec.latent_channels}; use a matching codec"
             )
         self.diffusion = GaussianDiffusion(num_train_timesteps, schedule=beta_schedule, learn_sigma=True)
-        hr_multiple = self.codec.spatial_factor * self.net.patch_size
-        self.size_multiple = hr_multiple // math.gcd(hr_multiple, scale)
-        self.check_latent_tile(self.net.patch_size)
+        self.latent_multiple = self.net.patch_size
+        self.built()
+
+    @property
+    def max_train_timestep(self) -> int:
+        """Training timesteps lie in ``[0, max_train_timestep)``: ``1000 * strength``, the range sampled."""
+        return max(1, math.ceil(self.hparams.num_train_timesteps * self.hparams.strength))
 
     # ------------------------------------------------------------------ helpers
-    def enable_gradient_checkpointing(self) -> None:
-        self.net.enable_gradient_checkpointing()
-
     def frozen_references(self) -> dict[str, str]:
         """Under LoRA the PixArt base weights stay frozen: lean checkpoints reference ``backbone_pretrained``."""
         return {"net.pixart": "backbone_pretrained"} if self.hparams.lora_rank is not None else {}
 
-    def config(self) -> dict[str, Any]:
-        """Constructor arguments; a PixArt whose weights are all saved (full tuning, self-contained export)
-        is described by its config instead of its reference, a caption file by its length."""
-        cfg = super().config()
-        if cfg.get("backbone_pretrained") and not self.keeps_reference("backbone_pretrained"):
-            spec = {k: v for k, v in dict(self.net.pixart.config).items() if not k.startswith("_")}
-            spec.update(  # before widening for the LR latent; resolved resolution conditioning
-                in_channels=self.net.latent_channels,
-                use_additional_conditions=self.net.pixart.use_additional_conditions,
-            )
-            cfg["backbone"] = {"variant": "full", **json.loads(json.dumps(spec))}
-            cfg["backbone_pretrained"] = None
-        if cfg.get("caption_file"):  # the learned caption is saved; the file only initialised it
-            cfg["caption_tokens"], cfg["caption_file"] = int(self.net.caption.embeds.shape[0]), None
-        return cfg
+    def backbone_spec(self) -> dict[str, Any]:
+        """PixArt's config before widening for the LR latent, with its resolved resolution conditioning."""
+        spec = {k: v for k, v in dict(self.net.pixart.config).items() if not k.startswith("_")}
+        spec.update(
+            in_channels=self.net.latent_channels,
+            use_additional_conditions=self.net.pixart.use_additional_conditions,
+        )
+        return {"variant": "full", **spec}
 
     # ---------------------------------------------------------------- inference
-    def make_sampler(self):
+    def inference_scheduler(self, num_inference_steps: int):
         """The diffusers scheduler: ``num_inference_steps`` steps ending at the clean sample.
 
         With ``strength < 1`` these are the last steps of a ``round(steps / strength)``-step
         trailing schedule (diffusers img2img), so sampling starts at about ``1000 * strength``.
         """
-        make = ddim_scheduler if self.sampler == "ddim" else dpm_solver_scheduler
-        total = max(self.num_inference_steps, round(self.num_inference_steps / self.strength))
+        make = ddim_scheduler if self.hparams.sampler == "ddim" else dpm_solver_scheduler
+        total = max(num_inference_steps, round(num_inference_steps / self.hparams.strength))
         scheduler = make(total, self.diffusion)
-        if total > self.num_inference_steps:
-            scheduler.timesteps = scheduler.timesteps[-self.num_inference_steps :]
+        if total > num_inference_steps:
+            scheduler.timesteps = scheduler.timesteps[-num_inference_steps:]
             if hasattr(scheduler, "set_begin_index"):
-                scheduler.set_begin_index(total - self.num_inference_steps)
+                scheduler.set_begin_index(total - num_inference_steps)
         return scheduler
 
+    def condition(self, lr: torch.Tensor) -> Conditioning:
+        """LR latent (B, T, C, h, w): the codec's latent of the MATLAB-bicubic upsampled LR frames."""
+        lr_latent = rearrange(self.bicubic_latent(lr), "b c t h w -> b t c h w")
+        start = None if self.residual else lr_latent  # sampling starts around the LR latent when strength < 1
+        return Conditioning(
+            {"lr_latent": lr_latent}, tuple(lr_latent.shape), lr_latent.dtype, lr_latent, start
+        )
+
     @torch.no_grad()
-    def sample_segment(self, cond: torch.Tensor, caches: Caches | None) -> tuple[torch.Tensor, Caches | None]:
+    def sample(
+        self, cond: Conditioning, state: LiftVSRState | None = None, num_inference_steps: int | None = None
+    ) -> tuple[torch.Tensor, LiftVSRState]:
+        """Segment by segment after the segments ``state`` remembers; each latent tile group reads and
+        writes its own caches, kept in the state under ``(h, w, tile origins)`` (a fresh dict)."""
+        state, steps = dict(state or {}), num_inference_steps or self.num_inference_steps
+        lr_latent = cond.inputs["lr_latent"]
+        h, w = lr_latent.shape[-2:]
+
+        def denoise_tiles(origins: list[tuple[int, int]], crops: torch.Tensor) -> torch.Tensor:
+            key = (h, w, tuple(origins))
+            z, state[key] = self.sample_segment(crops, state.get(key), steps)
+            return z
+
+        segments = [
+            self.tiled(denoise_tiles, lr_latent[:, i : i + self.segment_length])
+            for i in range(0, lr_latent.shape[1], self.segment_length)
+        ]
+        z = self.from_diffusion(torch.cat(segments, dim=1).to(cond.dtype), cond.reference)
+        return rearrange(z, "b t c h w -> b c t h w"), state
+
+    def sample_segment(
+        self, lr_latent: torch.Tensor, caches: Caches | None, num_inference_steps: int | None = None
+    ) -> tuple[torch.Tensor, Caches | None]:
         """Denoise one segment given its LR latent (B, S, C, h, w) and the caches of earlier
         segments; returns the clean latent and the caches including this segment."""
-        b, s = cond.shape[:2]
-        scheduler = self.make_sampler()
-        alpha, sigma = noise_level(scheduler, 0)
-        x = sigma * torch.randn(cond.shape, device=cond.device, dtype=torch.float32)
-        if not self.residual:  # start around the LR latent (matters only when strength < 1)
-            x = x + alpha * self.latent_scale * cond.float()
+        b, s = lr_latent.shape[:2]
+        scheduler = self.inference_scheduler(num_inference_steps or self.num_inference_steps)
+        start = None if self.residual else lr_latent
+        cond = Conditioning({"lr_latent": lr_latent}, tuple(lr_latent.shape), lr_latent.dtype, None, start)
+        x = self.prepare_latents(cond, scheduler)
         last = len(scheduler.timesteps) - 1
         step = iter(range(last + 1))
         written: list[Caches] = []
+        cache_from = self.hparams.cache_from
 
         def model_fn(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-            write = self.cache_from == "last_step" and next(step) == last
-            out, new = self.net(x_t.unflatten(0, (b, s)), cond, t.view(b, s)[:, 0], caches, write_cache=write)
+            write = cache_from == "last_step" and next(step) == last
+            out, new = self.net(
+                x_t.unflatten(0, (b, s)), lr_latent, t.view(b, s)[:, 0], caches, write_cache=write
+            )
             if write:
                 written.append(new)
             return out.flatten(0, 1).float()
 
-        z = sample(model_fn, x.flatten(0, 1), scheduler, learned_sigma=True).unflatten(0, (b, s))
-        if not self.memory_cache:  # nothing to write: skip the write pass
+        z = run_sampler(model_fn, x.flatten(0, 1), scheduler, learned_sigma=True).unflatten(0, (b, s))
+        if not self.hparams.memory_cache:  # nothing to write: skip the write pass
             return z, caches
-        if self.cache_from == "last_step":
+        if cache_from == "last_step":
             return z, written[-1]
-        if self.cache_from == "clean":
+        if cache_from == "clean":
             t = torch.zeros(b, dtype=torch.long, device=z.device)
-            return z, self.net(z, cond, t, caches, write_cache=True)[1]
+            return z, self.net(z, lr_latent, t, caches, write_cache=True)[1]
         t = self.segment_timesteps(1, b, z.device)[0]  # a training segment's timestep (asymmetric sampling)
         x_t, _, t = self.noised(z.flatten(0, 1).float(), t, s)
-        return z, self.net(x_t.unflatten(0, (b, s)), cond, t, caches, write_cache=True)[1]
-
-    def condition(self, lr: torch.Tensor) -> torch.Tensor:
-        """LR latent (B, T, C, h, w): the codec's latent of the MATLAB-bicubic upsampled LR frames."""
-        return rearrange(self.bicubic_latent(lr), "b c t h w -> b t c h w")
-
-    def sample_tiled(self, cond: torch.Tensor, state: LiftVSRState) -> torch.Tensor:
-        """Sample a segment tile by tile (tiles folded into the batch); each tile group reads and
-        writes its own caches in ``state`` (updated in place)."""
-        h, w = cond.shape[-2:]
-
-        def denoise(group: int, crops: torch.Tensor) -> torch.Tensor:
-            key = (h, w, group)
-            z, state[key] = self.sample_segment(crops, state.get(key))
-            return z
-
-        return self.tiled(denoise, cond)
-
-    def step(self, lr: torch.Tensor, state: LiftVSRState | None = None) -> tuple[torch.Tensor, LiftVSRState]:
-        """Upscale (B, T, 3, h, w) segment by segment after the segments ``state`` remembers.
-
-        ``state`` maps a latent tile group ``(h, w, group)`` to the caches of every temporal layer
-        (None or ``{}``: the start of a video); the returned state includes these frames.
-        """
-        if lr.dim() != 5 or lr.shape[2] != 3:
-            raise UserError(f"liftvsr expects LR frames (B, T, 3, h, w), got {tuple(lr.shape)}")
-        state = dict(state or {})
-        h, w = lr.shape[-2:]
-        cond = self.condition(self.pad_space(lr))
-        segments = [
-            self.sample_tiled(cond[:, i : i + self.segment_length], state)
-            for i in range(0, cond.shape[1], self.segment_length)
-        ]
-        z = self.from_diffusion(torch.cat(segments, dim=1).to(cond.dtype), cond)
-        sr = self.decode(rearrange(z, "b t c h w -> b c t h w"))
-        return sr[..., : self.scale * h, : self.scale * w], state
-
-    def forward(self, lr: torch.Tensor) -> torch.Tensor:
-        """(B, T, 3, h, w) -> SR frames, from an empty cache (a new video)."""
-        return self.step(lr, None)[0]
+        return z, self.net(x_t.unflatten(0, (b, s)), lr_latent, t, caches, write_cache=True)[1]
 
     # ----------------------------------------------------------------- training
     def segment_timesteps(self, num_segments: int, batch_size: int, device=None) -> torch.Tensor:
@@ -353,7 +321,7 @@ class LiftVSR(LatentVSRMethod):
                 f"liftvsr trains on LR crops whose sides are multiples of {self.size_multiple}, got "
                 f"{lr.shape[-1]}x{lr.shape[-2]}; set data.crop_size accordingly"
             )
-        cond = self.condition(lr)
+        cond = self.condition(lr).inputs["lr_latent"]
         target = self.to_diffusion(rearrange(self.encode(gt), "b c t h w -> b t c h w"), cond)
         timesteps = self.segment_timesteps(k, lr.shape[0], lr.device)
         totals: dict[str, torch.Tensor] = {}
@@ -397,8 +365,8 @@ class LiftVSR(LatentVSRMethod):
 
     def _with_start_states(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Replace a ``start_state_prob`` share of timesteps by the sampler's first one; mark them."""
+        start = self.start_state_mask(t.shape[0], t.device)
         if self.start_state_prob <= 0:
-            return t, torch.zeros_like(t, dtype=torch.bool)
-        start = torch.rand(t.shape, device=t.device) < self.start_state_prob
-        first = int(self.make_sampler().timesteps[0])
+            return t, start
+        first = int(self.inference_scheduler(self.num_inference_steps).timesteps[0])
         return torch.where(start, torch.full_like(t, first), t), start

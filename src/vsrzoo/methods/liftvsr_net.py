@@ -9,7 +9,7 @@ image prior applied frame by frame.
 
 reconstruction (DESIGN.md section 2): the LR latent is concatenated with the noisy latent on
 channels (the patch embedding widened, new weights zero-initialised); a learned null caption
-embedding replaces the T5 text encoder (``caption_tokens`` tokens initialised like PixArt's
+embedding replaces the T5 text encoder (``caption_length`` tokens initialised like PixArt's
 ``y_embedding``, N(0, 1/width), or from a file of precomputed empty-prompt embeddings); the AMC
 is queried with the temporal branch's input tokens (the DTA input) and its gated read-out is added
 to the DTA output before the FFN and the zero-initialised output linear (the paper's figure); the
@@ -122,7 +122,7 @@ class LiftVSRTransformer(nn.Module):
         temporal_heads, flow_hidden, temporal_mlp_ratio, cache_tokens: sizes of the temporal branch.
         temporal_attention, memory_cache: False removes DTA (the branch becomes per-frame: FFN and
             zero linear) or the AMC (no memory across segments); ablation switches, ours.
-        caption_tokens: length of the learned null caption; caption_file: start it from precomputed
+        caption_length: length of the learned null caption; caption_path: start it from precomputed
             T5 embeddings of the empty prompt instead (:func:`vsrzoo.backbones.text.save_prompt_embeddings`).
         vae_scale_factor: pixels per latent, for the resolution and aspect-ratio embeddings of
             PixArt-alpha 1024 checkpoints (``use_additional_conditions``; the 512 ones have none).
@@ -145,8 +145,8 @@ class LiftVSRTransformer(nn.Module):
         flow_hidden: int = 32,
         temporal_mlp_ratio: float = 4.0,
         cache_tokens: int = 64,
-        caption_tokens: int = 1,
-        caption_file: str | None = None,
+        caption_length: int = 1,
+        caption_path: str | None = None,
         vae_scale_factor: int = 8,
         cache_read_gate: float = 0.5,
         temporal_attention: bool = True,
@@ -183,10 +183,10 @@ class LiftVSRTransformer(nn.Module):
         for i in range(len(blocks)):
             insert_after(self.pixart, i, _TemporalHook(self, i))
         width = cfg.caption_channels
-        if caption_file is not None:
-            self.caption = CaptionEmbedding.from_file(caption_file, dim=width, learned=True)
+        if caption_path is not None:
+            self.caption = CaptionEmbedding.from_file(caption_path, dim=width, learned=True)
         else:
-            self.caption = CaptionEmbedding(width, caption_tokens, learned=True, init_std=width**-0.5)
+            self.caption = CaptionEmbedding(width, caption_length, learned=True, init_std=width**-0.5)
         self._segment: tuple | None = None  # (grid, caches, write) of the call in progress only
 
     def enable_gradient_checkpointing(self) -> None:

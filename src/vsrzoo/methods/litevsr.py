@@ -26,12 +26,12 @@ reconstruction (constructor arguments, DESIGN.md section 2):
   it refined estimates.) ``unroll_min`` floors ``M(t)`` (1 = the paper's formula, which gives
   ``M(1) = 1``); the tiny variant uses 2 so its one step at ``t = 1`` refines once.
 * ``loss_weight_min_t``: the ``1 / t^2`` weight is clamped at ``t = 0.05``; training times are
-  uniform after an SD3 shift ``timestep_shift`` (1 = uniform).
-* ``start_fraction`` (default 0): that share of each training batch sits at the sampler's start
-  point, ``t = 1`` with ``z_1 = init_noise_scale * eps`` (flow pair ``z_1``, target ``z_1 - z0``,
+  uniform (``timestep_sampler``; the tiny variant shifts them towards noise, SD3 shift 3).
+* ``start_state_prob`` (default 0): each training sample sits at the sampler's start point with
+  this probability, ``t = 1`` with ``z_1 = init_noise_scale * eps`` (flow pair ``z_1``, target ``z_1 - z0``,
   weight ``1 / t^2 = 1``). With ``init_noise_scale=0`` one-step inference evaluates the denoiser at
   ``z_1 = 0``, a point plain rectified flow never trains (its ``z_1`` is unit noise); the tiny
-  recipe puts half of each batch there. ``injection_lr_scale`` (default 1) gives the
+  recipe puts a sample there with probability 0.5. ``injection_lr_scale`` (default 1) gives the
   zero-initialised injection layers their own learning rate (the tiny recipe: 10x the body's).
 * LR latent = codec(MATLAB-bicubic x4 upsample of the LR frames), so it lies on the HR latent grid.
 * The codec (Wan2.2 VAE at full size, ``codec_pretrained``) is a fixed pre/post-processor, like a
@@ -61,7 +61,7 @@ from __future__ import annotations
 import inspect
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import torch
 from diffusers import WanTransformer3DModel
@@ -72,12 +72,10 @@ from vsrzoo.backbones.wan import build_wan
 from vsrzoo.blocks import FlowMatchingAdapter
 from vsrzoo.diffusion.flow import RectifiedFlow, x0_from_velocity
 from vsrzoo.diffusion.samplers import euler_flow_scheduler
-from vsrzoo.diffusion.samplers import sample as run_sampler
-from vsrzoo.diffusion.timesteps import ShiftedTimesteps
 from vsrzoo.errors import UserError
-from vsrzoo.methods.latent import LatentVSRMethod, build_codec, latent_tiles
+from vsrzoo.methods.latent import Conditioning, LatentVSRMethod
 from vsrzoo.methods.litevsr_net import LiteVSRTransformer
-from vsrzoo.registry import register_method
+from vsrzoo.registry import PositiveInt, Range, Share, register_method
 
 TINY_BACKBONE = dict(
     variant="tiny", num_attention_heads=2, attention_head_dim=64, ffn_dim=256, num_layers=2, text_dim=32
@@ -113,7 +111,8 @@ def backbone_spec(backbone: WanTransformer3DModel, family: str) -> dict[str, Any
             codec="pixel-unshuffle",
             residual=True,
             latent_scale=32.0,
-            timestep_shift=3.0,
+            timestep_sampler="shifted",
+            timestep_kwargs=dict(shift=3.0),
             loss_weight_min_t=0.2,
             segment_length=2,
             num_inference_steps=1,
@@ -149,9 +148,11 @@ class LiteVSR(LatentVSRMethod):
         latent_tile, latent_tile_overlap, latent_tile_batch: tiled velocity at inference (None = whole frame).
         unroll_max, unroll_sharpness, unroll_min: adaptive unrolling (M_max, s = 5, floor of M(t)),
             applied in training and at every inference step alike.
-        loss_weight_min_t, timestep_shift: loss weight clamp and training time distribution.
-        start_fraction: share of each training batch placed at the sampler's start point
-            (``t = 1``, ``z_1 = init_noise_scale * eps``), the point every inference run evaluates first.
+        loss_weight_min_t: loss weight clamp. timestep_sampler, timestep_kwargs: training times
+            (:func:`~vsrzoo.diffusion.make_timestep_sampler`, e.g. 'shifted' with ``shift``).
+        start_state_prob: probability that a training sample (adapter stage) sits at the sampler's
+            start point (``t = 1``, ``z_1 = init_noise_scale * eps``), the point every inference run
+            evaluates first.
         injection_lr_scale: learning-rate factor of the zero-initialised injection layers (adapter stage).
         residual, latent_scale, stage: tiny-scale reconstruction switches.
         frozen_dtype: dtype of the frozen parts (DiT in the adapter stage, codec), e.g. 'bfloat16'
@@ -161,6 +162,16 @@ class LiteVSR(LatentVSRMethod):
     supported_scales = (4,)
     supports_gradient_checkpointing = True
     clamp_bicubic = False  # the shipped tiny weights were trained on the unclamped bicubic latent
+    renamed_arguments = {"start_fraction": "start_state_prob"}
+
+    @classmethod
+    def upgrade_config(cls, config: dict[str, Any]) -> dict[str, Any]:
+        """Also ``timestep_shift`` (before issue 26) -> ``timestep_sampler='shifted'`` with that shift."""
+        config = super().upgrade_config(config)
+        if "timestep_shift" in config:
+            config["timestep_sampler"] = "shifted"
+            config["timestep_kwargs"] = {"shift": config.pop("timestep_shift")}
+        return config
 
     def __init__(
         self,
@@ -172,52 +183,36 @@ class LiteVSR(LatentVSRMethod):
         codec_variant: str = "full",
         codec_pretrained: str | None = None,
         codec_factor: int = 4,
-        caption_length: int = 1,
+        caption_length: PositiveInt = 1,
         caption_path: str | None = None,
-        segment_length: int = 17,
-        num_inference_steps: int = 4,
+        segment_length: PositiveInt = 17,
+        num_inference_steps: PositiveInt = 4,
         sample_shift: float = 1.0,
         init_noise_scale: float = 1.0,
-        unroll_max: int = 3,
+        unroll_max: PositiveInt = 3,
         unroll_sharpness: float = 5.0,
-        unroll_min: int = 1,
+        unroll_min: PositiveInt = 1,
         loss_weight_min_t: float = 0.05,
-        timestep_shift: float = 1.0,
-        start_fraction: float = 0.0,
-        injection_lr_scale: float = 1.0,
+        timestep_sampler: str = "uniform",
+        timestep_kwargs: dict[str, Any] | None = None,
+        start_state_prob: Share = 0.0,
+        injection_lr_scale: Annotated[float, Range(0.0, low_open=True)] = 1.0,
         latent_tile: int | None = None,
         latent_tile_overlap: int = 8,
-        latent_tile_batch: int = 16,
+        latent_tile_batch: PositiveInt = 16,
         residual: bool = False,
         latent_scale: float = 1.0,
         stage: Literal["adapter", "prior"] = "adapter",
         frozen_dtype: Literal["float32", "bfloat16", "float16"] | None = None,
     ):
         super().__init__(scale=scale)
-        self.save_hyperparameters()
-        if not 0.0 <= start_fraction <= 1.0 or injection_lr_scale <= 0:
-            raise UserError(
-                f"litevsr: start_fraction must be in [0, 1] (got {start_fraction}) and "
-                f"injection_lr_scale positive (got {injection_lr_scale})"
-            )
-        if min(unroll_max, unroll_min, num_inference_steps, segment_length, latent_tile_batch) < 1:
-            raise UserError(
-                "litevsr: unroll_max, unroll_min, num_inference_steps, segment_length and latent_tile_batch "
-                "must be at least 1"
-            )
-        self.segment_length, self.num_inference_steps = segment_length, num_inference_steps
-        self.residual, self.latent_scale = residual, latent_scale
-        self.latent_tile, self.latent_tile_overlap = latent_tile, latent_tile_overlap
-        self.latent_tile_batch = latent_tile_batch
-        self.set_codec(build_codec(codec, codec_variant, codec_pretrained, codec_factor))
-        latent_channels = self.codec.latent_channels
         load_dtype = frozen_dtype if stage == "adapter" else None
         dit = self._build_backbone(dict(backbone or {"variant": "full"}), backbone_pretrained, load_dtype)
         cfg = dit.config
-        if cfg.in_channels != latent_channels:
+        if cfg.in_channels != self.codec.latent_channels:
             raise UserError(
                 f"litevsr: backbone takes {cfg.in_channels} latent channels but codec '{codec}' makes "
-                f"{latent_channels}; choose a matching backbone or codec"
+                f"{self.codec.latent_channels}; choose a matching backbone or codec"
             )
         adapter_args = dict(adapter or {})
         adapter_args.update(
@@ -232,22 +227,23 @@ class LiteVSR(LatentVSRMethod):
             caption = CaptionEmbedding(cfg.text_dim, length=caption_length)
         self.net = LiteVSRTransformer(dit, FlowMatchingAdapter(**adapter_args), caption)
         self.flow = RectifiedFlow("uniform" if stage == "prior" else "inverse_sigma_sq", loss_weight_min_t)
-        patch = cfg.patch_size[1]
-        self.check_latent_tile(patch)  # tiles start on the token grid, so their windows share one grid
-        self.size_multiple = max(1, self.codec.spatial_factor * patch // scale)
+        self.latent_multiple = cfg.patch_size[
+            1
+        ]  # tiles start on the token grid, so their windows share one grid
         self.set_stage(stage)
-        self.cast_frozen(frozen_dtype)
+        self.built()
 
     # ------------------------------------------------------------------ building
     @staticmethod
     def _build_backbone(
         spec: dict[str, Any], pretrained: str | None, dtype: str | None
     ) -> WanTransformer3DModel:
-        variant, family = spec.pop("variant", "full"), spec.pop("family", "wan2.2")
         if pretrained is not None:  # loaded straight in the frozen dtype: no fp32 copy of a 5B DiT
             extra = {"torch_dtype": getattr(torch, dtype)} if dtype else {}
-            return build_wan(variant, pretrained, family=family, **extra)
-        return build_wan(variant, family=family, **spec)
+            return build_wan(
+                spec.get("variant", "full"), pretrained, family=spec.get("family", "wan2.2"), **extra
+            )
+        return build_wan(**{"variant": "full", "family": "wan2.2", **spec})
 
     def set_stage(self, stage: str) -> None:
         """'adapter' (paper): only the adapter trains. 'prior' (tiny reconstruction): only the DiT trains."""
@@ -263,23 +259,13 @@ class LiteVSR(LatentVSRMethod):
         scale = self.hparams.injection_lr_scale
         return {"net.adapter.injections": scale} if scale != 1.0 and self.stage == "adapter" else {}
 
-    def enable_gradient_checkpointing(self) -> None:
-        self.net.gradient_checkpointing = True
-
     def frozen_references(self) -> dict[str, str]:
         """In the adapter stage the DiT is frozen: lean checkpoints reference ``backbone_pretrained``."""
         return {"net.backbone": "backbone_pretrained"} if self.stage == "adapter" else {}
 
-    def config(self) -> dict[str, Any]:
-        """Constructor arguments; a loaded backbone whose weights are saved (prior stage, self-contained
-        export) or a caption file is replaced by its config."""
-        cfg = super().config()
-        if cfg.get("backbone_pretrained") and not self.keeps_reference("backbone_pretrained"):
-            family = (cfg.get("backbone") or {}).get("family", "wan2.2")
-            cfg["backbone"], cfg["backbone_pretrained"] = backbone_spec(self.net.backbone, family), None
-        if cfg.get("caption_path"):
-            cfg["caption_length"], cfg["caption_path"] = int(self.net.caption.embeds.shape[0]), None
-        return cfg
+    def backbone_spec(self) -> dict[str, Any]:
+        """Constructor arguments that rebuild the loaded DiT (:func:`backbone_spec`)."""
+        return backbone_spec(self.net.backbone, (self.hparams.backbone or {}).get("family", "wan2.2"))
 
     def write_pretrained(self, directory: Path, self_contained: bool = False) -> Path:
         """Save the method; after the prior stage also the DiT as a diffusers ``transformer/`` folder."""
@@ -288,7 +274,24 @@ class LiteVSR(LatentVSRMethod):
             self.net.backbone.save_pretrained(directory / "transformer")
         return directory
 
-    # ------------------------------------------------------------------ inference
+    # ------------------------------------------------------------------ the pipeline
+    def condition(self, lr: torch.Tensor) -> Conditioning:
+        """The LR latent: codec latent of the bicubic upsample (structure stream, residual reference)."""
+        lr_latent = self.bicubic_latent(lr)
+        return Conditioning({"lr_latent": lr_latent}, tuple(lr_latent.shape), lr_latent.dtype, lr_latent)
+
+    def inference_scheduler(self, num_inference_steps: int):
+        return euler_flow_scheduler(num_inference_steps, self.hparams.sample_shift)
+
+    def denoise(self, d: torch.Tensor, t: torch.Tensor, cond: Conditioning) -> torch.Tensor:
+        """Velocity at ``(z_t, t)``: the refinement stream's input is built exactly as training builds it
+        (:meth:`unrolled_estimate`: the LR latent refined ``M(t) - 1`` times), then the final pass,
+        all on ``latent_tile`` tiles when set."""
+        lr_latent = cond.inputs["lr_latent"]
+        t = t.reshape(-1).expand(d.shape[0])
+        clean, _ = self.unrolled_estimate(d, t, lr_latent, self.tiled_velocity)
+        return self.tiled_velocity(d, t, lr_latent, clean).to(d.dtype)
+
     def velocity(
         self,
         d: torch.Tensor,
@@ -308,56 +311,24 @@ class LiteVSR(LatentVSRMethod):
         tile, (h, w), b = self.latent_tile, d.shape[-2:], d.shape[0]
         if tile is None or (h <= tile and w <= tile):
             return self.velocity(d, t, lr_latent, clean)
-        tiles = latent_tiles(h, w, tile, self.latent_tile_overlap)
 
-        def velocity(
-            group: int, d: torch.Tensor, lr_latent: torch.Tensor, clean: torch.Tensor
-        ) -> torch.Tensor:
-            chunk = tiles[group * self.latent_tile_batch : (group + 1) * self.latent_tile_batch]
-            origin = [(y, x) for y, x, _, _ in chunk for _ in range(b)]
-            return self.velocity(d, t.repeat(len(chunk)), lr_latent, clean, origin)
+        def velocity(origins: list[tuple[int, int]], d, lr_latent, clean) -> torch.Tensor:
+            per_sample = [origin for origin in origins for _ in range(b)]
+            return self.velocity(d, t.repeat(len(origins)), lr_latent, clean, per_sample)
 
         return self.tiled(velocity, d, lr_latent, clean).to(d.dtype)
 
-    @torch.no_grad()
-    def sample(self, lr_latent: torch.Tensor, num_inference_steps: int | None = None) -> torch.Tensor:
-        """Euler integration from ``t = 1`` to 0; returns the clean latent (codec space).
-
-        Each step builds the refinement stream's input exactly as training does at that ``(z_t, t)``
-        (:meth:`unrolled_estimate`: the LR latent refined ``M(t) - 1`` times), then takes the step
-        with the final pass, all on ``latent_tile`` tiles when set.
-        """
-        hp = self.hparams
-        noise = torch.randn(lr_latent.shape, device=lr_latent.device, dtype=lr_latent.dtype)
-
-        def velocity(d: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-            t = t.reshape(-1).expand(d.shape[0])
-            clean, _ = self.unrolled_estimate(d, t, lr_latent, self.tiled_velocity)
-            return self.tiled_velocity(d, t, lr_latent, clean).to(d.dtype)
-
-        scheduler = euler_flow_scheduler(num_inference_steps or self.num_inference_steps, hp.sample_shift)
-        d = run_sampler(velocity, hp.init_noise_scale * noise, scheduler)
-        return self.from_diffusion(d, lr_latent)
-
-    def forward(self, lr: torch.Tensor, num_inference_steps: int | None = None) -> torch.Tensor:
-        t, h, w = lr.shape[1], *lr.shape[-2:]
-        latent = self.sample(self.bicubic_latent(self.pad_frames(self.pad_space(lr))), num_inference_steps)
-        return self.decode(latent, t)[..., : h * self.scale, : w * self.scale]
-
     # ------------------------------------------------------------------ training
-    def sample_timesteps(self, batch: int, device) -> torch.Tensor:
-        return ShiftedTimesteps(self.hparams.timestep_shift)(batch, device=device)
-
     def training_noise(self, d0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Times and noise of a batch; the first ``start_fraction`` of it (adapter stage) sits at the
-        sampler's start point: ``t = 1`` with the noise scaled by ``init_noise_scale``, so the flow pair
-        is ``z_1 = init_noise_scale * eps`` and target ``z_1 - d0``."""
-        t = self.sample_timesteps(d0.shape[0], d0.device)
+        """Times and noise of a batch; in the adapter stage each sample sits at the sampler's start
+        point with probability ``start_state_prob``: ``t = 1`` with the noise scaled by
+        ``init_noise_scale``, so the flow pair is ``z_1 = init_noise_scale * eps``, target ``z_1 - d0``."""
+        t = self.training_timesteps(d0.shape[0], d0.device)
         noise = torch.randn_like(d0)
-        n = round(self.hparams.start_fraction * d0.shape[0]) if self.stage == "adapter" else 0
-        if n:
-            t = torch.cat([torch.ones_like(t[:n]), t[n:]])
-            noise = torch.cat([noise[:n] * self.hparams.init_noise_scale, noise[n:]])
+        if self.stage == "adapter" and self.start_state_prob > 0:
+            start = self.start_state_mask(d0.shape[0], d0.device)
+            t = torch.where(start, torch.ones_like(t), t)
+            noise = torch.where(start.view(-1, *[1] * (d0.dim() - 1)), noise * self.init_noise_scale, noise)
         return t, noise
 
     @torch.no_grad()
@@ -366,12 +337,12 @@ class LiteVSR(LatentVSRMethod):
         ``(z_t, t)``, no gradient. Training and every inference step call it (``velocity``: the
         velocity function, default :meth:`velocity`; inference passes the tiled one)."""
         hp = self.hparams
-        passes = unroll_count(t, hp.unroll_max, hp.unroll_sharpness, hp.get("unroll_min", 1))
+        passes = unroll_count(t, hp.unroll_max, hp.unroll_sharpness, hp.unroll_min)
         velocity = velocity or self.velocity
         clean = lr_latent
         # Meta tensors (``fit --dry-run``) have no values: run the most passes M(t) can ask for (masked
         # per sample, no gradient, so the traced memory is the same); real tensors stop after max M(t) - 1.
-        rounds = max(hp.unroll_max, hp.get("unroll_min", 1)) if t.is_meta else int(passes.max())
+        rounds = max(hp.unroll_max, hp.unroll_min) if t.is_meta else int(passes.max())
         for k in range(rounds - 1):
             v = velocity(d_t, t, lr_latent, clean).to(d_t.dtype)
             refined = self.from_diffusion(x0_from_velocity(d_t, v, t), lr_latent)

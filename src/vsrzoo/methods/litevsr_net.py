@@ -55,6 +55,10 @@ class LiteVSRTransformer(nn.Module):
         temb, proj, text, _ = self.backbone.condition_embedder(timestep, text, None)
         return temb, proj.unflatten(1, (6, -1)), text
 
+    def enable_gradient_checkpointing(self) -> None:
+        """Recompute each block in the backward pass (less memory, more time)."""
+        self.gradient_checkpointing = True
+
     def run_block(self, block: nn.Module, *args) -> torch.Tensor:
         if self.gradient_checkpointing and torch.is_grad_enabled():
             return checkpoint(block, *args, use_reentrant=False)

@@ -56,25 +56,18 @@ Reconstruction (each a constructor argument, DESIGN.md section 2):
 
 from __future__ import annotations
 
-import json
 from typing import Any, Literal
 
 import torch
 from torch import nn
 
-from vsrzoo.backbones.common import enable_gradient_checkpointing, widen_input_channels
+from vsrzoo.backbones.common import widen_input_channels
 from vsrzoo.backbones.wan import build_wan21
-from vsrzoo.diffusion import (
-    LatentNoiseAugment,
-    RectifiedFlow,
-    euler_flow_sample,
-    flow_interpolate,
-    make_timestep_sampler,
-)
+from vsrzoo.diffusion import LatentNoiseAugment, RectifiedFlow, euler_flow_scheduler, flow_interpolate
 from vsrzoo.errors import UserError
-from vsrzoo.methods.latent import LatentVSRMethod, build_codec
+from vsrzoo.methods.latent import Conditioning, LatentVSRMethod
 from vsrzoo.methods.simplegvr_net import SimpleGVRNet
-from vsrzoo.registry import register_method
+from vsrzoo.registry import PositiveInt, Share, register_method
 
 # reconstruction (tiny, 1 sampling step): all detail is made in the single step at t = 1, so the
 # detail-aware histogram puts most of its mass in the top bin (probabilities of [0, 0.1), ..., [0.9, 1]).
@@ -135,6 +128,8 @@ class SimpleGVR(LatentVSRMethod):
 
     supported_scales = (2, 3, 4)
     supports_gradient_checkpointing = True
+    encodes_lr = True  # lr_latent_source='lr' encodes the LR frames (pads them to the codec factor)
+    codec_from_backbone = True
 
     def __init__(
         self,
@@ -159,36 +154,19 @@ class SimpleGVR(LatentVSRMethod):
         topk_scope: Literal["clip", "unit"] = "clip",
         timestep_sampler: str = "detail_aware",
         timestep_kwargs: dict[str, Any] | None = None,
-        num_inference_steps: int = 50,
+        num_inference_steps: PositiveInt = 50,
         sample_shift: float = 1.0,
-        null_prompt_prob: float = 0.1,
+        null_prompt_prob: Share = 0.1,
         residual: bool = False,
         latent_scale: float = 1.0,
         prediction: Literal["velocity", "x0"] = "velocity",
         min_t: float = 0.05,
         loss_weighting: Literal["uniform", "t_squared"] = "uniform",
         lr_latent_source: Literal["lr", "bicubic"] = "lr",
-        segment_length: int = 17,
+        segment_length: PositiveInt = 17,
         frozen_dtype: Literal["float32", "bfloat16", "float16"] | None = None,
     ):
         super().__init__(scale=scale)
-        self.save_hyperparameters()
-        if num_inference_steps < 1:
-            raise UserError(f"num_inference_steps must be >= 1, got {num_inference_steps}")
-        self.output_size = tuple(output_size) if output_size is not None else None
-        self.segment_length = segment_length
-        self.num_inference_steps = num_inference_steps
-        self.sample_shift = sample_shift
-        self.null_prompt_prob = null_prompt_prob
-        self.residual = residual
-        self.latent_scale = latent_scale
-        self.prediction = prediction
-        self.min_t = min_t
-        self.loss_weighting = loss_weighting
-        self.lr_latent_source = lr_latent_source
-        self.set_codec(
-            build_codec(codec, codec_variant, codec_pretrained or backbone_pretrained, codec_factor)
-        )
         c = self.codec.latent_channels
         cond_channels = cond_channels or c
         self.net = SimpleGVRNet(
@@ -208,40 +186,36 @@ class SimpleGVR(LatentVSRMethod):
             nn.init.zeros_(self.net.transformer.proj_out.weight)
             nn.init.zeros_(self.net.transformer.proj_out.bias)
         self.lr_noise = LatentNoiseAugment(tuple(lr_noise_range), lr_noise_inference)
-        with torch.device("cpu"):  # sampler tables are CPU tensors even when the model is built on meta
-            self.timesteps = make_timestep_sampler(timestep_sampler, **(timestep_kwargs or {}))
         self.flow = RectifiedFlow()
-        self.cast_frozen(frozen_dtype)
+        self.built()
+
+    @property
+    def output_size(self) -> tuple[int, int] | None:
+        size = self.hparams.output_size
+        return tuple(size) if size is not None else None
 
     # ------------------------------------------------------------------ building
-    def config(self) -> dict[str, Any]:
-        """Constructor arguments; the DiT is trained in full and saved, so a loaded one is described by
-        its config and only the codec keeps its reference (loading then needs the VAE, not the DiT)."""
-        cfg = super().config()
-        if cfg.get("backbone_pretrained"):
-            spec = {k: v for k, v in dict(self.net.transformer.config).items() if not k.startswith("_")}
-            for key in ("in_channels", "out_channels"):
-                spec.pop(key)
-            cfg["backbone"] = {"variant": "full", **json.loads(json.dumps(spec))}
-            cfg["codec_pretrained"] = cfg["codec_pretrained"] or cfg["backbone_pretrained"]
-            cfg["backbone_pretrained"] = None
-        return cfg
+    def backbone_spec(self) -> dict[str, Any]:
+        """The DiT is trained in full and saved, so a loaded one is described by its config (the
+        widened input and output channels follow from the codec); the codec keeps its reference."""
+        spec = {k: v for k, v in dict(self.net.transformer.config).items() if not k.startswith("_")}
+        for key in ("in_channels", "out_channels"):
+            spec.pop(key)
+        return {"variant": "full", **spec}
 
     @staticmethod
     def _build_dit(config: dict, pretrained: str | None, out_channels: int, in_channels: int):
-        variant = config.pop("variant", "full")
         if pretrained is None:
-            return build_wan21(variant, in_channels=in_channels, out_channels=out_channels, **config)
-        dit = build_wan21(variant, pretrained=pretrained)
+            return build_wan21(
+                **{"variant": "full", **config}, in_channels=in_channels, out_channels=out_channels
+            )
+        dit = build_wan21(config.get("variant", "full"), pretrained=pretrained)
         if dit.config.out_channels != out_channels:
             raise UserError(
                 f"pretrained DiT has {dit.config.out_channels} latent channels, the codec {out_channels}; "
                 "use codec='wan2.1-vae' with a Wan2.1 checkpoint"
             )
         return widen_input_channels(dit, in_channels)
-
-    def enable_gradient_checkpointing(self) -> None:
-        enable_gradient_checkpointing(self.net.transformer)
 
     def set_sparse_attention(self, enabled: bool) -> None:
         """Switch between the paper's sparse local attention and dense attention (same temporal units)."""
@@ -257,10 +231,9 @@ class SimpleGVR(LatentVSRMethod):
 
     def condition_latents(self, lr: torch.Tensor, hr_size: tuple[int, int]):
         """``(LR latent, residual reference or None)`` of LR frames for an HR output of ``hr_size``."""
-        bicubic = (
-            self.bicubic_latent(lr, hr_size) if self.residual or self.lr_latent_source == "bicubic" else None
-        )
-        lr_latent = bicubic if self.lr_latent_source == "bicubic" else self.encode(lr)
+        from_bicubic = self.hparams.lr_latent_source == "bicubic"
+        bicubic = self.bicubic_latent(lr, hr_size) if self.residual or from_bicubic else None
+        lr_latent = bicubic if from_bicubic else self.encode(lr)
         return lr_latent, bicubic if self.residual else None
 
     def noisy_condition(
@@ -281,9 +254,53 @@ class SimpleGVR(LatentVSRMethod):
     ) -> torch.Tensor:
         """The flow velocity at ``(z_t, t)``: the DiT's output, or derived from its x0 prediction."""
         out = self.net(z_t, t, cond, text)
-        if self.prediction == "velocity":
+        if self.hparams.prediction == "velocity":
             return out
-        return (z_t - out) / t.clamp(min=self.min_t).view(-1, *[1] * (z_t.ndim - 1)).to(z_t.dtype)
+        min_t = self.hparams.min_t
+        return (z_t - out) / t.clamp(min=min_t).view(-1, *[1] * (z_t.ndim - 1)).to(z_t.dtype)
+
+    # ------------------------------------------------------------------ the pipeline
+    def condition(self, lr: torch.Tensor) -> Conditioning:
+        """LR frames -> the upsampled, noise-augmented condition on the HR latent grid (``output_size``
+        or ``scale`` times the LR)."""
+        f = self.codec.spatial_factor
+        hr_size = self.output_size or (lr.shape[-2] * self.scale, lr.shape[-1] * self.scale)
+        if hr_size[0] % f or hr_size[1] % f:
+            raise UserError(
+                f"simplegvr: output_size must be a multiple of the codec factor {f}, got {hr_size}"
+            )
+        lr_latent, base = self.condition_latents(lr, hr_size)
+        return self.latent_condition(lr_latent, (hr_size[0] // f, hr_size[1] // f), base)
+
+    def latent_condition(
+        self, lr_latent: torch.Tensor, hr_latent_size: tuple[int, int], base=None, text=None
+    ) -> Conditioning:
+        """The cascade's conditioning: an LR latent (B, C, T, h, w) for an HR latent of ``hr_latent_size``."""
+        cond = self.noisy_condition(lr_latent, hr_latent_size, train=False)
+        inputs = {"cond": cond} if text is None else {"cond": cond, "text": text}
+        shape = (*lr_latent.shape[:3], *hr_latent_size)
+        return Conditioning(inputs, shape, lr_latent.dtype, base)
+
+    def inference_scheduler(self, num_inference_steps: int):
+        return euler_flow_scheduler(num_inference_steps, self.hparams.sample_shift)
+
+    def denoise(self, z_t: torch.Tensor, t: torch.Tensor, cond: Conditioning) -> torch.Tensor:
+        return self.velocity(z_t, t, cond.inputs["cond"], cond.inputs.get("text"))
+
+    def crop(self, sr: torch.Tensor, h: int, w: int) -> torch.Tensor:
+        return sr if self.output_size is not None else super().crop(sr, h, w)
+
+    @torch.no_grad()
+    def upsample_latent(
+        self,
+        lr_latent: torch.Tensor,
+        hr_latent_size: tuple[int, int],
+        base: torch.Tensor | None = None,
+        text: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The cascade stage: LR latent (B, C, T, h, w) -> HR latent (B, C, T, H, W), no pixels involved."""
+        cond = self.latent_condition(lr_latent, hr_latent_size, base, text)
+        return self.sample(cond, None, self.num_inference_steps)[0]
 
     # ------------------------------------------------------------------ training
     def _text(self, batch: dict[str, Any], b: int, like: torch.Tensor) -> torch.Tensor | None:
@@ -291,7 +308,7 @@ class SimpleGVR(LatentVSRMethod):
         text = batch.get("text_embeds")
         if text is None:
             return None
-        keep = (torch.rand(b, device=like.device) >= self.null_prompt_prob).to(text.dtype)
+        keep = (torch.rand(b, device=like.device) >= self.hparams.null_prompt_prob).to(text.dtype)
         return text * keep.view(b, 1, 1)
 
     def training_latents(self, batch: dict[str, Any]):
@@ -325,51 +342,15 @@ class SimpleGVR(LatentVSRMethod):
     def training_loss(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         lr_latent, z0 = self.training_latents(batch)
         b = z0.shape[0]
-        t = self.timesteps(b, device=z0.device)
+        t = self.training_timesteps(b, device=z0.device)
         z_t, target, _ = self.flow.training_pair(z0, t.to(z0.dtype))
         cond = self.noisy_condition(lr_latent, z0.shape[-2:])
         pred = self.velocity(z_t, t, cond, self._text(batch, b, z0))
-        if self.loss_weighting == "t_squared":  # t^2 |v - v_hat|^2 = |x0 - x0_hat|^2 for t >= min_t
+        if self.hparams.loss_weighting == "t_squared":  # t^2 |v - v_hat|^2 = |x0 - x0_hat|^2 for t >= min_t
             loss = (t.float().pow(2) * (pred.float() - target.float()).pow(2).flatten(1).mean(1)).mean()
         else:
             loss = self.flow.loss(pred, target, t)
         return {"loss": loss, "t_mean": t.mean()}
-
-    # ------------------------------------------------------------------ inference
-    @torch.no_grad()
-    def upsample_latent(
-        self,
-        lr_latent: torch.Tensor,
-        hr_latent_size: tuple[int, int],
-        base: torch.Tensor | None = None,
-        text: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """The cascade stage: LR latent (B, C, T, h, w) -> HR latent (B, C, T, H, W), no pixels involved."""
-        cond = self.noisy_condition(lr_latent, hr_latent_size, train=False)
-        b, c, t = lr_latent.shape[:3]
-        noise = torch.randn(b, c, t, *hr_latent_size, dtype=lr_latent.dtype).to(lr_latent.device)
-
-        def velocity(x: torch.Tensor, time: torch.Tensor) -> torch.Tensor:
-            return self.velocity(x, time, cond, text)
-
-        z = euler_flow_sample(velocity, noise, steps=self.num_inference_steps, shift=self.sample_shift)
-        return self.from_diffusion(z, base)
-
-    def forward(self, lr: torch.Tensor) -> torch.Tensor:
-        b, t, _, h, w = lr.shape
-        f = self.codec.spatial_factor
-        x = self.pad_space(self.pad_frames(lr), f)
-        hr_size = self.output_size or (x.shape[-2] * self.scale, x.shape[-1] * self.scale)
-        if hr_size[0] % f or hr_size[1] % f:
-            raise UserError(
-                f"simplegvr: output_size must be a multiple of the codec factor {f}, got {hr_size}"
-            )
-        lr_latent, base = self.condition_latents(x, hr_size)
-        z = self.upsample_latent(lr_latent, (hr_size[0] // f, hr_size[1] // f), base)
-        out = self.decode(z, t)
-        if self.output_size is not None:
-            return out
-        return out[..., : h * self.scale, : w * self.scale]
 
 
 __all__ = ["SimpleGVR"]

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vsrzoo.backbones.common import get_blocks, set_attention_processor
+from vsrzoo.backbones.common import enable_gradient_checkpointing, get_blocks, set_attention_processor
 from vsrzoo.backbones.text import CaptionEmbedding
 from vsrzoo.blocks import dense_local_attention, interleaved_temporal_windows, sparse_local_attention
 
@@ -248,6 +248,10 @@ class SimpleGVRNet(nn.Module):
     @property
     def num_blocks(self) -> int:
         return len(get_blocks(self.transformer))
+
+    def enable_gradient_checkpointing(self) -> None:
+        """Recompute each DiT block in the backward pass (less memory, more time)."""
+        enable_gradient_checkpointing(self.transformer)
 
     def null_text(self, batch: int, dtype: torch.dtype | None = None) -> torch.Tensor:
         """Zero caption embeddings ``(B, tokens, text_dim)``: the null prompt."""
