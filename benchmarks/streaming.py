@@ -148,7 +148,9 @@ def child_frames(args) -> dict:
     import vsrzoo
 
     baseline = vm_kb("VmRSS")
-    result = vsrzoo.upscale(args.input, args.output, method="bicubic", segment=8, overlap=2, progress=False)
+    result = vsrzoo.upscale(
+        args.input, args.output, method="bicubic", segment_length=8, overlap=2, progress=False
+    )
     return {"frames": result.num_frames, "peak_kb": vm_kb("VmHWM"), "baseline_kb": baseline}
 
 
@@ -161,7 +163,9 @@ def child_size(args) -> dict:
     baseline = vm_kb("VmRSS")
     tile = None if args.tile == 0 else args.tile
     checksum = 0
-    for out in stream_upscale(model, (frame.copy() for _ in range(2)), segment=1, tile=tile, tile_overlap=16):
+    for out in stream_upscale(
+        model, (frame.copy() for _ in range(2)), segment_length=1, tile=tile, tile_overlap=16
+    ):
         checksum += int(out[::97, ::89].sum())
         del out  # the consumer keeps no frame: the engine's own output buffer is what remains
     out_buffer = (4 * args.size) ** 2 * 3  # one uint8 SR frame (segment of 1)
@@ -248,7 +252,7 @@ def fps_precision(lr: list[np.ndarray], repeats: int = 2) -> dict:
         for _ in range(repeats):
             for p in best:
                 wall, cpu = time.perf_counter(), time.process_time()
-                for _frame in stream_upscale(model, frames, segment=segment, overlap=0, precision=p):
+                for _frame in stream_upscale(model, frames, segment_length=segment, overlap=0, precision=p):
                     pass
                 best[p]["wall"] = min(best[p]["wall"], time.perf_counter() - wall)
                 best[p]["cpu"] = min(best[p]["cpu"], time.process_time() - cpu)

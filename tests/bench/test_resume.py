@@ -1,4 +1,4 @@
-"""Resumable runs: finished clips are skipped, --force recomputes, and a run interrupted in the
+"""Resumable runs: finished clips are skipped, --overwrite recomputes, and a run interrupted in the
 middle of a clip resumes without duplicated or corrupt rows."""
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def test_rerun_skips_finished_clips_and_force_recomputes(tiny_root, tmp_path):
     evaluate("sample", "bicubic", root=tiny_root, metrics="psnr,ssim,tof", out=out)
     changed = clip_files(out)
     assert all(changed[k] != stamps[k] for k in stamps)
-    evaluate("sample", "bicubic", root=tiny_root, metrics="psnr,ssim,tof", out=out, force=True)
+    evaluate("sample", "bicubic", root=tiny_root, metrics="psnr,ssim,tof", out=out, overwrite=True)
     assert all(clip_files(out)[k] != changed[k] for k in stamps)
     assert_clean(out, 18)
 

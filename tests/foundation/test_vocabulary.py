@@ -47,10 +47,13 @@ def constructor_names() -> dict[str, set[str]]:
 
 
 def function_names() -> dict[str, set[str]]:
-    """The front end's public functions -> their parameter names."""
+    """The public functions users call with keywords -> their parameter names."""
+    from vsrzoo.inference.streaming import stream_upscale
+    from vsrzoo.upscaling.batch import upscale_batch
+
     return {
-        f"vsrzoo.{fn.__name__}": set(inspect.signature(fn).parameters)
-        for fn in (vsrzoo.upscale, vsrzoo.create_model, vsrzoo.evaluate)
+        f"{fn.__module__}.{fn.__name__}": set(inspect.signature(fn).parameters)
+        for fn in (vsrzoo.upscale, upscale_batch, stream_upscale, vsrzoo.create_model, vsrzoo.evaluate)
     }
 
 

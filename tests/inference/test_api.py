@@ -48,11 +48,11 @@ def test_folder_to_folder_tiled_segments(frame_folder, tmp_path):
     out = tmp_path / "sr"
     model = SegmentMean()
     vsrzoo.upscale(
-        frame_folder, out, method=model, segment=4, overlap=2, tile=16, tile_overlap=6, progress=False
+        frame_folder, out, method=model, segment_length=4, overlap=2, tile=16, tile_overlap=6, progress=False
     )
     got = [read_image(p) for p in list_frames(out)]
     want = list(
-        stream_upscale(model, [read_image(p) for p in list_frames(frame_folder)], segment=4, overlap=2)
+        stream_upscale(model, [read_image(p) for p in list_frames(frame_folder)], segment_length=4, overlap=2)
     )
     assert len(got) == 8 and all(np.abs(a.astype(int) - b).max() <= 1 for a, b in zip(got, want))
 

@@ -114,13 +114,13 @@ def test_codecs_and_pixel_formats(tmp_path):
     for i, f in enumerate(frames):
         write_image(src / f"{i}.png", f)
     lossless = tmp_path / "ffv1.mkv"
-    vsrzoo.upscale(src, lossless, codec="ffv1", progress=False)
+    vsrzoo.upscale(src, lossless, video_codec="ffv1", progress=False)
     want = list(vsrzoo.create_model("bicubic").upscale(frames))
     got = list(open_video(lossless))
     assert open_video(lossless).meta.codec == "ffv1"
     assert all(np.array_equal(a, b) for a, b in zip(got, want))  # bit-exact RGB
     hevc = tmp_path / "hevc10.mp4"
-    vsrzoo.upscale(src, hevc, codec="h265", pix_fmt="yuv420p10le", progress=False)
+    vsrzoo.upscale(src, hevc, video_codec="h265", pix_fmt="yuv420p10le", progress=False)
     with av.open(str(hevc)) as c:
         s = c.streams.video[0]
         assert (s.codec_context.name, s.codec_context.pix_fmt, s.frames) == ("hevc", "yuv420p10le", 4)
@@ -129,12 +129,12 @@ def test_codecs_and_pixel_formats(tmp_path):
 @pytest.mark.parametrize(
     "kwargs,message",
     [
-        ({"codec": "vp9"}, "unknown codec 'vp9'"),
+        ({"video_codec": "vp9"}, "unknown video codec 'vp9'"),
         (
-            {"codec": "h264", "pix_fmt": "rgb48"},
+            {"video_codec": "h264", "pix_fmt": "rgb48"},
             "--pix-fmt rgb48 is not supported by h264 (libx264); valid: yuv420p",
         ),
-        ({"codec": "ffv1", "crf": 10}, "--crf does not apply to ffv1: it is lossless"),
+        ({"video_codec": "ffv1", "crf": 10}, "--crf does not apply to ffv1: it is lossless"),
         ({"crf": 99}, "--crf must be a number between 0 and 51, got 99"),
         ({"crf": float("nan")}, "--crf must be a number between 0 and 51, got nan"),
         ({"crf": "18"}, "--crf must be a number between 0 and 51, got '18'"),
@@ -148,7 +148,7 @@ def test_bad_encoder_options_are_refused_before_any_work(ntsc_with_audio, tmp_pa
 
 
 def test_ffv1_in_mov_is_refused(ntsc_with_audio, tmp_path, capsys):
-    assert main(["upscale", str(ntsc_with_audio), str(tmp_path / "o.mov"), "--codec", "ffv1"]) == 2
+    assert main(["upscale", str(ntsc_with_audio), str(tmp_path / "o.mov"), "--video-codec", "ffv1"]) == 2
     assert capsys.readouterr().err == "vsrzoo: error: the .mov container cannot hold ffv1; use .mkv\n"
     assert listing(tmp_path) == {"in.mp4"}
 

@@ -139,7 +139,8 @@ def test_gray_pix_fmt_is_refused_for_h264_and_kept_by_ffv1(clip, tmp_path, capsy
     assert "gray" not in msg.split("valid: ")[1] and not out.exists()
     mkv = tmp_path / "g.mkv"
     assert (
-        main(["upscale", str(clip), str(mkv), "--codec", "ffv1", "--pix-fmt", "gray", "--no-progress"]) == 0
+        main(["upscale", str(clip), str(mkv), "--video-codec", "ffv1", "--pix-fmt", "gray", "--no-progress"])
+        == 0
     )
     with av.open(str(mkv)) as c:
         assert next(c.decode(video=0)).format.name == "gray"
@@ -204,9 +205,11 @@ def test_fps_for_a_video_and_codec_for_a_frame_folder_are_refused(clip, tmp_path
         f"vsrzoo: error: --fps applies to a frame-folder INPUT; the video {video} keeps its own frame rate and "
         "timestamps (re-time it with ffmpeg if you need another rate)"
     )
-    assert main(["upscale", str(clip), str(tmp_path / "frames"), "--codec", "ffv1", "--no-progress"]) == 2
+    assert (
+        main(["upscale", str(clip), str(tmp_path / "frames"), "--video-codec", "ffv1", "--no-progress"]) == 2
+    )
     assert one_error(capsys) == (
-        f"vsrzoo: error: --codec applies to a video OUTPUT (.mp4, .mkv, .mov); {tmp_path / 'frames'} is written "
+        f"vsrzoo: error: --video-codec applies to a video OUTPUT (.mp4, .mkv, .mov); {tmp_path / 'frames'} is written "
         "as a folder of PNG frames"
     )
     assert sorted(os.listdir(tmp_path)) == ["clip", "v.mp4"]

@@ -141,7 +141,7 @@ def test_scale_3_reports_the_size_it_writes(tmp_path, capsys, caplog):
     meta = open_video(out).meta
     assert (meta.width, meta.height) == (76, 48)
     lossless = tmp_path / "sr.mkv"
-    result = vsrzoo.upscale(folder, lossless, scale=3, codec="ffv1", progress=False)
+    result = vsrzoo.upscale(folder, lossless, scale=3, video_codec="ffv1", progress=False)
     assert (
         (result.width, result.height)
         == (75, 48)

@@ -14,8 +14,8 @@ from vsrzoo.cli import main
             ["--tile", "4"],
             "--tile 4 is too small for bicubic: it needs at least 8 LR pixels and more than --tile-overlap (2)",
         ),
-        (["--segment", "0"], "--segment must be at least 1 frame, got 0"),
-        (["--overlap", "-1"], "--overlap must be between 0 and segment - 1 (0) frames, got -1"),
+        (["--segment-length", "0"], "--segment-length must be at least 1 frame, got 0"),
+        (["--overlap", "-1"], "--overlap must be between 0 and --segment-length - 1 (0) frames, got -1"),
         (["--tile", "16", "--tile-overlap", "-2"], "--tile-overlap must be at least 0 LR pixels, got -2"),
         (
             ["--method", "instavsr", "--overlap", "1"],
@@ -23,7 +23,7 @@ from vsrzoo.cli import main
             "back to back (got 1)",
         ),
         (
-            ["--method", "instavsr", "--segment", "4", "--tile", "6"],
+            ["--method", "instavsr", "--segment-length", "4", "--tile", "6"],
             "--tile 6 is too small for instavsr: it needs at least 8 LR pixels and more than --tile-overlap (2)",
         ),
     ],

@@ -48,7 +48,7 @@ def reference(model, frames, segment, overlap):
 @pytest.mark.parametrize("n,segment,overlap", [(10, 4, 2), (11, 4, 1), (3, 4, 1), (9, 4, 0), (8, 4, 3)])
 def test_cross_fade_matches_brute_force(n, segment, overlap):
     frames, model = pan_frames(n, 12, 16), SegmentMean()
-    got = list(stream_upscale(model, frames, segment=segment, overlap=overlap))
+    got = list(stream_upscale(model, frames, segment_length=segment, overlap=overlap))
     want = reference(model, frames, segment, overlap)
     assert len(got) == n
     for g, w in zip(got, want):
@@ -57,8 +57,8 @@ def test_cross_fade_matches_brute_force(n, segment, overlap):
 
 def test_cross_fade_differs_from_hard_cuts():
     frames, model = pan_frames(10, 12, 16), SegmentMean()
-    faded = list(stream_upscale(model, frames, segment=4, overlap=2))
-    cut = list(stream_upscale(model, frames, segment=4, overlap=0))
+    faded = list(stream_upscale(model, frames, segment_length=4, overlap=2))
+    cut = list(stream_upscale(model, frames, segment_length=4, overlap=0))
     assert any(np.abs(a.astype(int) - b.astype(int)).max() > 2 for a, b in zip(faded, cut))
 
 
@@ -71,7 +71,7 @@ def test_frames_are_yielded_as_soon_as_final():
             yield frame
 
     lag = []
-    for k, _ in enumerate(stream_upscale(SegmentMean(), source(), segment=4, overlap=1)):
+    for k, _ in enumerate(stream_upscale(SegmentMean(), source(), segment_length=4, overlap=1)):
         lag.append(len(consumed) - k)
     # frame k is out once its last segment ran, after reading at most one frame ahead
     assert max(lag) <= 4 + 1
@@ -102,20 +102,20 @@ def test_stateful_model_state_per_video_and_training_mode_restored():
 def test_stateful_segments_are_causal_and_short_at_the_end():
     model = RunningMean()
     frames = pan_frames(10, 8, 8)
-    out = list(stream_upscale(model, frames, segment=4))
+    out = list(stream_upscale(model, frames, segment_length=4))
     assert model.steps == [4, 4, 2]  # back to back; the last segment is short, no frame runs twice
     assert_frames_close(out, running_mean_reference(frames))
     with pytest.raises(UserError) as err:
-        stream_upscale(model, frames, segment=4, overlap=1)
+        stream_upscale(model, frames, segment_length=4, overlap=1)
     assert str(err.value).startswith("--overlap must be 0 for running_mean")
 
 
 def test_stateful_tiles_keep_their_own_state():
     """Each tile reads only its own state: tiled output equals untiled, over several segments."""
     frames = pan_frames(9, 30, 41)
-    whole = list(stream_upscale(RunningMean(scale=2), frames, segment=3))
+    whole = list(stream_upscale(RunningMean(scale=2), frames, segment_length=3))
     model = RunningMean(scale=2)
-    tiled = list(stream_upscale(model, frames, segment=3, tile=12, tile_overlap=4))
+    tiled = list(stream_upscale(model, frames, segment_length=3, tile=12, tile_overlap=4))
     assert len(model.steps) == 3 * 4 * 5  # 3 segments x a 4 x 5 tile grid, one state per tile
     diff = np.stack(whole).astype(int) - np.stack(tiled)
     assert np.abs(diff).max() <= 1 and (diff != 0).mean() < 1e-3
@@ -131,8 +131,8 @@ def test_base_upscale_delegates_to_the_engine():
 
 def test_tiled_stream_equals_untiled_for_a_per_pixel_model():
     frames, model = pan_frames(6, 30, 41), PerPixel(scale=3)
-    whole = list(stream_upscale(model, frames, segment=3, overlap=1))
-    tiled = list(stream_upscale(model, frames, segment=3, overlap=1, tile=11, tile_overlap=4))
+    whole = list(stream_upscale(model, frames, segment_length=3, overlap=1))
+    tiled = list(stream_upscale(model, frames, segment_length=3, overlap=1, tile=11, tile_overlap=4))
     diff = np.stack(whole).astype(int) - np.stack(tiled)
     # equal floats up to rounding order; a grey level flips only at exact .5 ties
     assert np.abs(diff).max() <= 1 and (diff != 0).mean() < 1e-3
@@ -165,8 +165,11 @@ def test_frame_of_another_size_names_its_index():
 @pytest.mark.parametrize(
     "kwargs,message",
     [
-        ({"segment": 4, "overlap": 4}, "--overlap must be between 0 and segment - 1 (3) frames, got 4"),
-        ({"segment": 0}, "--segment must be at least 1 frame, got 0"),
+        (
+            {"segment_length": 4, "overlap": 4},
+            "--overlap must be between 0 and --segment-length - 1 (3) frames, got 4",
+        ),
+        ({"segment_length": 0}, "--segment-length must be at least 1 frame, got 0"),
         ({"precision": "int8"}, "unknown precision 'int8'; valid: fp32, bf16, fp16"),
         ({"tile": "big"}, "--tile must be a number of LR pixels or 'auto', got 'big'"),
         (
@@ -174,7 +177,7 @@ def test_frame_of_another_size_names_its_index():
             "--tile 4 is too small for perpixel: it needs at least 8 LR pixels and more than --tile-overlap (2)",
         ),
         ({"tile": 16, "tile_overlap": -1}, "--tile-overlap must be at least 0 LR pixels, got -1"),
-        ({"overlap": -1}, "--overlap must be between 0 and segment - 1 (0) frames, got -1"),
+        ({"overlap": -1}, "--overlap must be between 0 and --segment-length - 1 (0) frames, got -1"),
     ],
 )
 def test_bad_options_are_user_errors(kwargs, message):

@@ -132,7 +132,7 @@ def test_choose_tile_refuses_a_budget_too_small():
         choose_tile(400, 600, 4, 1, 100 * 2**20, 0, 1e6, 90 * 2**20, 16)
     assert str(err.value) == (
         "--max-memory 100.0MB is too small for 600x400 frames (about 2.0GB needed with the smallest tile, "
-        "40 px); raise --max-memory or lower --segment"
+        "40 px); raise --max-memory or lower --segment-length"
     )
 
 

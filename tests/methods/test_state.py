@@ -97,14 +97,14 @@ def test_each_tile_keeps_its_own_state_over_segments(name):
     changed = [f.copy() for f in frames]
     for f in changed[:seg]:
         f[:16, :16] = 255 - f[:16, :16]  # only tile (0, 0), only the first segment
-    opts = dict(segment=seg, tile=16, tile_overlap=0)
+    opts = dict(segment_length=seg, tile=16, tile_overlap=0)
     base, other = run(model, frames, **opts), run(model, changed, **opts)
     later = slice(seg, None)
     assert np.array_equal(base[later, :, 64:], other[later, :, 64:])  # tiles (0, 1) and (1, 1)
     assert np.array_equal(base[later, 64:, :64], other[later, 64:, :64])  # tile (1, 0)
     assert not np.array_equal(base[:seg, :64, :64], other[:seg, :64, :64])
-    whole = run(model, frames, segment=seg)
-    tiled = run(model, frames, segment=seg, tile=16, tile_overlap=8)
+    whole = run(model, frames, segment_length=seg)
+    tiled = run(model, frames, segment_length=seg, tile=16, tile_overlap=8)
     assert psnr(whole, tiled).min() > 25  # same content, seams aside
 
 

@@ -3,7 +3,7 @@ per-dataset scores, resumable, shardable over processes.
 
 Scores follow DESIGN.md section 4: mean over the frames of a clip, then over clips. Each clip's
 result is stored atomically as soon as the clip is done (:mod:`vsrzoo.bench.store`); a rerun
-with the same settings skips finished clips, ``force=True`` recomputes them. With ``shard=(i, n)``
+with the same settings skips finished clips, ``overwrite=True`` recomputes them. With ``shard=(i, n)``
 (or under torchrun, from ``RANK``/``WORLD_SIZE``) a process scores only its share of the clips;
 whichever shard finds every clip done writes the merged report, and rerunning without a shard
 merges too (everything is then already done).
@@ -161,7 +161,7 @@ def evaluate(
     flow_from: str | None = None,
     lpips_net: str = "alex",
     out: str | Path | None = None,
-    force: bool = False,
+    overwrite: bool = False,
     shard: str | tuple[int, int] | None = None,
     device: str | torch.device | None = None,
     progress: bool = False,
@@ -200,7 +200,7 @@ def evaluate(
     settings = _run_settings(ds, proto, metric_names, tools, flow_from)
     store = ClipStore(Path(out) if out is not None else None)
     keys = _result_keys(ds, entries, settings, output_paths)
-    todo = _todo(ds, entries, store, keys, shard_spec, force)
+    todo = _todo(ds, entries, store, keys, shard_spec, overwrite)
 
     def make_scorer(n, segments=None):
         return ClipScorer(
@@ -248,7 +248,7 @@ def _result_keys(ds: VideoSet, entries: list[Entry], settings: dict, output_path
     return keys
 
 
-def _todo(ds, entries, store, keys, shard_spec, force) -> list[tuple[Entry, Clip]]:
+def _todo(ds, entries, store, keys, shard_spec, overwrite) -> list[tuple[Entry, Clip]]:
     """(entry, clip) pairs this process must compute: its shard's clips not already done."""
     if shard_spec is None:
         mine = ds.clips
@@ -259,9 +259,9 @@ def _todo(ds, entries, store, keys, shard_spec, force) -> list[tuple[Entry, Clip
     for e in entries:
         for c in mine:
             stored = store.load(e.label, c.name)
-            if not force and _is_done(stored, keys[e.label][c.name]):
+            if not overwrite and _is_done(stored, keys[e.label][c.name]):
                 continue
-            if not force and stored is not None and stored.get("status") == "ok":
+            if not overwrite and stored is not None and stored.get("status") == "ok":
                 why = explain_change(stored.get("fingerprint"), keys[e.label][c.name])
                 log.warning("recomputing %s / %s: %s changed since the stored result", e.label, c.name, why)
             todo.append((e, c))

@@ -76,7 +76,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--lpips-net", default="alex", choices=("alex", "vgg"), help="LPIPS backbone (default: alex, v0.1)"
     )
     parser.add_argument("--out", type=Path, help="results folder (default: results/bench/<dataset>)")
-    parser.add_argument("--force", action="store_true", help="recompute clips that already have results")
+    parser.add_argument("--overwrite", action="store_true", help="recompute clips that already have results")
     parser.add_argument(
         "--shard", metavar="I/N", help="score only shard I of N (0-based); default from torchrun env"
     )
@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         flow_from=args.flow_from,
         lpips_net=args.lpips_net,
         out=out,
-        force=args.force,
+        overwrite=args.overwrite,
         shard=args.shard,
         device=args.device,
         progress=not args.no_progress,

@@ -1,7 +1,7 @@
 """``vsrzoo upscale INPUT OUTPUT``: streaming, tiled super-resolution of a video, a frame folder, or many videos.
 
 vsrzoo upscale in.mp4 out.mp4 --method instavsr              # audio, timing, colour kept
-vsrzoo upscale in.mp4 out.mkv --codec ffv1                     # lossless
+vsrzoo upscale in.mp4 out.mkv --video-codec ffv1                     # lossless
 vsrzoo upscale videos/ upscaled/ --shard 0/2                   # and 1/2 in another process
 vsrzoo upscale list.txt upscaled/ --ckpt org/name              # weights from the Hugging Face Hub
 """
@@ -62,10 +62,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="memory budget for --tile auto, e.g. 8GB (default: 90%% of the GPU, half the free RAM on CPU)",
     )
     parser.add_argument(
-        "--segment", type=int, default=None, help="frames per segment (default: the method's)"
+        "--segment-length", type=int, default=None, help="frames per segment (default: the method's)"
     )
     parser.add_argument(
-        "--overlap", type=int, default=None, help="frames cross-faded between segments (default: segment/4)"
+        "--overlap",
+        type=int,
+        default=None,
+        help="frames cross-faded between segments (default: a quarter of --segment-length)",
     )
     parser.add_argument(
         "--precision", default="fp32", choices=("fp32", "bf16", "fp16"), help="autocast dtype"
@@ -74,7 +77,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--device", default=None, help="cpu or cuda[:N] (default: cuda when available, else cpu)"
     )
     parser.add_argument(
-        "--codec",
+        "--video-codec",
         default=None,
         choices=sorted(CODECS),
         help="codec of a video OUTPUT: h264 (default), h265/hevc, ffv1 (lossless)",
@@ -126,7 +129,9 @@ def check_folder_output(args: argparse.Namespace) -> None:
     if is_video_path(args.output):
         return
     given = [
-        f"--{name.replace('_', '-')}" for name in ("codec", "pix_fmt") if getattr(args, name) is not None
+        f"--{name.replace('_', '-')}"
+        for name in ("video_codec", "pix_fmt")
+        if getattr(args, name) is not None
     ]
     if given:
         verb = "apply" if len(given) > 1 else "applies"
@@ -142,14 +147,14 @@ def run(args: argparse.Namespace) -> int:
 
     options = dict(
         tile=args.tile,
-        segment=args.segment,
+        segment_length=args.segment_length,
         overlap=args.overlap,
         precision=args.precision,
         crf=args.crf,
         overwrite=args.overwrite,
         tile_overlap=args.tile_overlap,
         max_memory=args.max_memory,
-        codec=args.codec or "h264",
+        video_codec=args.video_codec or "h264",
         pix_fmt=args.pix_fmt,
     )
     model = dict(

@@ -1,6 +1,6 @@
 """Temporal streaming: any number of frames through a model in overlapping segments.
 
-Segments of ``segment`` frames advance by ``segment - overlap`` frames. Frames covered by two
+Segments of ``segment_length`` frames advance by ``segment_length - overlap`` frames. Frames covered by two
 segments are cross-faded: over an overlap of ``L`` frames the later segment's weight rises as
 ``(k + 1) / (L + 1)``, so no frame switches abruptly from one segment's output to the next. The
 last segment is aligned to the end of the video (it reuses earlier frames as context rather than
@@ -212,7 +212,7 @@ def check_tile(model: torch.nn.Module, tile: int | str | None, tile_overlap: int
 def stream_upscale(
     model: torch.nn.Module,
     frames: Iterable[np.ndarray],
-    segment: int | None = None,
+    segment_length: int | None = None,
     overlap: int | None = None,
     tile: int | str | None = None,
     tile_overlap: int = 16,
@@ -222,14 +222,14 @@ def stream_upscale(
 ) -> Iterator[np.ndarray]:
     """Upscale uint8 RGB frames (H, W, 3) with ``model``, yielding SR frames as soon as final.
 
-    ``segment`` defaults to the model's ``segment_length`` and ``overlap`` to a quarter of it
+    ``segment_length`` defaults to the model's and ``overlap`` to a quarter of it
     (0 for stateful models, which refuse any other); ``tile`` is None (whole frames), a tile
     size in LR pixels, or ``"auto"`` (fit ``max_memory``).
     """
     stateful = bool(getattr(model, "stateful", False))
-    segment = int(getattr(model, "segment_length", 1) if segment is None else segment)
+    segment = int(getattr(model, "segment_length", 1) if segment_length is None else segment_length)
     if segment < 1:
-        raise UserError(f"--segment must be at least 1 frame, got {segment}")
+        raise UserError(f"--segment-length must be at least 1 frame, got {segment}")
     overlap = default_overlap(segment, stateful) if overlap is None else int(overlap)
     if stateful and overlap != 0:
         raise UserError(
@@ -237,7 +237,9 @@ def stream_upscale(
             f"from segment to segment, so segments run back to back (got {overlap})"
         )
     if not 0 <= overlap < segment:
-        raise UserError(f"--overlap must be between 0 and segment - 1 ({segment - 1}) frames, got {overlap}")
+        raise UserError(
+            f"--overlap must be between 0 and --segment-length - 1 ({segment - 1}) frames, got {overlap}"
+        )
     check_tile(model, tile, tile_overlap)
     autocast(torch.device("cpu"), precision)  # validates the name before any work
     return _run(model, iter(frames), segment, overlap, tile, tile_overlap, max_memory, precision, name)

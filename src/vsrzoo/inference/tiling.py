@@ -271,6 +271,6 @@ def choose_tile(
         raise UserError(
             f"--max-memory {format_bytes(budget)} is too small for {width}x{height} frames "
             f"(about {format_bytes(need)} needed with the smallest tile, {smallest} px); "
-            "raise --max-memory or lower --segment"
+            "raise --max-memory or lower --segment-length"
         )
     return tile

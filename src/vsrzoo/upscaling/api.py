@@ -76,7 +76,7 @@ class UpscaleResult:
 
 
 def check_output_format(
-    output: str | Path, codec: str = "h264", pix_fmt: str | None = None, crf=None
+    output: str | Path, video_codec: str = "h264", pix_fmt: str | None = None, crf=None
 ) -> None:
     """Refuse output suffixes and codec options that no encoder here can write, naming the format."""
     suffix = Path(output).suffix.lower()
@@ -91,9 +91,9 @@ def check_output_format(
             "(H.264) or a frame folder (a path without a suffix)"
         )
     if suffix in VIDEO_EXTS:
-        video_encoding(output, codec, pix_fmt, crf)
+        video_encoding(output, video_codec, pix_fmt, crf)
     elif crf is not None:
-        video_encoding(".mp4", codec, pix_fmt, crf)  # the same range check as for a video
+        video_encoding(".mp4", video_codec, pix_fmt, crf)  # the same range check as for a video
 
 
 def _undecodable_codec(path: Path) -> str | None:
@@ -195,14 +195,14 @@ def load_model(
 class Options:
     """The checked settings of one run, shared by every video of a batch."""
 
-    segment: int | None = None
+    segment_length: int | None = None
     overlap: int | None = None
     tile: int | str | None = None
     tile_overlap: int = 16
     max_memory: int | str | None = None
     precision: str = "fp32"
     crf: float | None = None
-    codec: str = "h264"
+    video_codec: str = "h264"
     pix_fmt: str | None = None
     overwrite: bool = False
     io_threads: bool = True
@@ -212,10 +212,10 @@ class Options:
             raise UserError(f"unknown precision '{self.precision}'; valid: {', '.join(PRECISIONS)}")
         if self.max_memory is not None and self.tile != "auto":
             log.warning("--max-memory only chooses the tile size with --tile auto; it is ignored here")
-        check_output_format(output, self.codec, self.pix_fmt, self.crf)
+        check_output_format(output, self.video_codec, self.pix_fmt, self.crf)
 
     def engine(self) -> dict[str, Any]:
-        keys = ("segment", "overlap", "tile", "tile_overlap", "max_memory", "precision")
+        keys = ("segment_length", "overlap", "tile", "tile_overlap", "max_memory", "precision")
         return {k: getattr(self, k) for k in keys}
 
 
@@ -226,7 +226,7 @@ def upscale(
     ckpt: str | Path | None = None,
     scale: int = 4,
     tile: int | str | None = None,
-    segment: int | None = None,
+    segment_length: int | None = None,
     overlap: int | None = None,
     precision: str = "fp32",
     device: str | torch.device | None = None,
@@ -237,29 +237,29 @@ def upscale(
     tile_overlap: int = 16,
     max_memory: int | str | None = None,
     fps: float | str | Fraction | None = None,
-    codec: str = "h264",
+    video_codec: str = "h264",
     pix_fmt: str | None = None,
     io_threads: bool = True,
 ) -> UpscaleResult:
     """Upscale ``input`` (a video file, a frame folder, or an iterable of uint8 RGB frames) into ``output``.
 
-    ``output`` is a video (.mp4/.mkv/.mov, encoded with ``codec`` h264/h265/ffv1 at ``pix_fmt``
+    ``output`` is a video (.mp4/.mkv/.mov, encoded with ``video_codec`` h264/h265/ffv1 at ``pix_fmt``
     and ``crf``) or a frame folder. ``method`` is a registered name (weights from ``ckpt``: a
     folder, .ckpt or Hub id) or a VSRMethod instance. ``tile`` is a tile size in LR pixels,
-    ``"auto"`` (fit ``max_memory``, e.g. "8GB") or None (whole frames); ``segment``/``overlap``
+    ``"auto"`` (fit ``max_memory``, e.g. "8GB") or None (whole frames); ``segment_length``/``overlap``
     are frames per segment and frames cross-faded between segments; ``fps`` (e.g. 25 or
     "30000/1001") applies to frame folders and frame iterables. ``io_threads=False`` decodes and
     encodes in the calling thread (for measuring the overlap). Returns what was written.
     """
     opts = Options(
-        segment,
+        segment_length,
         overlap,
         tile,
         tile_overlap,
         max_memory,
         precision,
         crf,
-        codec,
+        video_codec,
         pix_fmt,
         overwrite,
         io_threads,
@@ -292,7 +292,7 @@ def new_writer(output: str | Path, source, opts: Options) -> FrameWriter:
         fps=source.meta.rate or DEFAULT_FPS,
         crf=opts.crf,
         overwrite=opts.overwrite,
-        codec=opts.codec,
+        codec=opts.video_codec,
         pix_fmt=opts.pix_fmt,
         source=meta,
     )

@@ -117,12 +117,12 @@ def list_batch(input: str | Path) -> list[tuple[Path, str | None]]:
     return entries
 
 
-def batch_output(source: Path, out_dir: Path, codec: str, pix_fmt: str | None = None) -> Path:
-    """``OUT_DIR/<name>``; ``<stem>.mkv`` when the input's container cannot be written with ``codec``."""
+def batch_output(source: Path, out_dir: Path, video_codec: str, pix_fmt: str | None = None) -> Path:
+    """``OUT_DIR/<name>``; ``<stem>.mkv`` when the input's container cannot be written with ``video_codec``."""
     same = out_dir / source.name
     if source.suffix.lower() in MUXERS:
         try:
-            video_encoding(same, codec, pix_fmt)
+            video_encoding(same, video_codec, pix_fmt)
             return same
         except UserError:
             pass
@@ -169,7 +169,7 @@ def upscale_batch(
 ) -> BatchResult:
     """Upscale every video of ``input`` (a folder or a text file of paths) into the folder ``out_dir``.
 
-    ``options`` are those of :func:`vsrzoo.upscale` (tile, segment, crf, codec, overwrite, ...).
+    ``options`` are those of :func:`vsrzoo.upscale` (tile, segment_length, crf, video_codec, overwrite, ...).
     Existing outputs are skipped unless ``overwrite``; ``shard`` ('i/n') or the torchrun/SLURM
     environment selects this process's share. The model is loaded once, when the first video needs it.
     """
@@ -201,7 +201,7 @@ def _plan(entries: Iterable[tuple[Path, str | None]], out_dir: Path, opts: Optio
     """An item per entry: failed when it is not a video or collides with another's output name."""
     items, claimed = [], {}
     for path, reason in entries:
-        output = batch_output(path, out_dir, opts.codec, opts.pix_fmt) if reason is None else None
+        output = batch_output(path, out_dir, opts.video_codec, opts.pix_fmt) if reason is None else None
         item = Item(path, output)
         if reason is None and output in claimed:
             reason = f"same output name {output.name} as {claimed[output]}"

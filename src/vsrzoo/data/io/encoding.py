@@ -1,4 +1,4 @@
-"""Choosing the video encoder: ``--codec``, ``--pix-fmt`` and ``--crf`` checked against this PyAV
+"""Choosing the video encoder: ``--video-codec``, ``--pix-fmt`` and ``--crf`` checked against this PyAV
 build and the output container before any frame is computed.
 
 Why its own module: the checks run when a writer is created and, for a batch, once before the
@@ -17,7 +17,7 @@ from vsrzoo.errors import UserError, unknown
 MP4_EXTS = {".mp4", ".mkv", ".mov", ".m4v"}  # the containers written here
 MUXERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
 
-# --codec name -> PyAV encoder, default pixel format and default CRF (None: lossless, no CRF)
+# --video-codec name -> PyAV encoder, default pixel format and default CRF (None: lossless, no CRF)
 CODECS = {"h264": "libx264", "h265": "libx265", "hevc": "libx265", "ffv1": "ffv1"}
 DEFAULT_PIX_FMT = {"libx264": "yuv420p", "libx265": "yuv420p", "ffv1": "bgr0"}  # bgr0: lossless RGB
 DEFAULT_CRF = {"libx264": 18, "libx265": 20, "ffv1": None}
@@ -59,13 +59,13 @@ def video_encoding(
             f"cannot write {suffix} video; H.264 output needs .mp4, .mkv, .mov or .m4v, or a folder name"
         )
     if codec not in CODECS:
-        raise unknown("codec", codec, CODECS)
+        raise unknown("video codec", codec, CODECS)
     encoder = CODECS[codec]
     try:
         formats = [f.name for f in av.codec.Codec(encoder, "w").video_formats or ()]
     except av.codec.codec.UnknownCodecError:
         raise UserError(
-            f"this PyAV build has no {codec} encoder ({encoder}); use another --codec or a frame folder"
+            f"this PyAV build has no {codec} encoder ({encoder}); use another --video-codec or a frame folder"
         ) from None
     with av.open(io.BytesIO(), "w", format=MUXERS[suffix]) as probe:
         if (
