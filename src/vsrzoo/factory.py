@@ -6,9 +6,7 @@ Importing this module imports :mod:`vsrzoo.methods`, which registers each method
 
 from __future__ import annotations
 
-import contextlib
-import json
-from pathlib import Path
+import inspect
 from typing import Any
 
 import torch
@@ -16,9 +14,8 @@ import torch
 import vsrzoo.methods  # noqa: F401  (importing registers every method)
 from vsrzoo import hub
 from vsrzoo.errors import UserError, unknown
-from vsrzoo.hub import read_checkpoint
-from vsrzoo.methods.base import CONFIG_NAME, builtin_dir
-from vsrzoo.registry import check_kwargs, get_method_info, list_models
+from vsrzoo.hub import CONFIG_NAME, builtin_dir, merge_config, read_checkpoint
+from vsrzoo.registry import get_method_info, list_models
 
 __all__ = [
     "create_model",
@@ -26,6 +23,8 @@ __all__ = [
     "get_method_info",
     "has_builtin_weights",
     "list_models",
+    "load_method",
+    "merge_config",
     "read_checkpoint",
     "resolve_pretrained",
 ]
@@ -44,80 +43,50 @@ def create_model(
     (:func:`merge_config`), and every value is checked against the constructor's annotations
     (:func:`vsrzoo.registry.check_kwargs`) before anything is built.
 
-    ``pretrained`` is a directory written by ``save_pretrained``, a checkpoint path, or
-    ``"builtin"`` for the tiny weights shipped with the package. ``device="meta"`` builds
-    without allocating memory (for counting parameters).
+    ``pretrained`` is a directory written by ``save_pretrained``, a checkpoint path, a Hub id
+    ``org/name``, or ``"builtin"`` for the tiny weights shipped with the package; a loaded model
+    runs at the scale its weights were saved with (a different ``scale`` override is an error).
+    ``device="meta"`` builds without allocating memory (for counting parameters). Everything goes
+    through the one load path, :func:`vsrzoo.hub.build_model_with_cfg`.
     """
     info = get_method_info(name)
     if variant not in info.variants:
         raise unknown(f"variant of {name}", variant, info.variants)
-    if pretrained is not None:
-        if str(pretrained) != "builtin":  # a Hub id becomes its local snapshot folder
-            path = hub.resolve_checkpoint(pretrained, name)
-            if (path / CONFIG_NAME).is_file():
-                hub.read_config(path / CONFIG_NAME, name)  # JSON, keys and method before anything else
-            pretrained = str(path)
-        saved = saved_config(info.cls, pretrained, variant)
-        check_kwargs(info.cls, saved, f"the configuration saved with {pretrained} (another method's?)")
-        overrides = merge_config(saved, overrides)
-        check_kwargs(info.cls, overrides, f"method '{name}'")
-        return info.cls.from_pretrained(pretrained, variant=variant, device=device, **overrides)
-    kwargs = {**info.variants[variant], **merge_config(info.variants[variant], overrides)}
-    check_kwargs(info.cls, kwargs, f"method '{name}'")
-    with torch.device(device) if device is not None else contextlib.nullcontext():
-        model = info.cls(**kwargs)
-    model.variant = variant
-    return model
-
-
-def merge_config(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    """``overrides`` with every mapping merged into the mapping of ``base`` under the same key.
-
-    So ``unet={"width": 48}`` over a variant's ``unet`` keeps the variant's other ``unet`` keys.
-    Inside a merged mapping ``None`` removes a key (JSON merge patch, RFC 7396), e.g.
-    ``decoder={"factor": None, ...}``; anything that is not a mapping on both sides replaces
-    the base value.
-    """
-    merged = {}
-    for key, value in overrides.items():
-        old = base.get(key)
-        if isinstance(old, dict) and isinstance(value, dict):
-            both = {**old, **merge_config(old, value)}
-            value = {k: v for k, v in both.items() if not (k in value and value[k] is None)}
-        merged[key] = value
-    return merged
-
-
-def saved_config(cls: type, pretrained: str, variant: str) -> dict[str, Any]:
-    """The constructor arguments stored with ``pretrained`` ({} for an unreadable folder: loading says why)."""
-    path = (
-        builtin_dir() / f"{cls.method_name}-{variant}" if str(pretrained) == "builtin" else Path(pretrained)
+    return hub.build_model_with_cfg(
+        info.cls, variant, pretrained, defaults=info.variants[variant], overrides=overrides, device=device
     )
-    if path.is_file() and path.suffix == ".ckpt":
-        return cls.upgrade_config(dict(read_checkpoint(path).get("hyper_parameters", {})))
-    try:
-        return cls.upgrade_config(dict(json.loads((path / CONFIG_NAME).read_text())["config"]))
-    except (OSError, ValueError, KeyError, TypeError):
-        return {}
 
 
 def from_pretrained(
     source: str, device: str | torch.device | None = None, **overrides: Any
 ) -> torch.nn.Module:
     """Load a checkpoint folder or Hub id ``org/name`` of any method: its ``config.json`` names the method."""
-    path = hub.resolve_checkpoint(source)
-    if path.is_file():
+    ckpt = hub.open_checkpoint(source)
+    info = get_method_info(ckpt.method)
+    variant = ckpt.variant or "tiny"
+    if variant not in info.variants:
+        raise unknown(f"variant of {ckpt.method}", variant, info.variants)
+    return hub.build_model_with_cfg(info.cls, variant, ckpt, overrides=overrides, device=device)
+
+
+def load_method(
+    name: str,
+    scale: int,
+    variant: str = "tiny",
+    pretrained: str | None = None,
+    device: str | torch.device | None = None,
+) -> torch.nn.Module:
+    """Method ``name`` to run at ``scale`` (``upscale`` and the bench): the scale is checked against the
+    method's supported scales, then passed whenever the constructor takes one, so a model without
+    weights is built at it and a loaded one must have been saved at it (the scale rule of
+    :func:`vsrzoo.hub.build_model_with_cfg`)."""
+    info = get_method_info(name)
+    if scale not in info.scales:
         raise UserError(
-            f"{path} is a file; a Lightning .ckpt does not name its method: use create_model(<method>, pretrained=...)"
+            f"{name} does not support scale {scale}; supported: " + ", ".join(map(str, info.scales))
         )
-    meta = hub.read_config(path / CONFIG_NAME)
-    return create_model(
-        meta["method"],
-        variant=meta.get("variant") or "tiny",
-        pretrained=str(path),
-        device=device,
-        **overrides,
-    )
+    kwargs = {"scale": scale} if "scale" in inspect.signature(info.cls.__init__).parameters else {}
+    return create_model(name, variant=variant, pretrained=pretrained, device=device, **kwargs)
 
 
 def has_builtin_weights(name: str, variant: str = "tiny") -> bool:

@@ -30,17 +30,14 @@ from torch.utils.data import DataLoader
 from vsrzoo.data.datamodule import VSRDataModule
 from vsrzoo.errors import UserError
 from vsrzoo.factory import create_model, read_checkpoint
+from vsrzoo.hub import state_mismatch
 from vsrzoo.schedule import check_trainer_steps
 from vsrzoo.strategies import BUCKET_VIEW  # noqa: F401  registers vsrzoo's named strategies with Lightning
 
 
 def check_fits(model: torch.nn.Module, ckpt: dict[str, Any], path: str | Path) -> None:
     """UserError unless the checkpoint's weights have the model's names and shapes."""
-    own = model.state_dict()
-    theirs = ckpt["state_dict"]
-    missing = [k for k in own if k not in theirs]
-    unexpected = [k for k in theirs if k not in own]
-    wrong = [k for k in own if k in theirs and tuple(own[k].shape) != tuple(theirs[k].shape)]
+    missing, unexpected, wrong = state_mismatch(model, ckpt["state_dict"])  # the loader's exactness check
     if missing or unexpected or wrong:
         what = f"{model.method_name} ({getattr(model, 'variant', None) or 'custom'})"
         first = (missing or unexpected or wrong)[0]

@@ -133,14 +133,13 @@ def _open_dataset(dataset, root, lr_dir, scale) -> VideoSet:
 
 
 def _load_model(entry: Entry, scale: int, device: torch.device) -> tuple[torch.nn.Module, float]:
-    from vsrzoo.factory import create_model
+    from vsrzoo.factory import load_method
 
     start = time.perf_counter()
     if entry.model is not None:
         model = entry.model
     else:
-        kwargs = {"scale": scale} if scale != 4 else {}
-        model = create_model(entry.name, variant=entry.variant or "tiny", pretrained=entry.ckpt, **kwargs)
+        model = load_method(entry.name, scale, variant=entry.variant or "tiny", pretrained=entry.ckpt)
     model = model.to(device).eval()
     return model, time.perf_counter() - start
 

@@ -28,7 +28,6 @@ import contextlib
 import json
 import math
 from collections.abc import Iterable, Iterator
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +38,8 @@ import torchmetrics
 from safetensors.torch import save_file
 
 from vsrzoo import hub
-from vsrzoo.errors import MissingWeightsError, UserError
-
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
+from vsrzoo.errors import UserError
+from vsrzoo.hub import CONFIG_NAME, WEIGHTS_NAME, builtin_dir  # noqa: F401  (re-exported: loading lives in hub)
 
 
 def frames_to_tensor(frames: list[np.ndarray], device=None, dtype=torch.float32) -> torch.Tensor:
@@ -67,11 +64,6 @@ def lr_lambda(step: int, warmup: int, total: int, schedule: str) -> float:
         progress = min(1.0, (step - warmup) / max(1, total - warmup))
         return 0.5 * (1.0 + math.cos(math.pi * progress))
     raise UserError(f"unknown optim.schedule '{schedule}'; valid: constant, cosine")
-
-
-def builtin_dir() -> Path:
-    """Where the trained tiny checkpoints shipped with the package live."""
-    return Path(str(resources.files("vsrzoo") / "weights"))
 
 
 class VSRMethod(L.LightningModule):
@@ -346,39 +338,9 @@ class VSRMethod(L.LightningModule):
 
         Frozen parts of a lean checkpoint are rebuilt from the references in its config (the same
         ``*_pretrained`` weights the model was trained from), then the saved weights are loaded.
+        A thin front to the one load path, :func:`vsrzoo.hub.build_model_with_cfg`.
         """
-        if str(path) == "builtin":
-            path = builtin_dir() / f"{cls.method_name}-{variant or 'tiny'}"
-            if not path.is_dir():
-                raise MissingWeightsError(
-                    f"no built-in weights for {cls.method_name} variant '{variant or 'tiny'}' (expected {path}); "
-                    f"train them with `vsrzoo fit recipes/{cls.method_name}-tiny.yaml`"
-                )
-        path = hub.resolve_checkpoint(path, cls.method_name)
-        if path.is_file() and path.suffix == ".ckpt":
-            return cls._from_lightning_ckpt(path, device, **overrides)
-        if not (path / CONFIG_NAME).is_file() or not (path / WEIGHTS_NAME).is_file():
-            raise MissingWeightsError(
-                f"no {cls.method_name} checkpoint at {path} (expected {CONFIG_NAME} and {WEIGHTS_NAME} "
-                "written by save_pretrained, or a Lightning .ckpt)"
-            )
-        meta = hub.read_config(path / CONFIG_NAME, cls.method_name)
-        config = cls.upgrade_config(dict(meta["config"]))
-        for arg, sub in meta.get("bundled", {}).items():
-            config[arg] = str(path / sub)
-        model = hub.build_checked(cls, {**config, **overrides}, path / CONFIG_NAME, device)
-        model.variant = meta.get("variant")
-        model.model_card = hub.read_model_card(path)
-        hub.load_state(model, hub.load_weights(path / WEIGHTS_NAME), path / WEIGHTS_NAME)
-        return model.to(device) if device is not None else model
-
-    @classmethod
-    def _from_lightning_ckpt(cls, path: Path, device=None, **overrides: Any):
-        ckpt = hub.read_checkpoint(path)
-        hparams = cls.upgrade_config(dict(ckpt.get("hyper_parameters", {})))
-        model = hub.build_checked(cls, {**hparams, **overrides}, path, device)
-        hub.load_state(model, ckpt["state_dict"], path)
-        return model.to(device) if device is not None else model
+        return hub.build_model_with_cfg(cls, variant, path, overrides=overrides, device=device)
 
 
 def _drop_reference_keys(module, state_dict, prefix, local_metadata):

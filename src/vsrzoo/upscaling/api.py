@@ -11,7 +11,6 @@ of the model and encoding behind it in background threads (:mod:`vsrzoo.inferenc
 
 from __future__ import annotations
 
-import inspect
 import logging
 import os
 import re
@@ -41,7 +40,7 @@ from vsrzoo.data.io import (
     video_encoding,
 )
 from vsrzoo.errors import UserError
-from vsrzoo.factory import create_model, get_method_info, resolve_pretrained
+from vsrzoo.factory import load_method, resolve_pretrained
 from vsrzoo.inference.overlap import DecodeAhead, EncodeBehind
 from vsrzoo.inference.streaming import PRECISIONS, stream_upscale
 from vsrzoo.runtime import resolve_device
@@ -178,14 +177,8 @@ def load_model(
         if getattr(method, "scale", None) != scale:
             raise UserError(f"the given model upscales x{getattr(method, 'scale', '?')}, not x{scale}")
         return method.to(device)
-    info = get_method_info(method)
-    if scale not in info.scales:
-        raise UserError(
-            f"{method} does not support scale {scale}; supported: " + ", ".join(map(str, info.scales))
-        )
-    kwargs = {"scale": scale} if "scale" in inspect.signature(info.cls.__init__).parameters else {}
     ckpt = resolve_pretrained(method, variant, ckpt)
-    model = create_model(method, variant=variant, pretrained=ckpt, **kwargs)
+    model = load_method(method, scale, variant=variant, pretrained=ckpt)
     if ckpt is None and any(p.numel() for p in model.parameters()):
         log.warning("%s runs without trained weights (no --ckpt given): its output is untrained", method)
     return model.to(device)
