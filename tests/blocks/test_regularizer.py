@@ -32,9 +32,13 @@ def test_grows_monotonically_with_flicker():
 
 def test_gradient_reaches_the_output_frames():
     frames, flow = self_warping_video(seed=2)
-    noisy = (frames + 0.05 * torch.randn_like(frames)).requires_grad_()
-    bw = -flow + 0.1 * torch.randn_like(flow)
-    loss = FlowGuidedRegularizer()(noisy, flow, bw)
+    g = torch.Generator().manual_seed(2)  # its own stream: the result does not depend on test order
+    noisy = (frames + 0.05 * torch.randn(frames.shape, generator=g)).requires_grad_()
+    bw = -flow + 0.1 * torch.randn(flow.shape, generator=g)
+    # forward-backward occlusion only: this 16x18 test flow changes by about 0.25 px per pixel, so the
+    # motion-boundary test (|grad F|^2 > 0.01 |F|^2 + 0.002, tuned for real footage) marks all of frame 0
+    # for 4 of 8 seeds and the result depended on which tests ran before (the global RNG)
+    loss = FlowGuidedRegularizer(motion_boundary=False)(noisy, flow, bw)
     loss.backward()
     assert loss.item() > 0
     assert noisy.grad[:, 0].abs().sum() > 0 and noisy.grad[:, -1].abs().sum() > 0
