@@ -20,17 +20,24 @@ of it, occupies memory once), parameters never (they are weights), and attention
 set of the fused kernels real runs use (q, k, v, output, log-sum-exp; not the L x L matrix of the
 meta device's math path). reconstruction: they are traced at float32; under 16-bit mixed precision
 the estimate is ``MIXED_SAVED`` (0.52, measured) of it plus the 16-bit copies autocast saves of
-fp32 trainable weights. Allocator fragmentation and CUDA context (about 0.5-1 GiB) are not counted:
-the plan warns when less than 10% of the device is left.
+fp32 trainable weights. The forward peak above them adds what lives outside autograd (a frozen
+codec encoding every frame) and autocast's cache of 16-bit casts of fp32 trainable weights, which
+lasts the whole autocast region, inside gradient-checkpointed blocks too. A method trained
+adversarially with manual optimisation (InstaVSR) is traced as its adversarial step runs: the
+generator pass with the adversarial terms, then the discriminators' pass on its kept outputs
+(:func:`training_phases`); frozen weights the loss reads from outside the module tree (InstaVSR's
+SD-VAE encoder) count as weights. Allocator fragmentation and CUDA context (about 0.5-1 GiB) are
+not counted: the plan warns when less than 10% of the device is left.
 """
 
 from __future__ import annotations
 
 import os
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
@@ -202,6 +209,8 @@ class SavedStorages:
         key = storage._cdata
         if key in self.weights:
             self.saved_weights[key] = self.weights[key]
+        elif isinstance(t, torch.nn.Parameter):
+            pass  # a parameter held outside the model's module tree (a frozen encoder): a weight too
         elif key not in self.sizes:
             self.sizes[key] = storage.nbytes()
         self._alive.append(t)
@@ -239,6 +248,33 @@ class FusedAttentionSaves(torch.overrides.TorchFunctionMode):
         return func(*args, **kwargs)
 
 
+# The ops 16-bit autocast computes in 16 bits (the matmul and convolution family, CUDA and CPU), as they
+# reach the dispatcher: autocast casts their fp32 weights and caches the cast (see LiveStorages.cast).
+AUTOCAST_OPS = frozenset(
+    {
+        "addbmm",
+        "addmm",
+        "addmv",
+        "addr",
+        "baddbmm",
+        "bmm",
+        "mm",
+        "mv",
+        "matmul",
+        "linear",
+        "convolution",
+        "_convolution",
+        "conv1d",
+        "conv2d",
+        "conv3d",
+        "conv_transpose1d",
+        "conv_transpose2d",
+        "conv_transpose3d",
+        "prelu",
+    }
+)
+
+
 class LiveStorages(torch.utils._python_dispatch.TorchDispatchMode):
     """The largest amount of memory alive at once during the trace beyond what is saved for backward.
 
@@ -247,29 +283,62 @@ class LiveStorages(torch.utils._python_dispatch.TorchDispatchMode):
     never saved for backward but is allocated before the DiT runs. Every storage an op creates
     is counted from its creation until its last tensor is collected (weights never); ``highest``
     is the most alive at once, ``peak`` the largest ``live - saved`` seen.
+
+    Also recorded, from the ops' inputs: ``cast``, the model's weights that required grad when an
+    op of :data:`AUTOCAST_OPS` read them. Under 16-bit autocast each such fp32 weight is cast once
+    and the cast is cached until the autocast region ends (Lightning's forward; for manual
+    optimisation the whole ``training_step``), also inside gradient-checkpointed blocks whose
+    activations are not kept (measured on CPU: a checkpointed 8192 x 8192 linear holds its 128 MiB
+    bf16 copy until autocast exits). With ``mixed`` (the ``id()`` of the parameters that are fp32
+    and trainable in a 16-bit mixed run) and ``scale`` (:data:`MIXED_SAVED`), ``cached`` follows
+    those copies as the cache fills (from ``cached``, what earlier passes of the same autocast
+    region cast) and ``highest_mixed`` is the most alive at once in the mixed run:
+    ``scale * live + cached``. ``outside``: parameters read that are not the model's (a frozen
+    encoder kept outside its module tree): weights on the device all the same.
     """
 
-    def __init__(self, saved: SavedStorages):
+    def __init__(
+        self, saved: SavedStorages, mixed: set[int] | None = None, scale: float = 1.0, cached: int = 0
+    ):
         super().__init__()
         self.saved, self.live, self.now, self.peak, self.highest = saved, {}, 0, 0, 0
+        self.mixed, self.scale, self.cached, self.highest_mixed = mixed or set(), scale, cached, cached
+        self.cast: dict[int, torch.Tensor] = {}
+        self.outside: dict[int, torch.Tensor] = {}
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         from torch.utils._pytree import tree_leaves
 
+        self._read(func, tree_leaves((args, kwargs or {})))
         out = func(*args, **(kwargs or {}))
         for t in tree_leaves(out):
             if isinstance(t, torch.Tensor):
                 self._track(t)
         self.peak = max(self.peak, self.now - self.saved.total)
         self.highest = max(self.highest, self.now)
+        self.highest_mixed = max(self.highest_mixed, self.scale * self.now + self.cached)
         return out
+
+    def _read(self, func, inputs: list) -> None:
+        cast = func.overloadpacket.__name__ in AUTOCAST_OPS
+        for t in inputs:
+            if not isinstance(t, torch.Tensor):
+                continue
+            key = t.untyped_storage()._cdata
+            weight = self.saved.weights.get(key)
+            if weight is not None:
+                if cast and weight.requires_grad and key not in self.cast:
+                    self.cast[key] = weight
+                    self.cached += autocast_weight_copies({key: weight}, self.mixed)
+            elif isinstance(t, torch.nn.Parameter):
+                self.outside[key] = t
 
     def _track(self, t: torch.Tensor) -> None:
         import weakref
 
         storage = t.untyped_storage()
         key = storage._cdata
-        if key in self.saved.weights:
+        if key in self.saved.weights or key in self.outside:
             return
         if key not in self.live:
             self.live[key] = [storage.nbytes(), 0]
@@ -285,34 +354,132 @@ class LiveStorages(torch.utils._python_dispatch.TorchDispatchMode):
             del self.live[key]
 
 
+def _traced(
+    model: torch.nn.Module, call, mixed: set[int] | None = None, scale: float = 1.0, cached: int = 0
+) -> tuple[SavedStorages, LiveStorages, Any]:
+    """``call()`` under the saved-tensors hook, the live-storage mode and fused attention."""
+    saved = SavedStorages(model)
+    live = LiveStorages(saved, mixed, scale, cached)
+    with torch.autograd.graph.saved_tensors_hooks(saved.pack, lambda t: t), FusedAttentionSaves(), live:
+        out = call()
+    return saved, live, out
+
+
 def trace(model: torch.nn.Module, batch: dict[str, Any]) -> tuple[SavedStorages, LiveStorages]:
     """One training loss under the saved-tensors hook, the live-storage mode and fused attention."""
-    saved = SavedStorages(model)
-    live = LiveStorages(saved)
-    with torch.autograd.graph.saved_tensors_hooks(saved.pack, lambda t: t), FusedAttentionSaves(), live:
-        model.training_loss(batch)
+    saved, live, _ = _traced(model, lambda: model.training_loss(batch))
     return saved, live
 
 
-def activation_trace(model: torch.nn.Module, batch: dict[str, Any]) -> tuple[int, int]:
-    """(bytes autograd keeps for backward, the most bytes alive at once) of one training loss:
-    each storage once, weights never, the fused attention kernels' saved set on meta tensors."""
-    saved, live = trace(model, batch)
-    return saved.total, max(live.highest, saved.total)
+class Phase(NamedTuple):
+    """One forward pass of a training step: what it saved, what was alive, and ``carried``, the
+    bytes (fp32 trace) still alive from the step's earlier passes (outputs kept for this one)."""
+
+    saved: SavedStorages
+    live: LiveStorages
+    carried: int = 0
+
+    @property
+    def highest(self) -> int:
+        """The most bytes alive at once in the fp32 trace."""
+        return max(self.carried + self.live.highest, self.saved.total)
+
+    @property
+    def highest_mixed(self) -> float:
+        """The same in the run's precision, autocast's cached weight casts included (see :class:`LiveStorages`)."""
+        live = self.live
+        saved = live.scale * self.saved.total + autocast_weight_copies(self.saved, live.mixed)
+        return max(live.scale * self.carried + live.highest_mixed, saved)
 
 
-def autocast_weight_copies(saved: SavedStorages, fp32_trainable: set[int]) -> int:
-    """Bytes of the 16-bit copies autocast makes of fp32 trainable matrices that ops save for backward.
+def adversarial(model: torch.nn.Module) -> bool:
+    """A method trained adversarially with manual optimisation, in two passes per step (InstaVSR),
+    unless every adversarial weight it has (``*adv_weight`` hyperparameters) is zero."""
+    if not all(
+        hasattr(model, name)
+        for name in ("generator_losses", "discriminator_losses", "discriminator_parameters")
+    ):
+        return False
+    hparams = dict(getattr(model, "hparams", {}) or {})
+    weights = [v for k, v in hparams.items() if k.endswith("adv_weight")]
+    return not weights or any(w > 0 for w in weights)
 
-    Why: under bf16/fp16 autocast a linear or conv saves the 16-bit cast of its fp32 weight, a real
-    allocation outside the parameters (measured on LiteVSR: its 0.6B trainable adapter outside
-    gradient checkpointing, about 1.1 GiB of saved casts per step); inside checkpointed blocks the
-    casts are recomputed, not saved, and the trace does not see them either. ``fp32_trainable``
-    holds ``id()`` of the parameters that are fp32 and trainable in the run.
+
+@contextmanager
+def frozen(params: list[torch.nn.Parameter]):
+    """``requires_grad=False`` on ``params`` for the block, as Lightning's ``toggle_optimizer`` does for
+    the parameters of the optimizers not being stepped."""
+    flags = [(p, p.requires_grad) for p in params]
+    for p, _ in flags:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
+
+
+def training_phases(
+    model: torch.nn.Module, batch: dict[str, Any], mixed: set[int] | None = None, scale: float = 1.0
+) -> list[Phase]:
+    """The forward passes of one training step, traced (``mixed``, ``scale``: see :class:`LiveStorages`).
+
+    Most methods have one: ``training_loss``. An :func:`adversarial` method has two, as its
+    ``training_step`` runs them once its adversarial terms are on (the heavier part of the run,
+    whatever warm-up precedes it): the generator loss with the adversarial terms and the
+    discriminators frozen, then, after its backward, the discriminators' loss on the kept generator
+    outputs with the generator frozen (carried: the kept outputs that are not the batch's own;
+    autocast's weight casts of the first pass stay cached, as one autocast region spans the step).
     """
-    return sum(
-        2 * w.numel() for w in saved.saved_weights.values() if id(w) in fp32_trainable and w.dim() >= 2
-    )
+    if not adversarial(model):
+        saved, live, _ = _traced(model, lambda: model.training_loss(batch), mixed, scale)
+        return [Phase(saved, live)]
+    from torch.utils._pytree import tree_leaves
+
+    disc = list(model.discriminator_parameters())
+    ids = {id(p) for p in disc}
+    gen = [p for p in model.parameters() if id(p) not in ids]
+    with frozen(disc):
+        saved_g, live_g, (_, seen) = _traced(model, lambda: model.generator_losses(batch, True), mixed, scale)
+    inputs = {t.untyped_storage()._cdata for t in tree_leaves(batch) if isinstance(t, torch.Tensor)}
+    kept = {
+        t.untyped_storage()._cdata: t.untyped_storage().nbytes()
+        for t in tree_leaves(seen)
+        if isinstance(t, torch.Tensor) and t.untyped_storage()._cdata not in inputs
+    }
+    with frozen(gen):
+        saved_d, live_d, _ = _traced(
+            model, lambda: model.discriminator_losses(seen), mixed, scale, live_g.cached
+        )
+    return [Phase(saved_g, live_g), Phase(saved_d, live_d, sum(kept.values()))]
+
+
+def activation_trace(model: torch.nn.Module, batch: dict[str, Any]) -> tuple[int, int]:
+    """(bytes autograd keeps for backward, the most bytes alive at once) of one training step's
+    forward passes: each storage once, weights never, the fused attention kernels' saved set on
+    meta tensors."""
+    phases = training_phases(model, batch)
+    return max(ph.saved.total for ph in phases), max(ph.highest for ph in phases)
+
+
+def autocast_weight_copies(
+    weights: SavedStorages | LiveStorages | dict[int, torch.Tensor], fp32_trainable: set[int]
+) -> int:
+    """Bytes of the 16-bit copies 16-bit autocast keeps of fp32 trainable matrices.
+
+    Why: under bf16/fp16 autocast a linear or conv reads the 16-bit cast of its fp32 weight, a real
+    allocation outside the parameters, cached until the autocast region ends (measured on LiteVSR:
+    its 0.6B trainable adapter outside gradient checkpointing, about 1.1 GiB of saved casts per
+    step; on InstaVSR: its 0.46B checkpointed generator, 0.85 GiB of casts that no op saves).
+    ``weights``: the weights autocast casts (:attr:`LiveStorages.cast`, or a dict of them) or,
+    narrower, those ops saved (a :class:`SavedStorages`); ``fp32_trainable`` holds ``id()`` of the
+    parameters that are fp32 and trainable in the run. Each weight counts once.
+    """
+    if isinstance(weights, SavedStorages):
+        weights = weights.saved_weights
+    elif isinstance(weights, LiveStorages):
+        weights = weights.cast
+    return sum(2 * w.numel() for w in weights.values() if id(w) in fp32_trainable and w.dim() >= 2)
 
 
 def saved_activation_bytes(model: torch.nn.Module, batch: dict[str, Any]) -> int:
@@ -466,9 +633,10 @@ def _measure_activations(plan: Plan, model: torch.nn.Module, cfg: Any) -> None:
     if allow_lpips is not None and not _lpips_present():  # a blocker (fit_blockers), not a trace failure
         model.hparams.allow_missing_lpips = True
         plan.warnings.append("activations of the LPIPS network not counted (its weights are not here)")
+    mixed = "16" in str(cfg.trainer.get("precision"))
+    scale = MIXED_SAVED if mixed else 1.0
     try:
-        traced, live = trace(model, meta_batch(cfg.data, model))
-        saved, highest = traced.total, max(live.highest, traced.total)
+        phases = training_phases(model, meta_batch(cfg.data, model), fp32_trainable if mixed else None, scale)
     except (RuntimeError, NotImplementedError, TypeError, ValueError, MemoryError) as exc:
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
         plan.blockers.append(  # a plan that could not be measured is not a small plan
@@ -481,11 +649,18 @@ def _measure_activations(plan: Plan, model: torch.nn.Module, cfg: Any) -> None:
             p.data = p.data.to(dtype)
         if allow_lpips is not None:
             model.hparams.allow_missing_lpips = allow_lpips
-    mixed = "16" in str(cfg.trainer.get("precision"))
-    copies = autocast_weight_copies(traced, fp32_trainable) if mixed else 0
-    plan.activation_bytes = (int(saved * MIXED_SAVED) if mixed else saved) + copies
-    transient = highest - saved  # the forward's peak above what stays saved (a codec encoding all frames)
-    plan.transient_bytes = int(transient * MIXED_SAVED) if mixed else transient
+    for t in {k: t for ph in phases for k, t in ph.live.outside.items()}.values():
+        # frozen weights the loss reads that the module tree does not hold (InstaVSR's SD-VAE encoder)
+        name = _dtype_name(t.dtype)
+        plan.weight_bytes[name] = plan.weight_bytes.get(name, 0) + t.numel() * t.element_size()
+    # saved for backward: the scaled trace plus the 16-bit casts of fp32 trainable weights that ops save
+    saved = max(
+        int(scale * ph.saved.total) + (autocast_weight_copies(ph.saved, fp32_trainable) if mixed else 0)
+        for ph in phases
+    )
+    plan.activation_bytes = saved
+    # the forward's peak above that: a codec encoding all frames, autocast's cache of weight casts
+    plan.transient_bytes = max(0, int(max(ph.highest_mixed for ph in phases)) - saved)
 
 
 def _lpips_present() -> bool:

@@ -207,3 +207,90 @@ def test_autocast_copies_of_saved_fp32_trainable_weights_are_counted_once():
     ):
         model(torch.randn(4, 256, requires_grad=True))
     assert 2 * 256 * 256 in real.sizes.values()  # the bf16 cast autocast saved is its own storage
+
+
+def test_autocast_keeps_casts_of_checkpointed_weights_and_the_plan_counts_them():
+    """Under bf16 autocast the cast of an fp32 trainable weight is cached until autocast exits, also
+    inside a gradient-checkpointed block that saves nothing: memory the forward peak must hold."""
+    import os
+
+    import torch
+    from torch.utils.checkpoint import checkpoint
+
+    from vsrzoo.planning import MIXED_SAVED, training_phases
+
+    class Checkpointed(torch.nn.Module):
+        def __init__(self, dim: int):
+            super().__init__()
+            self.lin = torch.nn.Linear(dim, dim, bias=False)
+
+        def training_loss(self, batch):
+            return {"loss": checkpoint(self.lin, batch["x"], use_reentrant=False).sum()}
+
+    def rss() -> int:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    dim = 6144  # fp32 weight 144 MiB, its bf16 cast 72 MiB (mmap'd: the resident set shows it come and go)
+    model = Checkpointed(dim)
+    x = torch.randn(2, dim, requires_grad=True)
+    model.training_loss({"x": x})  # warm-up
+    start = rss()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        model.training_loss({"x": x})
+        held = rss() - start
+    released = rss() - start
+    copy = 2 * dim * dim
+    assert held > 0.8 * copy and released < 0.2 * copy
+    meta = Checkpointed(dim).to("meta")
+    (phase,) = training_phases(
+        meta, {"x": torch.empty(2, dim, device="meta")}, {id(meta.lin.weight)}, MIXED_SAVED
+    )
+    assert phase.saved.total == 2 * dim * 4  # the checkpointed block keeps only its input
+    assert phase.highest_mixed >= copy  # the cached cast is in the forward peak
+
+
+def test_adversarial_step_is_planned_as_its_two_passes_with_the_encoder_outside_the_module_tree():
+    """InstaVSR once its GAN is on: the generator pass (discriminators frozen) and the discriminators'
+    pass on the kept outputs (generator frozen); the meta trace predicts what real CPU passes save, and
+    the frozen SD-VAE encoder the method keeps outside its module tree is read as a weight."""
+    import torch
+    from omegaconf import OmegaConf
+
+    from vsrzoo.factory import create_model
+    from vsrzoo.planning import SavedStorages, adversarial, frozen, meta_batch, training_phases
+
+    kwargs = dict(
+        latent_disc_input="encoder",
+        disc_encoder="sd-vae",
+        disc_encoder_variant="tiny",
+        allow_random_disc_encoder=True,
+        lpips_weight=0.0,
+        burn_in_frames=0,
+    )
+    data = OmegaConf.create({"num_frames": 3, "crop_size": 16})
+    torch.manual_seed(0)
+    real = create_model("instavsr", variant="tiny", **kwargs).train()
+    assert adversarial(real)
+    off = create_model("instavsr", variant="tiny", device="meta", latent_adv_weight=0.0, pixel_adv_weight=0.0)
+    assert not adversarial(off)  # never adversarial: one pass, as its training_step runs
+    batch = {k: torch.rand(v.shape) if torch.is_tensor(v) else v for k, v in meta_batch(data, real).items()}
+    disc = list(real.discriminator_parameters())
+    gen = [p for p in real.parameters() if id(p) not in {id(q) for q in disc}]
+    saved_g, saved_d = SavedStorages(real), SavedStorages(real)
+    with frozen(disc), torch.autograd.graph.saved_tensors_hooks(saved_g.pack, lambda t: t):
+        _, seen = real.generator_losses(batch, True)
+    with frozen(gen), torch.autograd.graph.saved_tensors_hooks(saved_d.pack, lambda t: t):
+        real.discriminator_losses(seen)
+    assert all(p.requires_grad for p in real.parameters())  # frozen() restores
+    meta = create_model("instavsr", variant="tiny", device="meta", **kwargs).train()
+    gen_pass, disc_pass = training_phases(meta, meta_batch(data, meta))
+    assert disc_pass.saved.total == saved_d.total
+    assert gen_pass.saved.total == pytest.approx(saved_g.total, rel=1e-3)  # 8 KiB apart in 15 MB
+    assert disc_pass.carried > 0  # the generator's outputs kept for the discriminators' pass
+    encoder = {id(p): p.numel() for p in meta.disc_encoder.parameters()}
+    read = {id(t): t.numel() for t in disc_pass.live.outside.values()}
+    assert (
+        read.keys() <= encoder.keys()
+    )  # every weight read that the module tree does not hold: the encoder's
+    assert sum(read.values()) > 0.99 * sum(encoder.values())  # (but for a 1x1 post-quant conv it never reads)
