@@ -1,0 +1,187 @@
+"""Inference speed per method against this machine's matmul peak: FLOPs, time, MFU and where the time goes.
+
+For each method with shipped tiny weights (or ``--methods``), 16 frames of 64 x 64 LR (a smooth
+moving synthetic pattern, no file needed) go through the streaming engine (``stream_upscale``, what ``vsrzoo upscale``
+runs) on the CPU, fp32, with the process's default threads. Measured side by side in one process:
+
+- FLOPs of the whole run (``torch.utils.flop_counter.FlopCounterMode``: matmuls, convolutions and
+  attention; elementwise work is not counted, so MFU is the share of the matmul-class peak used);
+- the peak: the best of three fp32 ``2048^3`` matrix products, GFLOP/s;
+- time: the median of ``--repeats`` runs after one warm-up, as seconds per output megapixel-frame;
+- MFU = FLOPs / time / peak;
+- the op groups of one run from ``torch.profiler`` (self CPU time, grouped: attention, convolution,
+  matmul, gather/index/top-k, normalisation, elementwise, copies/layout, other), with the part of
+  the wall time no operator accounts for reported as Python/other overhead.
+
+``--previous DIR`` repeats the measurement with the weights in ``DIR/<method>-tiny`` (e.g. a
+previous release's ``vsrzoo/weights``), so a change of speed shows beside its cause. Issue 29
+asks for MFU >= 40 % per method at this size. Writes ``results/speed.json``.
+
+    python benchmarks/speed.py [--methods liftvsr simplegvr] [--repeats 3] [--previous OLD/weights]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+from collections import defaultdict
+from pathlib import Path
+
+os.environ.setdefault("KINETO_LOG_LEVEL", "5")  # the profiler's "no GPU" lines on a CPU machine
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+GROUPS = {
+    "attention": ("attention", "sdpa", "softmax", "_flash", "_efficient"),
+    "convolution": ("conv", "mkldnn_convolution"),
+    "matmul": ("addmm", "aten::mm", "bmm", "matmul", "linear", "baddbmm", "einsum"),
+    "gather/index/top-k": ("index", "gather", "topk", "take_along", "scatter", "masked", "nonzero", "sort"),
+    "normalisation": ("norm", "group_norm", "layer_norm", "rms"),
+    "copies/layout": (
+        "copy",
+        "contiguous",
+        "cat",
+        "stack",
+        "permute",
+        "transpose",
+        "pad",
+        "clone",
+        "to",
+        "view",
+    ),
+    "elementwise": (
+        "add",
+        "mul",
+        "sub",
+        "div",
+        "silu",
+        "gelu",
+        "sigmoid",
+        "tanh",
+        "exp",
+        "clamp",
+        "where",
+        "pow",
+    ),
+}
+
+
+def group_of(op: str) -> str:
+    name = op.lower()
+    for group, keys in GROUPS.items():
+        if any(k in name for k in keys):
+            return group
+    return "other"
+
+
+def matmul_peak(n: int = 2048) -> float:
+    """Best-of-three fp32 ``n^3`` matrix product on this process's threads, GFLOP/s."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    best = min(_timed(lambda: a @ b) for _ in range(3))
+    return 2 * n**3 / best / 1e9
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def clip(frames: int = 16, size: int = 64) -> list[np.ndarray]:
+    """A smooth moving pattern: real content for the engine, no file needed."""
+    y, x = np.mgrid[0:size, 0:size] / size
+    return [
+        (
+            np.stack([np.sin(6 * x + t / 3), np.cos(5 * y - t / 4), np.sin(4 * (x + y))], -1) * 127 + 128
+        ).astype(np.uint8)
+        for t in range(frames)
+    ]
+
+
+def load(name: str, weights: Path | None):
+    import vsrzoo
+
+    pretrained = str(weights / f"{name}-tiny") if weights is not None else "builtin"
+    return vsrzoo.create_model(name, pretrained=pretrained).eval()
+
+
+def run(model, frames: list[np.ndarray]) -> list[np.ndarray]:
+    from vsrzoo.inference.streaming import stream_upscale
+
+    torch.manual_seed(0)
+    with torch.no_grad():
+        return list(stream_upscale(model, frames))
+
+
+def measure(model, frames: list[np.ndarray], repeats: int, peak: float) -> dict:
+    from torch.profiler import ProfilerActivity, profile
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        out = run(model, frames)
+    flops = counter.get_total_flops()
+    run(model, frames)  # warm-up
+    seconds = statistics.median(_timed(lambda: run(model, frames)) for _ in range(repeats))
+    megapixel_frames = len(out) * out[0].shape[0] * out[0].shape[1] / 1e6
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        wall = _timed(lambda: run(model, frames))
+    groups: dict[str, float] = defaultdict(float)
+    for event in prof.key_averages():
+        groups[group_of(event.key)] += event.self_cpu_time_total / 1e6
+    ops = sum(groups.values())
+    groups["Python/other overhead"] = max(0.0, wall - ops)
+    return {
+        "gflop": flops / 1e9,
+        "seconds": seconds,
+        "s_per_mp_frame": seconds / megapixel_frames,
+        "mfu": flops / seconds / (peak * 1e9),
+        "groups": {k: v / max(wall, ops) for k, v in sorted(groups.items(), key=lambda kv: -kv[1])},
+    }
+
+
+def report(label: str, row: dict, top: int) -> str:
+    groups = ", ".join(f"{k} {100 * v:.0f}%" for k, v in list(row["groups"].items())[:top])
+    return (
+        f"{label:<22} {row['gflop']:>8.1f} {row['s_per_mp_frame']:>10.2f} {100 * row['mfu']:>6.1f}%  {groups}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--methods", nargs="+", default=["instavsr", "litevsr", "liftvsr", "simplegvr"])
+    parser.add_argument("--frames", type=int, default=16)
+    parser.add_argument("--size", type=int, default=64, help="LR side in pixels")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--top", type=int, default=4, help="op groups printed per method")
+    parser.add_argument("--previous", type=Path, help="folder with <method>-tiny weights to measure beside")
+    args = parser.parse_args()
+
+    peak = matmul_peak()
+    frames = clip(args.frames, args.size)
+    print(
+        f"{torch.get_num_threads()} threads; fp32 matmul peak {peak:.1f} GFLOP/s (2048^3); "
+        f"{args.frames} frames of {args.size}x{args.size} LR through the streaming engine"
+    )
+    print(f"{'method':<22} {'GFLOP':>8} {'s/MP-frame':>10} {'MFU':>7}  top op groups (share of the run)")
+    results = {"peak_gflops": peak, "threads": torch.get_num_threads(), "methods": {}}
+    for name in args.methods:
+        row = measure(load(name, None), frames, args.repeats, peak)
+        results["methods"][name] = row
+        print(report(name, row, args.top))
+        if args.previous is not None:
+            old = measure(load(name, args.previous), frames, args.repeats, peak)
+            results["methods"][f"{name} (previous)"] = old
+            print(report("  previous weights", old, args.top))
+            print(f"  time ratio now / previous: {row['seconds'] / old['seconds']:.2f}x")
+    out = Path(__file__).resolve().parents[1] / "results" / "speed.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
