@@ -106,7 +106,8 @@ def load(name: str, weights: Path | None):
     import vsrzoo
 
     pretrained = str(weights / f"{name}-tiny") if weights is not None else "builtin"
-    return vsrzoo.create_model(name, pretrained=pretrained).eval()
+    # inference only; FlopCounterMode's module tracker cannot hook parameters that require grad
+    return vsrzoo.create_model(name, pretrained=pretrained).eval().requires_grad_(False)
 
 
 def run(model, frames: list[np.ndarray]) -> list[np.ndarray]:
