@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from vsrzoo.cli import main
 from vsrzoo.planning import make_plan, weight_refs, where_is
@@ -209,37 +210,56 @@ def test_autocast_copies_of_saved_fp32_trainable_weights_are_counted_once():
     assert 2 * 256 * 256 in real.sizes.values()  # the bf16 cast autocast saved is its own storage
 
 
+AUTOCAST_PROBE = """
+import os, sys
+import torch
+from torch.utils.checkpoint import checkpoint
+
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+dim = int(sys.argv[1])
+lin = torch.nn.Linear(dim, dim, bias=False)
+x = torch.randn(2, dim, requires_grad=True)
+checkpoint(lin, x, use_reentrant=False).sum()  # warm-up
+start = rss()
+with torch.autocast("cpu", dtype=torch.bfloat16):
+    checkpoint(lin, x, use_reentrant=False).sum()
+    held = rss() - start
+print(held, rss() - start)
+"""
+
+
+class Checkpointed(torch.nn.Module):
+    """One linear layer run under gradient checkpointing (saves only its input)."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.lin = torch.nn.Linear(dim, dim, bias=False)
+
+    def training_loss(self, batch):
+        from torch.utils.checkpoint import checkpoint
+
+        return {"loss": checkpoint(self.lin, batch["x"], use_reentrant=False).sum()}
+
+
 def test_autocast_keeps_casts_of_checkpointed_weights_and_the_plan_counts_them():
     """Under bf16 autocast the cast of an fp32 trainable weight is cached until autocast exits, also
-    inside a gradient-checkpointed block that saves nothing: memory the forward peak must hold."""
-    import os
+    inside a gradient-checkpointed block that saves nothing: memory the forward peak must hold.
 
-    import torch
-    from torch.utils.checkpoint import checkpoint
+    The resident set is read in a fresh interpreter: in a process that already ran other tests the
+    allocator can serve the cast from memory it kept, and the resident set then shows nothing."""
+    import subprocess
+    import sys
 
     from vsrzoo.planning import MIXED_SAVED, training_phases
 
-    class Checkpointed(torch.nn.Module):
-        def __init__(self, dim: int):
-            super().__init__()
-            self.lin = torch.nn.Linear(dim, dim, bias=False)
-
-        def training_loss(self, batch):
-            return {"loss": checkpoint(self.lin, batch["x"], use_reentrant=False).sum()}
-
-    def rss() -> int:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
     dim = 6144  # fp32 weight 144 MiB, its bf16 cast 72 MiB (mmap'd: the resident set shows it come and go)
-    model = Checkpointed(dim)
-    x = torch.randn(2, dim, requires_grad=True)
-    model.training_loss({"x": x})  # warm-up
-    start = rss()
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        model.training_loss({"x": x})
-        held = rss() - start
-    released = rss() - start
+    out = subprocess.run(
+        [sys.executable, "-c", AUTOCAST_PROBE, str(dim)], capture_output=True, text=True, check=True
+    ).stdout
+    held, released = map(int, out.split())
     copy = 2 * dim * dim
     assert held > 0.8 * copy and released < 0.2 * copy
     meta = Checkpointed(dim).to("meta")
