@@ -145,8 +145,24 @@ def test_state_blend_makes_the_state_contractive():
     warped = model.warp_previous(prev, None, frame, 0.5)
     bic = bicubic_upsample(frame, 4)
     assert torch.allclose(warped - bic, 0.5 * (prev - bic), atol=1e-6)
-    with pytest.raises(vsrzoo.errors.UserError, match="state_blend"):
+    with pytest.raises(
+        vsrzoo.errors.UserError, match=r"'state_blend' must be a float in \[0.0, 1.0\], got 1.5"
+    ):
         tiny(state_blend=1.5)
+
+
+def test_a_model_built_without_a_config_has_no_hidden_inference_blend():
+    """Issue 27: the constructor's default is what the shipped weights use (no blend), so a model
+    built from the variant alone feeds its state back as is, like the documented shipped one."""
+    import json
+
+    from vsrzoo.methods.base import builtin_dir
+
+    shipped = json.loads((builtin_dir() / "instavsr-tiny" / "config.json").read_text())["config"]
+    assert tiny().hparams.state_blend == shipped["state_blend"] == 0.0
+    model, lr = perturb(tiny()).eval(), moving_clip(t=3)[0]
+    with torch.no_grad():
+        assert torch.equal(model(lr), perturb(tiny(state_blend=0.0)).eval()(lr))
 
 
 def test_burn_in_frames_build_the_state_without_gradient():

@@ -28,7 +28,7 @@ section 2; every item is a constructor argument):
   ``state_blend``, a contractive state at inference: the fed-back frame is
   ``(1 - state_blend) * state + state_blend * bicubic(current LR)``, so whatever the state adds
   over bicubic shrinks geometrically unless the current frame renews it. It hid the divergence of
-  the earlier weights (0.55); the shipped ones need none (0). It is applied at inference only:
+  the earlier weights (0.55); the shipped ones need none, and the default is 0 (no blend). It is applied at inference only:
   fine-tuning with it in the unroll made the network raise its gain on the state to compensate.
   (2) ``burn_in_frames``: the first frames of each training clip run without gradient and only
   build the state, so the frames with a loss start from the state of a long video, not from the
@@ -100,7 +100,7 @@ from vsrzoo.methods.instavsr_net import (
     bicubic_upsample,
     generator_in_channels,
 )
-from vsrzoo.registry import register_method
+from vsrzoo.registry import PositiveInt, Range, Share, register_method
 
 log = logging.getLogger(__name__)
 
@@ -205,9 +205,9 @@ class InstaVSR(AdversarialTraining, VSRMethod):
         flow_preset: str = "medium",
         detach_state: bool = False,
         state_noise: float = 0.0,
-        burn_in_frames: int = 0,
+        burn_in_frames: Annotated[int, Range(0)] = 0,
         burn_in_random: bool = False,
-        state_blend: float = 0.5,
+        state_blend: Share = 0.0,
         back_project_state: bool = True,
         carry_state: bool = True,
         reset_threshold: float | None = 0.1,
@@ -226,7 +226,7 @@ class InstaVSR(AdversarialTraining, VSRMethod):
         latent_disc: dict[str, Any] | None = None,
         pixel_disc: dict[str, Any] | None = None,
         grad_clip_norm: float | None = 1.0,
-        segment_length: int = 1,
+        segment_length: PositiveInt = 1,
         disc_lr: float | None = None,
         allow_missing_lpips: bool = False,
         allow_random_disc_encoder: bool = False,
@@ -234,12 +234,6 @@ class InstaVSR(AdversarialTraining, VSRMethod):
         super().__init__(scale=scale)
         self.save_hyperparameters()
         self.automatic_optimization = False
-        if segment_length < 1:
-            raise UserError(f"instavsr: segment_length must be at least 1, got {segment_length}")
-        if burn_in_frames < 0:
-            raise UserError(f"instavsr: burn_in_frames must be at least 0, got {burn_in_frames}")
-        if not 0.0 <= state_blend <= 1.0:
-            raise UserError(f"instavsr: state_blend must be in [0, 1], got {state_blend}")
         self.segment_length = segment_length
         if decoder_type == "pixel-unshuffle":
             dec = PixelUnshuffleCodec(factor=int((decoder or {}).get("factor", 8)))
