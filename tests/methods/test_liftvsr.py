@@ -229,15 +229,43 @@ def open_temporal_branch_of_remaining(net, scale: float = 0.2) -> None:
                 p.copy_(scale * torch.randn(p.shape, generator=g))
 
 
-def test_segment_timesteps_differ_and_stay_in_sampled_range():
-    model = tiny_model()
+@pytest.mark.parametrize("prob", [0.0, 0.75])
+def test_adjacent_training_segments_never_share_the_timestep_the_loss_sees(prob):
+    """Asymmetric sampling as training feeds it (issue 27): the timesteps handed to the diffusion loss
+    of chained segments differ between neighbours, start states included, and stay in [0, 250)."""
+    model = tiny_model(start_state_prob=prob).train()
+    assert model.inference_scheduler(model.num_inference_steps).timesteps.tolist() == [249]  # one DDIM step
+    seen, real = [], model.diffusion.training_losses
+
+    def record(out, x0, x_t, t, noise):
+        seen.append(t[:: model.segment_length])  # one timestep per sample (repeated over its frames)
+        return real(out, x0, x_t, t, noise)
+
+    model.diffusion.training_losses = record
+    g = torch.Generator().manual_seed(1)
+    batch = {"lr": torch.rand(64, 12, 3, 4, 4, generator=g), "gt": torch.rand(64, 12, 3, 16, 16, generator=g)}
     torch.manual_seed(0)
-    t = model.segment_timesteps(2, 500)
-    assert model.inference_scheduler(model.num_inference_steps).timesteps.tolist() == [
-        249
-    ]  # one DDIM step from t = 249
-    assert t.shape == (2, 500) and bool((t[0] != t[1]).all())
-    assert int(t.min()) >= 0 and int(t.max()) < model.max_train_timestep == 250  # strength 0.25
+    model.training_loss(batch)
+    t = torch.stack(seen)  # (3 segments, 64 samples)
+    assert t.shape == (3, 64) and int(t.min()) >= 0 and int(t.max()) < model.max_train_timestep == 250
+    assert (t[1:] != t[:-1]).all()
+    starts = (t == 249).float().mean().item()
+    assert (0.3 < starts < 0.6) if prob else starts < 0.05  # 0.75 per segment, never two in a row
+
+
+def test_the_cache_write_pass_never_writes_at_the_readers_timestep():
+    """At inference the next segment reads the cache at the sampler's first step (249): the write pass
+    draws its timestep as the training segment before such a reader, so never 249."""
+    model = tiny_model(cache_from="matched", start_state_prob=0.75)
+    written = []
+    model.net.register_forward_pre_hook(
+        lambda m, args, kw: written.append(args[2].clone()) if kw["write_cache"] else None, with_kwargs=True
+    )
+    torch.manual_seed(0)
+    with torch.no_grad():
+        model(video(4 * 20, 4))
+    t = torch.cat(written)
+    assert len(t) == 20 and not (t == 249).any() and int(t.max()) < 250
 
 
 @pytest.mark.parametrize("cache_from,calls", [("clean", 3), ("last_step", 2), ("matched", 3)])

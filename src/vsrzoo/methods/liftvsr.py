@@ -295,21 +295,47 @@ class LiftVSR(LatentVSRMethod):
         if cache_from == "clean":
             t = torch.zeros(b, dtype=torch.long, device=z.device)
             return z, self.net(z, lr_latent, t, caches, write_cache=True)[1]
-        t = self.segment_timesteps(1, b, z.device)[0]  # a training segment's timestep (asymmetric sampling)
+        # the cache comes from a timestep drawn as a training segment's before one at the sampler's first
+        # step (asymmetric sampling): uniform among the others, never a start state
+        n, first = self.max_train_timestep, self.first_timestep
+        t = (first + torch.randint(1, n, (b,), device=z.device)) % n
         x_t, _, t = self.noised(z.flatten(0, 1).float(), t, s)
         return z, self.net(x_t.unflatten(0, (b, s)), lr_latent, t, caches, write_cache=True)[1]
 
     # ----------------------------------------------------------------- training
-    def segment_timesteps(self, num_segments: int, batch_size: int, device=None) -> torch.Tensor:
-        """(K, B) timesteps: uniform for the first segment, each next one uniform among the others.
+    @property
+    def first_timestep(self) -> int:
+        """The timestep of the sampler's first step (where every inference segment starts)."""
+        return int(self.inference_scheduler(self.num_inference_steps).timesteps[0])
 
-        Timesteps lie in ``[0, 1000 * strength)``, the range the sampler visits.
+    def segment_timesteps(
+        self, num_segments: int, batch_size: int, device=None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(K, B) timesteps of chained training segments and (K, B) start-state marks.
+
+        Asymmetric sampling: every segment sits at a different timestep from the one before it (whose
+        cache it reads). A segment is at the sampler's first state with probability ``start_state_prob``
+        (marked: its input is the sampler's start, ``sigma * noise``); the first segment's timestep is
+        uniform, each next one uniform among the others, so a start state right after one at the same
+        step is re-drawn (two adjacent segments never share a timestep). Timesteps lie in
+        ``[0, 1000 * strength)``, the range the sampler visits.
         """
         n = self.max_train_timestep
-        t = [torch.randint(0, n, (batch_size,), device=device)]
-        for _ in range(num_segments - 1):
-            t.append((t[-1] + torch.randint(1, n, (batch_size,), device=device)) % n)
-        return torch.stack(t)
+        first = self.first_timestep if self.start_state_prob > 0 else None
+        steps, marks = [], []
+        for i in range(num_segments):
+            if i == 0:
+                t = torch.randint(0, n, (batch_size,), device=device)
+            else:
+                t = (steps[-1] + torch.randint(1, n, (batch_size,), device=device)) % n
+            start = self.start_state_mask(batch_size, device)
+            if first is not None:
+                if i:
+                    start = start & (steps[-1] != first)  # the neighbour already sits at the first step
+                t = torch.where(start, torch.full_like(t, first), t)
+            steps.append(t)
+            marks.append(start)
+        return torch.stack(steps), torch.stack(marks)
 
     def training_loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         lr, gt = batch["lr"], batch["gt"]
@@ -323,50 +349,39 @@ class LiftVSR(LatentVSRMethod):
             )
         cond = self.condition(lr).inputs["lr_latent"]
         target = self.to_diffusion(rearrange(self.encode(gt), "b c t h w -> b t c h w"), cond)
-        timesteps = self.segment_timesteps(k, lr.shape[0], lr.device)
+        timesteps, starts = self.segment_timesteps(k, lr.shape[0], lr.device)
         totals: dict[str, torch.Tensor] = {}
         caches = None
         for i in range(k):
             part = slice(i * seg, (i + 1) * seg)
             losses, caches = self._segment_loss(
-                target[:, part], cond[:, part], timesteps[i], caches, write_cache=i < k - 1
+                target[:, part], cond[:, part], timesteps[i], starts[i], caches, write_cache=i < k - 1
             )
             for key, value in losses.items():
                 totals[key] = totals.get(key, 0) + value / k
         return totals
 
     def noised(
-        self, x0: torch.Tensor, t: torch.Tensor, frames: int
+        self, x0: torch.Tensor, t: torch.Tensor, frames: int, start: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """A training segment's noisy input: ``x0`` (B*S, ...) at per-sample timesteps ``t`` (B,),
-        a ``start_state_prob`` share replaced by the sampler's first state. Returns ``(x_t, the
-        noise x_t implies, t)``."""
+        """A segment's noisy input: ``x0`` (B*S, ...) at per-sample timesteps ``t`` (B,); samples marked
+        in ``start`` (B,) get the sampler's first state instead. Returns ``(x_t, the noise x_t implies, t)``."""
         noise = torch.randn_like(x0)
-        t, start = self._with_start_states(t)
-        t_frames, start = t.repeat_interleave(frames), start.repeat_interleave(frames)
+        t_frames = t.repeat_interleave(frames)
         x_t = self.diffusion.add_noise(x0, noise, t_frames)
-        if (
-            self.start_state_prob > 0
-        ):  # the sampler's first state: sigma * noise, without the unknown residual
-            # masked, not branched on ``start.any()``: identical values, and traceable on meta tensors
+        if start is not None and self.start_state_prob > 0:
+            # the sampler's first state: sigma * noise, without the unknown residual; masked, not branched
+            # on ``start.any()``: identical values, and traceable on meta tensors
             alpha, sigma = (expand_like(v, x0) for v in self.diffusion.alpha_sigma(t_frames))
-            mask = start.view(-1, *([1] * (x0.dim() - 1)))
+            mask = start.repeat_interleave(frames).view(-1, *([1] * (x0.dim() - 1)))
             x_t = torch.where(mask, sigma * noise, x_t)
             noise = torch.where(mask, (x_t - alpha * x0) / sigma, noise)
         return x_t, noise, t
 
-    def _segment_loss(self, x0, cond, t, caches, write_cache: bool):
+    def _segment_loss(self, x0, cond, t, start, caches, write_cache: bool):
         b, s = x0.shape[:2]
         x0 = x0.flatten(0, 1).float()
-        x_t, noise, t = self.noised(x0, t, s)
+        x_t, noise, t = self.noised(x0, t, s, start)
         out, caches = self.net(x_t.unflatten(0, (b, s)), cond, t, caches, write_cache=write_cache)
         losses = self.diffusion.training_losses(out.flatten(0, 1), x0, x_t, t.repeat_interleave(s), noise)
         return {key: value.mean() for key, value in losses.items()}, caches
-
-    def _with_start_states(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Replace a ``start_state_prob`` share of timesteps by the sampler's first one; mark them."""
-        start = self.start_state_mask(t.shape[0], t.device)
-        if self.start_state_prob <= 0:
-            return t, start
-        first = int(self.inference_scheduler(self.num_inference_steps).timesteps[0])
-        return torch.where(start, torch.full_like(t, first), t), start
