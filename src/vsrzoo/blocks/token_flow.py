@@ -58,8 +58,9 @@ class TokenFlowAttention(nn.Module):
     token flow: (B, R, T, 2, H, W) shared by the heads or (B, R, T, heads, 2, H, W), channel 0
     along W; frame t is sampled at ``p + flow`` to align it with the reference at ``p``.
     ``memory`` is an optional :class:`~vsrzoo.blocks.AttentionMemoryCache` whose ``cache`` is
-    queried with the reference frames' input tokens and added to the attention output before the
-    FFN (LiftVSR's AMC fusion, as in the paper's figure). The residual is exactly zero at init.
+    queried with the reference frames' input tokens and added after the attention and the FFN,
+    before the zero-initialised output linear (LiftVSR's AMC fusion: the paper's figure fuses the
+    cache read with the output of "Temporal Attention & FFN"). The residual is exactly zero at init.
     """
 
     def __init__(
@@ -181,10 +182,9 @@ class TokenFlowAttention(nn.Module):
         out = F.scaled_dot_product_attention(q, k, v).view(b, r, h, w, nh * d)
         return x[:, refs] + self.attn_proj(out)
 
-    def finish(self, y: torch.Tensor) -> torch.Tensor:
-        """FFN and the zero-initialised output projection: the residual to add to the backbone."""
-        y = y + self.ffn(self.norm2(y))
-        return self.out_proj(y)
+    def feed_forward(self, y: torch.Tensor) -> torch.Tensor:
+        """The FFN after the attention, with its residual."""
+        return y + self.ffn(self.norm2(y))
 
     def forward(
         self,
@@ -194,8 +194,8 @@ class TokenFlowAttention(nn.Module):
         memory: nn.Module | None = None,
         cache: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        y = self.attend(x, ref_index, flow)
+        y = self.feed_forward(self.attend(x, ref_index, flow))
         if memory is not None:
             y = y + memory.read(x[:, self.reference_indices(ref_index, x.shape[1])], cache)
-        out = self.finish(y)
+        out = self.out_proj(y)
         return out[:, 0] if isinstance(ref_index, int) else out

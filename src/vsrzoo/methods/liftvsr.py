@@ -21,7 +21,8 @@ reconstruction (DESIGN.md section 2, each a constructor argument):
   one extra pass on the segment's clean latent re-noised to a timestep drawn exactly as a
   training segment's (``cache_from='matched'``, the default: the cache at inference comes from
   the same distribution as in training, which is what asymmetric sampling trains for), or at
-  ``t = 0`` (``'clean'``), or during the last sampler step (``'last_step'``, no extra pass);
+  ``t = 0`` (``'clean'``), or during the last sampler step (``'last_step'``, no extra pass), or
+  never (``'none'``: no segment reads a cache; the inference-time "AMC off" ablation);
 - sampler: DDIM or DPM-Solver++ (diffusers, trailing spacing), ``num_inference_steps`` steps;
   ``strength < 1`` runs only the last steps of a longer schedule (diffusers img2img), starting
   near ``t = 1000 * strength``, and restricts training timesteps to that range;
@@ -155,7 +156,7 @@ class LiftVSR(LatentVSRMethod):
         latent_scale: float = 1.0,
         sampler: Literal["ddim", "dpm"] = "dpm",
         num_inference_steps: PositiveInt = 20,
-        cache_from: Literal["matched", "clean", "last_step"] = "matched",
+        cache_from: Literal["matched", "clean", "last_step", "none"] = "matched",
         cache_read_gate: float = 0.5,
         temporal_attention: bool = True,
         memory_cache: bool = True,
@@ -288,7 +289,7 @@ class LiftVSR(LatentVSRMethod):
             return out.flatten(0, 1).float()
 
         z = run_sampler(model_fn, x.flatten(0, 1), scheduler, learned_sigma=True).unflatten(0, (b, s))
-        if not self.hparams.memory_cache:  # nothing to write: skip the write pass
+        if not self.hparams.memory_cache or cache_from == "none":  # nothing to write: no write pass
             return z, caches
         if cache_from == "last_step":
             return z, written[-1]

@@ -12,7 +12,8 @@ channels (the patch embedding widened, new weights zero-initialised); a learned 
 embedding replaces the T5 text encoder (``caption_length`` tokens initialised like PixArt's
 ``y_embedding``, N(0, 1/width), or from a file of precomputed empty-prompt embeddings); the AMC
 is queried with the temporal branch's input tokens (the DTA input) and its gated read-out is added
-to the DTA output before the FFN and the zero-initialised output linear (the paper's figure); the
+after the DTA's attention and FFN, before the zero-initialised output linear (the paper's figure
+fuses the read with the output of "Temporal Attention & FFN"); the
 cache is updated with those fused tokens of a segment only when ``write_cache=True`` (the caller
 decides which pass writes it); the caches are values passed in and returned by
 :meth:`LiftVSRTransformer.forward` (one tensor or None per temporal layer), never module state; LoRA sits on the attention
@@ -87,14 +88,15 @@ class TemporalLayer(nn.Module):
         x = h.view(b, t, gh, gw, h.shape[-1])
         run = _checkpointed if self.gradient_checkpointing else (lambda f, *a: f(*a))
         y = run(self.dta.attend, x)  # every frame is the reference in turn: (B, T, H, W, C)
+        y = run(self.dta.feed_forward, y)
         if self.amc is None:  # ablation: no memory across segments
             cache = None
         else:
             if cache is not None:
-                y = y + self.amc.read(x, cache)  # queried with the DTA input, fused with its output
+                y = y + self.amc.read(x, cache)  # queried with the DTA input, fused after attention & FFN
             if write_cache:
                 cache = self.amc.update(y, cache)
-        return h + run(self.dta.finish, y).reshape_as(h), cache
+        return h + self.dta.out_proj(y).reshape_as(h), cache
 
 
 class _TemporalHook:
