@@ -90,7 +90,7 @@ def test_gradients_reach_the_flow_network():
         assert layer.weight.grad is not None and layer.weight.grad.abs().sum() > 0
 
 
-def test_memory_read_sits_between_attention_and_ffn():
+def test_memory_read_is_fused_after_attention_and_ffn():
     block = make_block()
     memory = AttentionMemoryCache(16, 2, num_tokens=4)
     x = torch.randn(1, 3, 4, 4, 16)
@@ -102,3 +102,19 @@ def test_memory_read_sits_between_attention_and_ffn():
     with torch.no_grad():
         memory.read_gate.zero_()
     assert torch.equal(block(x, memory=memory, cache=cache), block(x))
+
+
+def test_memory_read_bypasses_the_ffn():
+    """The paper's figure fuses the AMC read with the output of "Temporal Attention & FFN": the
+    read reaches the output through the output linear only, so its effect is exactly
+    ``out_proj.weight @ read`` whatever the FFN does."""
+    block = make_block()
+    memory = AttentionMemoryCache(16, 2, num_tokens=4)
+    x = torch.randn(1, 3, 4, 4, 16)
+    cache = memory.update(x, None)
+    open_output(block)
+    with torch.no_grad():
+        block.ffn.fc2.weight.normal_(0, 0.5)  # a strongly non-linear FFN
+    read = memory.read(x, cache)
+    delta = block(x, memory=memory, cache=cache) - block(x)
+    torch.testing.assert_close(delta, read @ block.out_proj.weight.T, atol=1e-5, rtol=1e-5)

@@ -268,7 +268,7 @@ def test_the_cache_write_pass_never_writes_at_the_readers_timestep():
     assert len(t) == 20 and not (t == 249).any() and int(t.max()) < 250
 
 
-@pytest.mark.parametrize("cache_from,calls", [("clean", 3), ("last_step", 2), ("matched", 3)])
+@pytest.mark.parametrize("cache_from,calls", [("clean", 3), ("last_step", 2), ("matched", 3), ("none", 2)])
 def test_sampler_steps_and_cache_write_pass(cache_from, calls):
     model = tiny_model(cache_from=cache_from, num_inference_steps=2, strength=0.5)
     seen = []
@@ -280,11 +280,47 @@ def test_sampler_steps_and_cache_write_pass(cache_from, calls):
     assert len(seen) == calls
     assert [t for t, _ in seen[:2]] == [499, 249]  # 2 DDIM steps, strength 0.5
     writes = [w for _, w in seen]
-    assert writes == ([False, True] if cache_from == "last_step" else [False, False, True])
+    expected = {"last_step": [False, True], "none": [False, False]}.get(cache_from, [False, False, True])
+    assert writes == expected
     if cache_from == "clean":
         assert seen[-1][0] == 0
     if cache_from == "matched":  # drawn like a training segment's timestep (strength 0.5: below 500)
         assert 0 <= seen[-1][0] < model.max_train_timestep == 500
+
+
+def test_cache_from_none_reads_nothing_so_segments_do_not_depend_on_earlier_ones():
+    """``cache_from='none'`` (the inference-time "AMC off"): no cache is written, so a segment gives
+    what it gives alone, with the trained read gates open."""
+    model = tiny_model(cache_from="none")
+    open_temporal_branch(model.net)
+    lr = video(8, seed=3)
+    with torch.no_grad():
+        torch.manual_seed(0)
+        both = model(lr)
+        torch.manual_seed(0)
+        model(lr[:, :4])  # the same noise draws, in the same order
+        second = model(lr[:, 4:])
+        _, state = model.step(lr[:, :4], None)
+    assert torch.equal(both[:, 4:], second)
+    assert all(caches is None for caches in state.values())
+
+
+def test_the_cache_read_bypasses_the_ffn_in_the_net():
+    """LiftVSR's temporal layer fuses the AMC read after the DTA's attention and FFN (the paper's
+    figure): the read changes the residual by exactly ``out_proj(read)``."""
+    model = tiny_model()
+    open_temporal_branch(model.net)
+    layer = model.net.temporal[0]
+    with torch.no_grad():
+        layer.dta.ffn.fc2.weight.normal_(0, 0.5)
+        b, t, gh, gw, c = 1, 4, 4, 4, layer.dta.out_proj.in_features
+        h = torch.randn(b * t, gh * gw, c)
+        cache = layer.amc.update(torch.randn(b, t, gh, gw, c), None)
+        with_read, _ = layer(h, (b, t, gh, gw), cache, write_cache=False)
+        without, _ = layer(h, (b, t, gh, gw), None, write_cache=False)
+        read = layer.amc.read(h.view(b, t, gh, gw, c), cache)
+    expected = (read @ layer.dta.out_proj.weight.T).reshape_as(h)
+    torch.testing.assert_close(with_read - without, expected, atol=1e-5, rtol=1e-5)
 
 
 def test_sampler_noise_follows_the_global_seed():

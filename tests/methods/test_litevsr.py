@@ -176,12 +176,12 @@ def test_inference_feeds_the_adapter_what_training_feeds_at_that_t(steps):
     for d, t in _unique(steps_seen):
         with torch.no_grad():
             clean, passes = model.unrolled_estimate(d, t, lr_latent)  # what training_loss feeds at (z_t, t)
-        trained_inputs.append(clean)
+        trained_inputs.append(model.refinement(clean, lr_latent))
     finals = [seen[i] for i in _final_pass_indices(model, steps_seen)]
     assert len(finals) == steps
     for got, want in zip(finals, trained_inputs):
         torch.testing.assert_close(got, want)
-    assert not torch.equal(finals[0], lr_latent)  # with one step too, the dynamic stream sees a refinement
+    assert finals[0].abs().max() > 0  # with one step too, the dynamic stream sees a refinement
 
 
 def _unique(steps_seen):
@@ -302,6 +302,39 @@ def test_start_state_prob_trains_the_samplers_start_point(init_noise_scale):
     torch.testing.assert_close(z_t[start] - target[start], d0[start])
     model.set_stage("prior")
     assert model.training_noise(d0)[0].lt(1).all()  # the prior stage is plain rectified flow
+
+
+@pytest.mark.parametrize("mode", ["detail", "estimate"])
+def test_refinement_stream_reads_the_estimates_departure_from_the_lr_latent(mode):
+    """Issue 27: with ``'detail'`` the refinement stream reads ``latent_scale * (estimate - LR latent)``,
+    what the structure stream does not carry (zero before any refinement); ``'estimate'`` reads the
+    estimate itself, nearly the LR latent, so the two streams saw almost the same input."""
+    model = tiny(refinement_input=mode).eval()
+    seen = []
+    model.net.adapter.register_forward_pre_hook(lambda m, args: seen.append((args[0].clone(), args[1].clone())))
+    _, lr_latent, _ = latents(model)
+    d = torch.randn_like(lr_latent)
+    t = torch.ones(1)
+    change = 0.01 * torch.randn_like(lr_latent)
+    with torch.no_grad():
+        model.velocity(d, t, lr_latent, lr_latent)
+        model.velocity(d, t, lr_latent, lr_latent + change)
+    (structure0, first), (structure1, second) = seen
+    assert torch.equal(structure0, lr_latent) and torch.equal(structure1, lr_latent)
+    if mode == "detail":
+        assert torch.equal(first, torch.zeros_like(lr_latent))
+        torch.testing.assert_close(second, change * model.latent_scale)
+    else:
+        assert torch.equal(first, lr_latent) and torch.equal(second, lr_latent + change)
+
+
+def test_configs_saved_before_refinement_input_feed_the_estimate(tmp_path):
+    """Weights trained before ``refinement_input`` existed load with the behaviour they were trained with."""
+    folder = tiny().save_pretrained(tmp_path / "old")
+    meta = json.loads((folder / "config.json").read_text())
+    assert meta["config"].pop("refinement_input") == "detail"
+    (folder / "config.json").write_text(json.dumps(meta))
+    assert vsrzoo.create_model("litevsr", pretrained=str(folder)).hparams.refinement_input == "estimate"
 
 
 def test_configs_saved_before_the_renames_still_load(tmp_path):

@@ -311,11 +311,15 @@ class LiteVSR(LatentVSRMethod):
         clean: torch.Tensor,
         origin: list[tuple[int, int]] | None = None,
     ):
-        """Velocity given the current clean estimate; the refinement stream reads what
-        ``refinement_input`` says (module docstring)."""
+        """Velocity given the current clean estimate (the refinement stream reads :meth:`refinement`)."""
+        return self.net(d, t, lr_latent, self.refinement(clean, lr_latent), origin)
+
+    def refinement(self, clean: torch.Tensor, lr_latent: torch.Tensor) -> torch.Tensor:
+        """The refinement stream's input for a clean estimate: its departure from the LR latent
+        (``refinement_input='detail'``) or the estimate itself (``'estimate'``); module docstring."""
         if self.hparams.refinement_input == "detail":
-            clean = (clean - lr_latent) * self.latent_scale
-        return self.net(d, t, lr_latent, clean, origin)
+            return (clean - lr_latent) * self.latent_scale
+        return clean
 
     def tiled_velocity(self, d: torch.Tensor, t: torch.Tensor, lr_latent: torch.Tensor, clean: torch.Tensor):
         """Velocity on overlapping ``latent_tile`` tiles, blended (bounded attention cost).
