@@ -220,9 +220,9 @@ def cpu_flags() -> set[str]:
 @claim(
     "litevsr-full-params",
     README,
-    "6.34B with the frozen 704.6M Wan2.2 VAE; 634.9M trainable = 11.27% of DiT + adapter",
+    "6.34B with the frozen 704.7M Wan2.2 VAE; 634.9M trainable = 11.27% of DiT + adapter",
     Near("total_B", 6.34, 0.005),
-    Near("vae_M", 704.6, 0.05),
+    Near("vae_M", 704.7, 0.05),
     Near("trainable_M", 634.9, 0.05),
     Near("share_pct", 11.27, 0.005),
     fast=True,
@@ -259,9 +259,9 @@ def simplegvr_full_params(ctx: Context) -> dict:
 @claim(
     "liftvsr-tiny-params",
     card("liftvsr"),
-    "0.79M parameters, 3.1 MB.",
+    "0.79M parameters, 3.2 MB.",
     Near("params_M", 0.79, 0.005),
-    Near("file_MB", 3.1, 0.05),
+    Near("file_MB", 3.2, 0.05),
     fast=True,
 )
 def liftvsr_tiny_params(ctx: Context) -> dict:
@@ -674,6 +674,107 @@ def streaming_size(ctx: Context) -> dict:
     rows = {size: streaming.run_child("size", "--size", str(size), "--tile", "128") for size in (256, 1024)}
     excl = {size: (r["peak_kb"] - r["out_buffer_kb"]) / 1024 for size, r in rows.items()}
     return {"rss_256_MB": excl[256], "rss_1024_MB": excl[1024], "rss_ratio": excl[1024] / excl[256]}
+
+
+# ---------------------------------------------------------------------------- LiftVSR cache, LiteVSR streams
+def procedural_scores(method: str, configs: dict[str, dict], clips: int, frames: int, size: int) -> dict:
+    """``benchmarks/procedural.py``'s scores (label -> metrics) of the shipped weights under each
+    config, on its seeded 'select' clips (never Vid4), written to a temporary folder; the sampler noise
+    is seeded there too."""
+    import tempfile
+    from types import SimpleNamespace
+
+    procedural = benchmark_module("procedural")
+    specs = [f"{label}={json.dumps(overrides)}" for label, overrides in configs.items()]
+    with tempfile.TemporaryDirectory() as tmp:
+        args = SimpleNamespace(root=tmp, clips=clips, frames=frames, size=size, seed=7)
+        return procedural.score(method, "builtin", specs, [], args)
+
+
+@claim(
+    "liftvsr-amc-not-shown",
+    card("liftvsr"),
+    'switching the cache read off (`cache_from="none"`) changes PSNR-Y by less than 0.01 dB and tOF '
+    "by less than 0.01",
+    AtMost("abs_dpsnr", 0.01),
+    AtMost("abs_dtof", 0.01),
+)
+def liftvsr_amc(ctx: Context) -> dict:
+    """The shipped LiftVSR on 3 procedural clips of 32 frames (8 segments), cache read and written
+    (the default) against never written (``cache_from='none'``): the same weights and noise seed."""
+    rows = procedural_scores("liftvsr", {"cache": {}, "none": {"cache_from": "none"}}, 3, 32, 32)
+    return {
+        "psnr_cache": rows["cache"]["psnr"],
+        "psnr_none": rows["none"]["psnr"],
+        "abs_dpsnr": abs(rows["cache"]["psnr"] - rows["none"]["psnr"]),
+        "abs_dtof": abs(rows["cache"]["tof"] - rows["none"]["tof"]),
+    }
+
+
+@claim(
+    "liftvsr-default-no-extra-pass",
+    card("liftvsr"),
+    'the default is `cache_from="last_step"`: the cache is written during the segment\'s one sampler '
+    "step, with no extra pass",
+    Equals("denoiser_calls_per_segment", 1),
+    fast=True,
+)
+def liftvsr_passes(ctx: Context) -> dict:
+    """Denoiser calls of the shipped LiftVSR on one 4-frame segment."""
+    model = builtin("liftvsr")
+    calls = []
+    handle = model.net.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        with torch.no_grad():
+            model(torch.rand(1, 4, 3, 16, 16, generator=torch.Generator().manual_seed(0)))
+    finally:
+        handle.remove()
+    return {"denoiser_calls_per_segment": len(calls)}
+
+
+@claim(
+    "litevsr-streams-differ",
+    card("litevsr"),
+    "The two streams now carry different information.",
+    AtLeast("cost_gap_dB", 0.1),
+    AtLeast("ablated_outputs_differ_255", 1.0),
+)
+def litevsr_streams(ctx: Context) -> dict:
+    """``benchmarks/litevsr_streams.py`` on 3 procedural clips: zeroing the structure stream and
+    zeroing the refinement stream cost different amounts and give different outputs."""
+    import tempfile
+
+    benchmark_module("procedural")  # litevsr_streams imports it by name
+    streams = benchmark_module("litevsr_streams")
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = streams.measure("builtin", clips=3, frames=12, size=64, root=tmp)
+    full = rows["full"]["psnr"]
+    cost = {s: full - rows[f"no {s} stream"]["psnr"] for s in ("structure", "refinement")}
+    return {
+        "cost_structure_dB": cost["structure"],
+        "cost_refinement_dB": cost["refinement"],
+        "cost_gap_dB": abs(cost["structure"] - cost["refinement"]),
+        "ablated_outputs_differ_255": rows["ablated outputs differ"]["mean_abs_255"],
+    }
+
+
+@claim(
+    "litevsr-one-step-suffices",
+    card("litevsr"),
+    "One step suffices, tested validly.",
+    AtLeast("one_minus_four_dB", 0.0),
+)
+def litevsr_steps(ctx: Context) -> dict:
+    """1 vs 4 Euler steps from pure noise (every state on training's flow paths), 3 procedural clips."""
+    noise = {"init_noise_scale": 1.0}
+    rows = procedural_scores(
+        "litevsr", {"1": noise, "4": {**noise, "num_inference_steps": 4}}, clips=3, frames=12, size=64
+    )
+    return {
+        "psnr_1_step": rows["1"]["psnr"],
+        "psnr_4_steps": rows["4"]["psnr"],
+        "one_minus_four_dB": rows["1"]["psnr"] - rows["4"]["psnr"],
+    }
 
 
 # ---------------------------------------------------------------------------- running

@@ -39,13 +39,19 @@ def without(weights: str, stream: str | None):
     return model
 
 
-def measure(weights: str = "builtin", clips: int = 8, frames: int = 12, size: int = 64, seed: int = 7, root=None):
+def measure(
+    weights: str = "builtin", clips: int = 8, frames: int = 12, size: int = 64, seed: int = 7, root=None
+):
     """Rows label -> {psnr, ssim, tof, ...} and the mean |difference| of the two ablated outputs (0-255)."""
-    root = write_clips(Path(root or f"results/procedural/clips-{clips}x{frames}x{size}-s{seed}"), clips, frames, size, seed)
+    root = write_clips(
+        Path(root or f"results/procedural/clips-{clips}x{frames}x{size}-s{seed}"), clips, frames, size, seed
+    )
     methods = {"bicubic": "bicubic", "full": without(weights, None)}
     methods.update({f"no {s} stream": without(weights, s) for s in STREAMS})
     result = vsrzoo.evaluate("folder", methods, root=root, metrics="psnr,ssim,tof", out=None)
-    rows = {label: {k: v for k, v in result.summary(label).items() if isinstance(v, float)} for label in methods}
+    rows = {
+        label: {k: v for k, v in result.summary(label).items() if isinstance(v, float)} for label in methods
+    }
     lr = torch.rand(1, 4, 3, size, size, generator=torch.Generator().manual_seed(seed))
     with torch.no_grad():
         a, b = (methods[f"no {s} stream"](lr) for s in STREAMS)

@@ -20,6 +20,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import torch
 
 import vsrzoo
 from vsrzoo.data.io import write_image
@@ -53,17 +54,24 @@ def score(method: str, ckpt: str, configs: list[str], others: list[str], args) -
     for spec in others:
         label, _, folder = spec.partition("=")
         methods[label] = vsrzoo.create_model(method, pretrained=folder)
+    torch.manual_seed(args.seed)  # the samplers' noise: the same draws on every run
     result = vsrzoo.evaluate("folder", methods, root=root, metrics=METRICS, out=None)
-    return {label: {k: v for k, v in result.summary(label).items() if isinstance(v, float)} for label in methods}
+    return {
+        label: {k: v for k, v in result.summary(label).items() if isinstance(v, float)} for label in methods
+    }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("method", help="registered method name (liftvsr, litevsr, ...)")
-    ap.add_argument("--weights", default="builtin", help="weights folder for --config (default: the shipped tiny)")
+    ap.add_argument(
+        "--weights", default="builtin", help="weights folder for --config (default: the shipped tiny)"
+    )
     ap.add_argument("--config", nargs="+", default=["base={}"], help="LABEL=JSON constructor overrides")
     ap.add_argument("--ckpt", nargs="*", default=[], help="LABEL=DIR: other weights, run as saved")
-    ap.add_argument("--root", default=None, help="where the clips are written (default results/procedural/...)")
+    ap.add_argument(
+        "--root", default=None, help="where the clips are written (default results/procedural/...)"
+    )
     ap.add_argument("--clips", type=int, default=8)
     ap.add_argument("--frames", type=int, default=12)
     ap.add_argument("--size", type=int, default=64, help="LR side in pixels")

@@ -144,9 +144,9 @@ def test_two_euler_steps_match_a_manual_integration():
         t_mid = 3 * 0.5 / (1 + 2 * 0.5)  # 0.75: M = round(1 + 2 * 1.25 / 2) = 2; M(1) = unroll_min = 2
         for t_now, t_next in ((1.0, t_mid), (t_mid, 0.0)):
             t = torch.full((1,), t_now)
-            v0 = model.net(d, t, lr_latent, lr_latent)
+            v0 = model.velocity(d, t, lr_latent, lr_latent)
             clean = model.from_diffusion(d - t_now * v0, lr_latent)
-            v = model.net(d, t, lr_latent, clean)
+            v = model.velocity(d, t, lr_latent, clean)
             d = d + (t_next - t_now) * v
         expected = model.from_diffusion(d, lr_latent)
     torch.testing.assert_close(result, expected, rtol=1e-4, atol=1e-4)
@@ -239,7 +239,7 @@ def test_one_step_is_the_clean_estimate_of_the_first_pass():
         result = sample(model, lr_latent)
         torch.manual_seed(5)
         noise = torch.randn(lr_latent.shape)
-        v = model.net(noise, torch.ones(1), lr_latent, lr_latent)
+        v = model.velocity(noise, torch.ones(1), lr_latent, lr_latent)
         torch.testing.assert_close(result, model.from_diffusion(noise - v, lr_latent))
 
 
@@ -311,7 +311,9 @@ def test_refinement_stream_reads_the_estimates_departure_from_the_lr_latent(mode
     estimate itself, nearly the LR latent, so the two streams saw almost the same input."""
     model = tiny(refinement_input=mode).eval()
     seen = []
-    model.net.adapter.register_forward_pre_hook(lambda m, args: seen.append((args[0].clone(), args[1].clone())))
+    model.net.adapter.register_forward_pre_hook(
+        lambda m, args: seen.append((args[0].clone(), args[1].clone()))
+    )
     _, lr_latent, _ = latents(model)
     d = torch.randn_like(lr_latent)
     t = torch.ones(1)
@@ -462,7 +464,8 @@ def test_tiles_share_the_whole_frame_adapter_grid():
     )  # latent 24 x 24: tile starts 0, 6, 12 (tokens 0, 3, 6)
     outs = []
     with torch.no_grad():
-        whole = model.net.adapter(lr_latent, lr_latent, torch.ones(1)).view(1, 1, 12, 12, -1)
+        refinement = model.refinement(lr_latent, lr_latent)  # what the tiled velocity feeds the stream
+        whole = model.net.adapter(lr_latent, refinement, torch.ones(1)).view(1, 1, 12, 12, -1)
         model.net.adapter.register_forward_hook(lambda m, args, out: outs.append((out, args[3])))
         model.tiled_velocity(noise, torch.ones(1), lr_latent, lr_latent)
     origins = [o for _, batch in outs for o in batch]

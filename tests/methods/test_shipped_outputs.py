@@ -2,8 +2,9 @@
 
 ``shipped_outputs.safetensors`` holds, for each method with built-in weights, the float output of
 ``forward`` and of the streaming engine (``upscale``) on a fixed random LR clip, written by this
-file run as a script on the main branch before the pipeline refactor of issue 26
-(``python tests/methods/test_shipped_outputs.py``). The clip (5 frames of 12 x 36) is sized so
+file run as a script (``python tests/methods/test_shipped_outputs.py``): on the main branch before
+the pipeline refactor of issue 26, and for LiftVSR and LiteVSR again with the weights retrained in
+issue 27 (the InstaVSR and SimpleGVR entries kept from the first run). The clip (5 frames of 12 x 36) is sized so
 that every shared path runs: spatial padding, two latent tiles, two LiftVSR segments, frame
 padding for the codec, the engine's overlapping segments.
 

@@ -12,17 +12,18 @@ reconstruction (DESIGN.md section 2, each a constructor argument):
   video and is concatenated with the noisy latent on channels (input 4 -> 8 for the SD VAE);
 - timesteps in training: ``t`` uniform for the first segment, each next segment at a uniformly
   drawn *different* timestep; ``T // segment_length`` segments chain their caches, loss
-  (improved-DDPM hybrid) averaged over them. The recipes use ``num_frames = 3 * segment_length``:
-  with two segments the AMC's update gate (old cache vs. new summary) is never exercised (the
+  (improved-DDPM hybrid) averaged over them. Samples need at least three segments
+  (``recipes/liftvsr-tiny.yaml`` uses six, ``recipes/liftvsr.yaml`` three): with two the AMC's update gate (old cache vs. new summary) is never exercised (the
   first write just stores the summary), gets no gradient, and DDP stops on the unused parameters;
 - inference: segment by segment, back to back; the caches are the method's state
   (:meth:`LiftVSR.step`: a value in, a value out; the streaming engine keeps one per spatial tile,
-  fresh per video). During a segment's sampler steps the cache is only read. It is written by
-  one extra pass on the segment's clean latent re-noised to a timestep drawn exactly as a
-  training segment's (``cache_from='matched'``, the default: the cache at inference comes from
-  the same distribution as in training, which is what asymmetric sampling trains for), or at
-  ``t = 0`` (``'clean'``), or during the last sampler step (``'last_step'``, no extra pass), or
-  never (``'none'``: no segment reads a cache; the inference-time "AMC off" ablation);
+  fresh per video). The cache is written during the segment's last sampler step
+  (``cache_from='last_step'``, the default: no extra pass), or by one extra pass on the segment's
+  clean latent re-noised to a timestep drawn exactly as a training segment's (``'matched'``: the
+  cache comes from the distribution asymmetric sampling trains for; it doubles the inference
+  cost and showed no gain on long procedural clips, see the model card), or at ``t = 0``
+  (``'clean'``, an extra pass too), or never (``'none'``: no segment reads a cache; the
+  inference-time "AMC off" ablation);
 - sampler: DDIM or DPM-Solver++ (diffusers, trailing spacing), ``num_inference_steps`` steps;
   ``strength < 1`` runs only the last steps of a longer schedule (diffusers img2img), starting
   near ``t = 1000 * strength``, and restricts training timesteps to that range;
@@ -156,7 +157,7 @@ class LiftVSR(LatentVSRMethod):
         latent_scale: float = 1.0,
         sampler: Literal["ddim", "dpm"] = "dpm",
         num_inference_steps: PositiveInt = 20,
-        cache_from: Literal["matched", "clean", "last_step", "none"] = "matched",
+        cache_from: Literal["matched", "clean", "last_step", "none"] = "last_step",
         cache_read_gate: float = 0.5,
         temporal_attention: bool = True,
         memory_cache: bool = True,
