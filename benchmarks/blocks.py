@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vsrzoo.blocks import TokenFlowAttention, sparse_local_attention
+from vsrzoo.blocks import TokenFlowAttention, flow_warp, sparse_local_attention
 
 
 def best_times(fns: dict, repeats: int) -> dict[str, dict[str, float]]:
@@ -131,7 +131,37 @@ def bench_token_flow(repeats: int, dim: int = 128, heads: int = 4, frames: int =
     }
 
 
-def print_report(sparse: dict, token_flow: dict) -> None:
+def bench_warp(
+    repeats: int, tiles: int = 9, frames: int = 4, size: int = 32, heads: int = 4, head_dim: int = 48
+) -> dict:
+    """DTA's key/value warp at the tiny LiftVSR's streaming shape (9 latent tiles of 32 x 32, 4-frame
+    segments, 4 heads, keys and values together): every reference's flows in one ``flow_warp`` call
+    (K flows per image, what TokenFlowAttention does) against a copy of each frame per reference
+    (the previous code), both followed by the layout attention reads. The outputs are equal."""
+    torch.manual_seed(0)
+    b, t, r, nh, d, h, w = tiles, frames, frames, heads, head_dim, size, size
+    tokens = torch.randn(b, t, h, w, nh, d)
+    flow = torch.randn(b, r, t, nh, 2, h, w)
+
+    def copies():
+        frames_ = tokens.permute(0, 1, 4, 5, 2, 3).unsqueeze(1).expand(b, r, t, nh, d, h, w)
+        out = flow_warp(frames_.reshape(-1, d, h, w), flow.reshape(-1, 2, h, w)).view(b, r, t, nh, d, h, w)
+        return out.permute(0, 1, 5, 6, 3, 2, 4).reshape(-1, t, d)
+
+    def one_call():
+        frames_ = tokens.permute(0, 1, 4, 5, 2, 3).reshape(b * t * nh, d, h, w)
+        flows = flow.permute(0, 2, 3, 1, 4, 5, 6).reshape(b * t * nh, r, 2, h, w)
+        out = flow_warp(frames_, flows).unflatten(0, (b, t, nh)).permute(0, 3, 1, 2, 4, 5, 6)
+        return out.permute(0, 1, 5, 6, 3, 2, 4).reshape(-1, t, d)
+
+    assert torch.equal(copies(), one_call())
+    return {
+        "shape": [b, t, h, w, nh, d],
+        **ratios(best_times({"one_call": one_call, "copies": copies}, repeats), "one_call", "copies"),
+    }
+
+
+def print_report(sparse: dict, token_flow: dict, warp: dict) -> None:
     print("SparseLocalAttention (blocks 9x12, k=1, 8 heads x 64) vs dense SDPA, fp32 CPU; wall | CPU time")
     for r in sparse["rows"]:
         print(
@@ -150,6 +180,11 @@ def print_report(sparse: dict, token_flow: dict) -> None:
             f" {r['token_flow_cpu_s'] * 1e3:7.1f} ms  full {r['full_wall_s'] * 1e3:7.1f} | {r['full_cpu_s'] * 1e3:7.1f} ms"
             f"  speedup x{r['speedup_wall']:.2f} | x{r['speedup_cpu']:.2f}"
         )
+    print(
+        f"DTA key/value warp {warp['shape']}: one flow_warp call {warp['one_call_wall_s'] * 1e3:.1f} |"
+        f" {warp['one_call_cpu_s'] * 1e3:.1f} ms, a copy per reference {warp['copies_wall_s'] * 1e3:.1f} |"
+        f" {warp['copies_cpu_s'] * 1e3:.1f} ms: speedup x{warp['speedup_wall']:.2f} | x{warp['speedup_cpu']:.2f}"
+    )
     for span, area in (("16_to_32", "x4"), ("32_to_48", "x2.25")):
         t, f = token_flow[f"token_flow_scaling_{span}"], token_flow[f"full_scaling_{span}"]
         print(
@@ -169,7 +204,8 @@ def main() -> None:
     with torch.inference_mode():
         sparse = bench_sparse(args.repeats)
         token_flow = bench_token_flow(args.repeats)
-    print_report(sparse, token_flow)
+        warp = bench_warp(args.repeats)
+    print_report(sparse, token_flow, warp)
     results = {
         "device": platform.processor() or platform.machine(),
         "threads": torch.get_num_threads(),
@@ -178,6 +214,7 @@ def main() -> None:
         "repeats": args.repeats,
         "sparse_local_attention": sparse,
         "token_flow_attention": token_flow,
+        "token_flow_warp": warp,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))

@@ -119,3 +119,16 @@ def test_bf16_image_is_sampled_at_float32_positions_at_2k_width():
     ref = flow_warp(image.double(), flow.bfloat16().double())
     # |dI/dx| <= 0.04 per px: a 0.1 px position error would show as 0.004; bf16 rounding is <= 0.002
     assert (out.double() - ref)[..., :-2].abs().max() <= 0.0025
+
+
+def test_many_flows_per_image_equal_separate_warps():
+    """flow (B, K, 2, H, W) samples each image along K flows in one call: the values of K calls."""
+    g = torch.Generator().manual_seed(3)
+    x = torch.rand(2, 5, 6, 7, generator=g)
+    flows = 3 * torch.randn(2, 4, 2, 6, 7, generator=g)
+    many = flow_warp(x, flows)
+    assert many.shape == (2, 4, 5, 6, 7)
+    for k in range(4):
+        assert torch.equal(many[:, k], flow_warp(x, flows[:, k]))
+    with pytest.raises(UserError, match="same B, H, W"):
+        flow_warp(x, flows[:1])

@@ -135,9 +135,11 @@ class TokenFlowAttention(nn.Module):
         """Align (B, T, H, W, h, d) to each reference along flow (B, R, T, h, 2, H, W) -> (B, R, T, h, d, H, W)."""
         b, t, h, w, nh, d = tokens.shape
         r = flow.shape[1]
-        frames = tokens.permute(0, 1, 4, 5, 2, 3).unsqueeze(1).expand(b, r, t, nh, d, h, w)
-        warped = flow_warp(frames.reshape(-1, d, h, w), flow.reshape(-1, 2, h, w).to(tokens.dtype))
-        return warped.view(b, r, t, nh, d, h, w)
+        frames = tokens.permute(0, 1, 4, 5, 2, 3).reshape(b * t * nh, d, h, w)
+        # every reference's flow of a (frame, head) in one call: (b, t, nh) images, r flows each
+        flows = flow.permute(0, 2, 3, 1, 4, 5, 6).reshape(b * t * nh, r, 2, h, w).to(tokens.dtype)
+        warped = flow_warp(frames, flows)  # (b*t*nh, r, d, h, w)
+        return warped.unflatten(0, (b, t, nh)).permute(0, 3, 1, 2, 4, 5, 6)
 
     def _expand_flow(self, flow: torch.Tensor, shape: tuple) -> torch.Tensor:
         b, r, t, h, w = shape

@@ -52,18 +52,23 @@ def flow_warp(
 ) -> torch.Tensor:
     """Backward-warp ``x`` (B, C, H, W) along ``flow`` (B, 2, H, W): ``out(p) = x(p + flow(p))``.
 
+    ``flow`` (B, K, 2, H, W) warps each image along K flows in one sampling call and returns
+    (B, K, C, H, W) (a strided view): the same values as K separate calls, without K copies of ``x``.
+
     Differentiable with respect to ``x`` and ``flow``; computed in at least float32 (also under
     bf16/fp16 autocast), the result cast back to ``x.dtype``. ``padding_mode='border'`` clamps samples
     that fall outside the frame to the nearest edge pixel, as the FlowNet2 ``Resample2d`` used by
     Lai et al. does; pass ``'zeros'`` to blank them instead.
     """
-    _check_flow(flow)
+    many = flow.dim() == 5  # (B, K, 2, H, W): K flows per image, sampled in one call
+    _check_flow(flow.flatten(0, 1) if many else flow)
     if x.dim() != 4 or x.shape[0] != flow.shape[0] or x.shape[-2:] != flow.shape[-2:]:
         raise UserError(
-            f"flow_warp needs x (B, C, H, W) and flow (B, 2, H, W) of the same B, H, W; "
+            f"flow_warp needs x (B, C, H, W) and flow (B, 2, H, W) or (B, K, 2, H, W) of the same B, H, W; "
             f"got x {tuple(x.shape)} and flow {tuple(flow.shape)}"
         )
-    h, w = x.shape[-2:]
+    b, k, h, w = x.shape[0], flow.shape[1] if many else 1, *x.shape[-2:]
+    flow = flow.flatten(0, 1) if many else flow
     work = torch.promote_types(torch.promote_types(flow.dtype, x.dtype), torch.float32)
     # Positions and sampling in float32 (or float64) whatever autocast says: a bf16 grid is off
     # by up to 8 px at 2K width (8 mantissa bits), and bf16 grid_sample on CPU can return NaN.
@@ -74,8 +79,11 @@ def flow_warp(
         gx = pos[:, 0] * (2.0 / max(w - 1, 1)) - 1.0
         gy = pos[:, 1] * (2.0 / max(h - 1, 1)) - 1.0
         grid = torch.stack([gx, gy], dim=-1)
+        # K grids stacked along the output height: each image is read once, never copied K times
+        grid = grid.view(b, k * h, w, 2)
         out = F.grid_sample(x.to(work), grid, mode=mode, padding_mode=padding_mode, align_corners=True)
-    return out.to(x.dtype)
+    out = out.to(x.dtype)
+    return out.unflatten(2, (k, h)).transpose(1, 2) if many else out
 
 
 def in_frame_mask(flow: torch.Tensor) -> torch.Tensor:
