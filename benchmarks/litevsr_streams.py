@@ -13,11 +13,10 @@ same. It also prints the mean absolute difference between the two ablated output
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import torch
-from procedural import write_clips
+from procedural import report, write_clips
 
 import vsrzoo
 
@@ -68,11 +67,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--json", default=None, help="also write the rows to this file")
     args = ap.parse_args()
-    rows = measure(args.weights, args.clips, args.frames, args.size, args.seed)
-    for label, row in rows.items():
-        print(f"{label:24s} " + "  ".join(f"{k} {v:.4f}" for k, v in row.items()))
-    if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=2))
+    report(measure(args.weights, args.clips, args.frames, args.size, args.seed), args.json)
 
 
 if __name__ == "__main__":

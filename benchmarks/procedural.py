@@ -79,11 +79,16 @@ def main() -> None:
     ap.add_argument("--json", default=None, help="also write the rows to this file")
     args = ap.parse_args()
     args.root = args.root or f"results/procedural/clips-{args.clips}x{args.frames}x{args.size}-s{args.seed}"
-    rows = score(args.method, args.weights, args.config, args.ckpt, args)
+    report(score(args.method, args.weights, args.config, args.ckpt, args), args.json)
+
+
+def report(rows: dict[str, dict], json_path: str | None = None) -> None:
+    """Print one line per label (metric values) and, given a path, write the rows as JSON."""
+    width = max(map(len, rows)) + 2
     for label, row in rows.items():
-        print(f"{label:16s} " + "  ".join(f"{k} {v:.4f}" for k, v in row.items()))
-    if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=2))
+        print(f"{label:{width}s}" + "  ".join(f"{k} {v:.4f}" for k, v in row.items()))
+    if json_path:
+        Path(json_path).write_text(json.dumps(rows, indent=2))
 
 
 if __name__ == "__main__":
