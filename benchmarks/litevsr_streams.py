@@ -16,7 +16,7 @@ import argparse
 from pathlib import Path
 
 import torch
-from procedural import report, write_clips
+from procedural import add_clip_arguments, report, write_clips
 
 import vsrzoo
 
@@ -61,11 +61,7 @@ def measure(
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--weights", default="builtin", help="LiteVSR weights folder (default: the shipped tiny)")
-    ap.add_argument("--clips", type=int, default=8)
-    ap.add_argument("--frames", type=int, default=12)
-    ap.add_argument("--size", type=int, default=64, help="LR side in pixels")
-    ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--json", default=None, help="also write the rows to this file")
+    add_clip_arguments(ap)
     args = ap.parse_args()
     report(measure(args.weights, args.clips, args.frames, args.size, args.seed), args.json)
 

@@ -72,14 +72,19 @@ def main() -> None:
     ap.add_argument(
         "--root", default=None, help="where the clips are written (default results/procedural/...)"
     )
+    add_clip_arguments(ap)
+    args = ap.parse_args()
+    args.root = args.root or f"results/procedural/clips-{args.clips}x{args.frames}x{args.size}-s{args.seed}"
+    report(score(args.method, args.weights, args.config, args.ckpt, args), args.json)
+
+
+def add_clip_arguments(ap: argparse.ArgumentParser) -> None:
+    """The clip set (count, length, LR side, seed) and the JSON output, shared by the scripts scoring on these clips."""
     ap.add_argument("--clips", type=int, default=8)
     ap.add_argument("--frames", type=int, default=12)
     ap.add_argument("--size", type=int, default=64, help="LR side in pixels")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--json", default=None, help="also write the rows to this file")
-    args = ap.parse_args()
-    args.root = args.root or f"results/procedural/clips-{args.clips}x{args.frames}x{args.size}-s{args.seed}"
-    report(score(args.method, args.weights, args.config, args.ckpt, args), args.json)
 
 
 def report(rows: dict[str, dict], json_path: str | None = None) -> None:
