@@ -5,7 +5,10 @@ moving synthetic pattern, no file needed) go through the streaming engine (``str
 runs) on the CPU, fp32, with the process's default threads. Measured side by side in one process:
 
 - FLOPs of the whole run (``torch.utils.flop_counter.FlopCounterMode``: matmuls, convolutions and
-  attention; elementwise work is not counted, so MFU is the share of the matmul-class peak used);
+  attention; elementwise work is not counted, so MFU is the share of the matmul-class peak used).
+  torch's counter has no formula for the CPU's fused attention kernel
+  (``_scaled_dot_product_flash_attention_for_cpu``: it counts 0 there, while the same call on CUDA
+  or the meta device is counted), so :data:`CPU_ATTENTION` adds torch's own SDPA formula for it;
 - the peak: the best of three fp32 ``2048^3`` matrix products, GFLOP/s;
 - time: the median of ``--repeats`` runs after one warm-up, as seconds per output megapixel-frame;
 - MFU = FLOPs / time / peak;
@@ -69,6 +72,16 @@ GROUPS = {
 }
 
 
+def cpu_attention_flop(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
+    """torch's SDPA FLOP formula (two batched products), for the CPU kernel torch leaves uncounted."""
+    from torch.utils.flop_counter import sdpa_flop_count
+
+    return sdpa_flop_count(query_shape, key_shape, value_shape)
+
+
+CPU_ATTENTION = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: cpu_attention_flop}
+
+
 def group_of(op: str) -> str:
     name = op.lower()
     for group, keys in GROUPS.items():
@@ -122,7 +135,7 @@ def measure(model, frames: list[np.ndarray], repeats: int, peak: float) -> dict:
     from torch.profiler import ProfilerActivity, profile
     from torch.utils.flop_counter import FlopCounterMode
 
-    with FlopCounterMode(display=False) as counter:
+    with FlopCounterMode(display=False, custom_mapping=CPU_ATTENTION) as counter:
         out = run(model, frames)
     flops = counter.get_total_flops()
     run(model, frames)  # warm-up
