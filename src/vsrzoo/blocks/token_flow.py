@@ -131,14 +131,31 @@ class TokenFlowAttention(nn.Module):
         pair = (fq + fk).view(b * r * t, -1, h, w)
         return self.flow_net(pair).view(b, r, t, nh, 2, h, w)
 
-    def warp_tokens(self, tokens: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
-        """Align (B, T, H, W, h, d) to each reference along flow (B, R, T, h, 2, H, W) -> (B, R, T, h, d, H, W)."""
-        b, t, h, w, nh, d = tokens.shape
+    def keys_values(self, normed: torch.Tensor) -> torch.Tensor:
+        """Keys and values of every frame (B, T, H, W, C) -> (B, T, h, 2d, H, W): each head's keys then
+        its values as one channels-first image, the layout the warp samples.
+
+        One batched product per frame reads the tokens as they are and writes that layout directly
+        (``to_k`` and ``to_v`` stacked head by head), where projecting channels-last would need a
+        concatenation and a transposing copy of both before the warp.
+        """
+        b, t, h, w, c = normed.shape
+        nh, d = self.num_heads, self.head_dim
+        weight = torch.stack([self.to_k.weight.view(nh, d, c), self.to_v.weight.view(nh, d, c)], dim=1)
+        kv = torch.matmul(weight.view(2 * c, c), normed.reshape(b * t, h * w, c).transpose(1, 2))
+        if self.to_k.bias is not None:
+            bias = torch.stack([self.to_k.bias.view(nh, d), self.to_v.bias.view(nh, d)], dim=1)
+            kv = kv + bias.view(2 * c, 1)
+        return kv.view(b, t, nh, 2 * d, h, w)
+
+    def warp_tokens(self, frames: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+        """Align channels-first frames (B, T, h, c, H, W) to each reference along flow (B, R, T, h, 2, H, W)
+        -> (B, R, T, h, c, H, W)."""
+        b, t, nh, c, h, w = frames.shape
         r = flow.shape[1]
-        frames = tokens.permute(0, 1, 4, 5, 2, 3).reshape(b * t * nh, d, h, w)
         # every reference's flow of a (frame, head) in one call: (b, t, nh) images, r flows each
-        flows = flow.permute(0, 2, 3, 1, 4, 5, 6).reshape(b * t * nh, r, 2, h, w).to(tokens.dtype)
-        warped = flow_warp(frames, flows)  # (b*t*nh, r, d, h, w)
+        flows = flow.permute(0, 2, 3, 1, 4, 5, 6).reshape(b * t * nh, r, 2, h, w).to(frames.dtype)
+        warped = flow_warp(frames.reshape(b * t * nh, c, h, w), flows)  # (b*t*nh, r, c, h, w)
         return warped.unflatten(0, (b, t, nh)).permute(0, 3, 1, 2, 4, 5, 6)
 
     def _expand_flow(self, flow: torch.Tensor, shape: tuple) -> torch.Tensor:
@@ -165,9 +182,12 @@ class TokenFlowAttention(nn.Module):
         refs = self.reference_indices(ref_index, t)
         normed = self.norm1(x)
         q = self._split(self.to_q(normed[:, refs]))
-        k, v = self._split(self.to_k(normed)), self._split(self.to_v(normed))
-        flow = self.predict_flow(q, k) if flow is None else self._expand_flow(flow, (b, len(refs), t, h, w))
-        k, v = self.warp_tokens(torch.cat([k, v], dim=-1), flow).chunk(2, dim=4)  # one warp for both
+        kv = self.keys_values(normed)  # (B, T, h, 2d, H, W): keys and values warped in one call
+        if flow is None:
+            flow = self.predict_flow(q, kv[:, :, :, : self.head_dim].permute(0, 1, 4, 5, 2, 3))
+        else:
+            flow = self._expand_flow(flow, (b, len(refs), t, h, w))
+        k, v = self.warp_tokens(kv, flow).chunk(2, dim=4)
         return q, k, v, flow
 
     def attend(
@@ -178,11 +198,31 @@ class TokenFlowAttention(nn.Module):
         if not self.attention:
             return x[:, refs]
         q, k, v, _ = self.align(x, refs, flow)
-        b, r, t, nh, d, h, w = k.shape
-        q = q.reshape(b * r * h * w * nh, 1, 1, d)
-        k, v = (z.permute(0, 1, 5, 6, 3, 2, 4).reshape(b * r * h * w * nh, 1, t, d) for z in (k, v))
-        out = F.scaled_dot_product_attention(q, k, v).view(b, r, h, w, nh * d)
-        return x[:, refs] + self.attn_proj(out)
+        out = self.temporal_attention(q, k, v)  # (B, R, C, H, W)
+        b, r, c, h, w = out.shape
+        # reference tokens + attn_proj(out) in one batched product that reads out channels-first
+        residual = x[:, refs].reshape(b * r, h * w, c).add_(self.attn_proj.bias)
+        projected = torch.baddbmm(residual, out.view(b * r, c, h * w).mT, self.attn_proj.weight.t().expand(b * r, c, c))
+        return projected.view(b, r, h, w, c)
+
+    @staticmethod
+    def temporal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """Softmax attention of each reference token over its T aligned tokens -> (B, R, C, H, W).
+
+        q (B, R, H, W, h, d); k, v (B, R, T, h, d, H, W) as the warp leaves them. Each problem is one
+        query against T (a handful of) keys, so it is computed as T dot products and T weighted
+        sums along the contiguous H*W axis: an SDPA call would first copy every key and value into
+        (problem, T, d) order, which took 6x longer than this attention at the tiny model's size
+        (``benchmarks/blocks.py``). Same softmax(q.k / sqrt(d)) v, to float rounding.
+        """
+        t, d = k.shape[2], k.shape[4]
+        q = (q * d**-0.5).permute(0, 1, 4, 5, 2, 3)  # (B, R, h, d, H, W), the keys' order
+        scores = torch.stack([torch.linalg.vecdot(k[:, :, i], q, dim=3) for i in range(t)], dim=2)
+        weights = scores.softmax(dim=2).unsqueeze(4)  # (B, R, T, h, 1, H, W)
+        out = weights[:, :, 0] * v[:, :, 0]
+        for i in range(1, t):
+            out.addcmul_(weights[:, :, i], v[:, :, i])
+        return out.flatten(2, 3)  # (B, R, h*d, H, W), channels-first as the keys
 
     def feed_forward(self, y: torch.Tensor) -> torch.Tensor:
         """The FFN after the attention, with its residual."""
