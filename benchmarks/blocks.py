@@ -4,6 +4,10 @@
    36x48 tokens = 64 blocks of 9x12, k = 1), and how both scale when the token count doubles.
 2. LiftVSR's TokenFlowAttention (every frame as reference) vs a full spatio-temporal attention
    layer over the same 8-frame segment, and how both scale with the frame size.
+3. Two steps of the DTA at the tiny LiftVSR's streaming shape: the key/value warp (one
+   ``flow_warp`` call for every reference vs a copy of each frame per reference) and the
+   attention over the aligned keys (``TokenFlowAttention.temporal_attention``: dot products and
+   weighted sums along H*W vs copying keys and values into (problem, T, d) order for SDPA).
 
 Timings are the best of ``--repeats`` runs after a warm-up, alternating the contenders so load
 from other processes hits both. Prints ratios and writes results/blocks.json.
@@ -161,7 +165,36 @@ def bench_warp(
     }
 
 
-def print_report(sparse: dict, token_flow: dict, warp: dict) -> None:
+def bench_dta_attention(
+    repeats: int, tiles: int = 2, frames: int = 4, size: int = 32, heads: int = 4, head_dim: int = 24
+) -> dict:
+    """The DTA's attention over the warped keys at the tiny LiftVSR's streaming shape (2 latent tiles
+    of 32 x 32 per call, 4-frame segments, every frame a reference, 4 heads of 24): one query against
+    4 keys per token, head and reference. ``temporal_attention`` (what TokenFlowAttention runs)
+    against SDPA after copying keys and values into (problem, T, d) order (the previous code), both
+    ending channels-first, the layout attn_proj reads. The outputs agree to float rounding."""
+    torch.manual_seed(0)
+    b, r, t, nh, d, h, w = tiles, frames, frames, heads, head_dim, size, size
+    q = torch.randn(b, r, h, w, nh, d)
+    # keys and values as the warp leaves them: (B, R, T, h, d, H, W) views of one (B, T, h, R, 2d, H, W) tensor
+    k, v = torch.randn(b, t, nh, r, 2 * d, h, w).permute(0, 3, 1, 2, 4, 5, 6).chunk(2, dim=4)
+
+    def sdpa():
+        keys, values = (z.permute(0, 1, 5, 6, 3, 2, 4).reshape(-1, 1, t, d) for z in (k, v))
+        out = F.scaled_dot_product_attention(q.reshape(-1, 1, 1, d), keys, values)
+        return out.view(b, r, h, w, nh * d).permute(0, 1, 4, 2, 3)
+
+    def ours():
+        return TokenFlowAttention.temporal_attention(q, k, v)
+
+    torch.testing.assert_close(ours(), sdpa(), rtol=0, atol=1e-5)
+    return {
+        "shape": [b, r, t, h, w, nh, d],
+        **ratios(best_times({"ours": ours, "sdpa": sdpa}, repeats), "ours", "sdpa"),
+    }
+
+
+def print_report(sparse: dict, token_flow: dict, warp: dict, dta_attention: dict) -> None:
     print("SparseLocalAttention (blocks 9x12, k=1, 8 heads x 64) vs dense SDPA, fp32 CPU; wall | CPU time")
     for r in sparse["rows"]:
         print(
@@ -185,12 +218,12 @@ def print_report(sparse: dict, token_flow: dict, warp: dict) -> None:
         f" {warp['one_call_cpu_s'] * 1e3:.1f} ms, a copy per reference {warp['copies_wall_s'] * 1e3:.1f} |"
         f" {warp['copies_cpu_s'] * 1e3:.1f} ms: speedup x{warp['speedup_wall']:.2f} | x{warp['speedup_cpu']:.2f}"
     )
-    for span, area in (("16_to_32", "x4"), ("32_to_48", "x2.25")):
-        t, f = token_flow[f"token_flow_scaling_{span}"], token_flow[f"full_scaling_{span}"]
-        print(
-            f"  frame area {area} ({span.replace('_to_', '->')}): token-flow time x{t['wall']:.2f} | x{t['cpu']:.2f},"
-            f" full time x{f['wall']:.2f} | x{f['cpu']:.2f}"
-        )
+    a = dta_attention
+    print(
+        f"DTA attention over aligned keys {a['shape']}: temporal_attention {a['ours_wall_s'] * 1e3:.1f} |"
+        f" {a['ours_cpu_s'] * 1e3:.1f} ms, copy into SDPA order + SDPA {a['sdpa_wall_s'] * 1e3:.1f} |"
+        f" {a['sdpa_cpu_s'] * 1e3:.1f} ms: speedup x{a['speedup_wall']:.2f} | x{a['speedup_cpu']:.2f}"
+    )
 
 
 def main() -> None:
@@ -205,7 +238,8 @@ def main() -> None:
         sparse = bench_sparse(args.repeats)
         token_flow = bench_token_flow(args.repeats)
         warp = bench_warp(args.repeats)
-    print_report(sparse, token_flow, warp)
+        dta_attention = bench_dta_attention(args.repeats)
+    print_report(sparse, token_flow, warp, dta_attention)
     results = {
         "device": platform.processor() or platform.machine(),
         "threads": torch.get_num_threads(),
@@ -215,6 +249,7 @@ def main() -> None:
         "sparse_local_attention": sparse,
         "token_flow_attention": token_flow,
         "token_flow_warp": warp,
+        "dta_attention": dta_attention,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))

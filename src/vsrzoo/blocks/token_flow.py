@@ -122,6 +122,11 @@ class TokenFlowAttention(nn.Module):
             )
         return [r % num_frames for r in refs]
 
+    @staticmethod
+    def frames_at(x: torch.Tensor, refs: list[int]) -> torch.Tensor:
+        """``x[:, refs]``, without a copy when ``refs`` is every frame in order (the default)."""
+        return x if refs == list(range(x.shape[1])) else x[:, refs]
+
     def predict_flow(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
         """Token flow per head (B, R, T, heads, 2, H, W) from q (B, R, H, W, h, d) and k (B, T, H, W, h, d)."""
         b, r, h, w, nh, d = q.shape
@@ -181,7 +186,7 @@ class TokenFlowAttention(nn.Module):
         b, t, h, w, _ = x.shape
         refs = self.reference_indices(ref_index, t)
         normed = self.norm1(x)
-        q = self._split(self.to_q(normed[:, refs]))
+        q = self._split(self.to_q(self.frames_at(normed, refs)))
         kv = self.keys_values(normed)  # (B, T, h, 2d, H, W): keys and values warped in one call
         if flow is None:
             flow = self.predict_flow(q, kv[:, :, :, : self.head_dim].permute(0, 1, 4, 5, 2, 3))
@@ -196,14 +201,14 @@ class TokenFlowAttention(nn.Module):
         """Reference tokens plus flow-aligned temporal attention, (B, R, H, W, C)."""
         refs = self.reference_indices(ref_index, x.shape[1])
         if not self.attention:
-            return x[:, refs]
+            return self.frames_at(x, refs)
         q, k, v, _ = self.align(x, refs, flow)
         out = self.temporal_attention(q, k, v)  # (B, R, C, H, W)
         b, r, c, h, w = out.shape
         # reference tokens + attn_proj(out) in one batched product that reads out channels-first
-        residual = x[:, refs].reshape(b * r, h * w, c).add_(self.attn_proj.bias)
-        projected = torch.baddbmm(residual, out.view(b * r, c, h * w).mT, self.attn_proj.weight.t().expand(b * r, c, c))
-        return projected.view(b, r, h, w, c)
+        residual = self.frames_at(x, refs).reshape(b * r, h * w, c) + self.attn_proj.bias
+        residual.baddbmm_(out.view(b * r, c, h * w).mT, self.attn_proj.weight.t().expand(b * r, c, c))
+        return residual.view(b, r, h, w, c)
 
     @staticmethod
     def temporal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -212,8 +217,9 @@ class TokenFlowAttention(nn.Module):
         q (B, R, H, W, h, d); k, v (B, R, T, h, d, H, W) as the warp leaves them. Each problem is one
         query against T (a handful of) keys, so it is computed as T dot products and T weighted
         sums along the contiguous H*W axis: an SDPA call would first copy every key and value into
-        (problem, T, d) order, which took 6x longer than this attention at the tiny model's size
-        (``benchmarks/blocks.py``). Same softmax(q.k / sqrt(d)) v, to float rounding.
+        (problem, T, d) order; copy and SDPA together took 7x as long as this at the tiny LiftVSR's
+        streaming shape (``python benchmarks/blocks.py``, 2 CPU threads). Same softmax(q.k / sqrt(d)) v,
+        to float rounding.
         """
         t, d = k.shape[2], k.shape[4]
         q = (q * d**-0.5).permute(0, 1, 4, 5, 2, 3)  # (B, R, h, d, H, W), the keys' order
@@ -238,6 +244,6 @@ class TokenFlowAttention(nn.Module):
     ) -> torch.Tensor:
         y = self.feed_forward(self.attend(x, ref_index, flow))
         if memory is not None:
-            y = y + memory.read(x[:, self.reference_indices(ref_index, x.shape[1])], cache)
+            y = y + memory.read(self.frames_at(x, self.reference_indices(ref_index, x.shape[1])), cache)
         out = self.out_proj(y)
         return out[:, 0] if isinstance(ref_index, int) else out
