@@ -9,9 +9,13 @@ runs) on the CPU, fp32, with the process's default threads. Measured side by sid
   torch's counter has no formula for the CPU's fused attention kernel
   (``_scaled_dot_product_flash_attention_for_cpu``: it counts 0 there, while the same call on CUDA
   or the meta device is counted), so :data:`CPU_ATTENTION` adds torch's own SDPA formula for it;
-- the peak: the best of three fp32 ``2048^3`` matrix products, GFLOP/s;
-- time: the median of ``--repeats`` runs after one warm-up, as seconds per output megapixel-frame;
-- MFU = FLOPs / time / peak;
+- the peak: the best rate of an fp32 ``2048^3`` matrix product seen in the whole script, GFLOP/s,
+  sampled (best of three products) just before every timed run;
+- time: the best and the median of ``--repeats`` runs after one warm-up, as seconds per output
+  megapixel-frame; the runs go round-robin over all models (and the ``--previous`` ones), so a
+  slow spell of the machine hits every row alike;
+- MFU = FLOPs / best time / peak: the best time against the best peak, like for like (on a shared
+  machine other tenants slow both down now and then; the median's MFU is printed beside it);
 - the op groups of one run from ``torch.profiler`` (self CPU time, grouped: attention, convolution,
   matmul, gather/index/top-k, normalisation, elementwise, copies/layout, other), with the part of
   the wall time no operator accounts for reported as Python/other overhead.
@@ -20,7 +24,7 @@ runs) on the CPU, fp32, with the process's default threads. Measured side by sid
 previous release's ``vsrzoo/weights``), so a change of speed shows beside its cause. Issue 29
 asks for MFU >= 40 % per method at this size. Writes ``results/speed.json``.
 
-    python benchmarks/speed.py [--methods liftvsr simplegvr] [--repeats 3] [--previous OLD/weights]
+    python benchmarks/speed.py [--methods liftvsr simplegvr] [--repeats 5] [--previous OLD/weights]
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import os
 import statistics
 import time
 from collections import defaultdict
+from functools import partial
 from pathlib import Path
 
 os.environ.setdefault("KINETO_LOG_LEVEL", "5")  # the profiler's "no GPU" lines on a CPU machine
@@ -131,16 +136,23 @@ def run(model, frames: list[np.ndarray]) -> list[np.ndarray]:
         return list(stream_upscale(model, frames))
 
 
-def measure(model, frames: list[np.ndarray], repeats: int, peak: float) -> dict:
-    from torch.profiler import ProfilerActivity, profile
+def count(model, frames: list[np.ndarray]) -> dict:
+    """FLOPs of one run and its output size; then one warm-up run."""
     from torch.utils.flop_counter import FlopCounterMode
 
     with FlopCounterMode(display=False, custom_mapping=CPU_ATTENTION) as counter:
         out = run(model, frames)
-    flops = counter.get_total_flops()
     run(model, frames)  # warm-up
-    seconds = statistics.median(_timed(lambda: run(model, frames)) for _ in range(repeats))
-    megapixel_frames = len(out) * out[0].shape[0] * out[0].shape[1] / 1e6
+    return {
+        "gflop": counter.get_total_flops() / 1e9,
+        "megapixel_frames": len(out) * out[0].shape[0] * out[0].shape[1] / 1e6,
+    }
+
+
+def op_groups(model, frames: list[np.ndarray]) -> dict[str, float]:
+    """Share of one profiled run per op group (self CPU time), the unaccounted wall time as overhead."""
+    from torch.profiler import ProfilerActivity, profile
+
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         wall = _timed(lambda: run(model, frames))
     groups: dict[str, float] = defaultdict(float)
@@ -148,19 +160,36 @@ def measure(model, frames: list[np.ndarray], repeats: int, peak: float) -> dict:
         groups[group_of(event.key)] += event.self_cpu_time_total / 1e6
     ops = sum(groups.values())
     groups["Python/other overhead"] = max(0.0, wall - ops)
-    return {
-        "gflop": flops / 1e9,
-        "seconds": seconds,
-        "s_per_mp_frame": seconds / megapixel_frames,
-        "mfu": flops / seconds / (peak * 1e9),
-        "groups": {k: v / max(wall, ops) for k, v in sorted(groups.items(), key=lambda kv: -kv[1])},
-    }
+    return {k: v / max(wall, ops) for k, v in sorted(groups.items(), key=lambda kv: -kv[1])}
+
+
+def timed_rounds(
+    models: dict, frames: list[np.ndarray], repeats: int
+) -> tuple[dict[str, list[float]], list[float]]:
+    """Run times of every model, round-robin so a slow spell of the machine hits all of them, and a
+    matmul peak sample before each run."""
+    times: dict[str, list[float]] = {label: [] for label in models}
+    peaks = []
+    for _ in range(repeats):
+        for label, model in models.items():
+            peaks.append(matmul_peak())
+            times[label].append(_timed(partial(run, model, frames)))
+    return times, peaks
+
+
+def add_mfu(row: dict, peak: float) -> dict:
+    """Seconds per output megapixel-frame and MFU of a measured row against the run's peak (GFLOP/s)."""
+    for which in ("best", "median"):
+        row[f"{which}_s_per_mp_frame"] = row[f"{which}_s"] / row["megapixel_frames"]
+        row[f"mfu_{which}"] = row["gflop"] / row[f"{which}_s"] / peak
+    return row
 
 
 def report(label: str, row: dict, top: int) -> str:
     groups = ", ".join(f"{k} {100 * v:.0f}%" for k, v in list(row["groups"].items())[:top])
     return (
-        f"{label:<22} {row['gflop']:>8.1f} {row['s_per_mp_frame']:>10.2f} {100 * row['mfu']:>6.1f}%  {groups}"
+        f"{label:<22} {row['gflop']:>8.1f} {row['best_s_per_mp_frame']:>10.2f} {100 * row['mfu_best']:>6.1f}%"
+        f" {row['median_s_per_mp_frame']:>10.2f} {100 * row['mfu_median']:>6.1f}%  {groups}"
     )
 
 
@@ -169,28 +198,43 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=["instavsr", "litevsr", "liftvsr", "simplegvr"])
     parser.add_argument("--frames", type=int, default=16)
     parser.add_argument("--size", type=int, default=64, help="LR side in pixels")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--top", type=int, default=4, help="op groups printed per method")
     parser.add_argument("--previous", type=Path, help="folder with <method>-tiny weights to measure beside")
     args = parser.parse_args()
 
-    peak = matmul_peak()
     frames = clip(args.frames, args.size)
+    models = {name: load(name, None) for name in args.methods}
+    if args.previous is not None:
+        models.update({f"{name} (previous)": load(name, args.previous) for name in args.methods})
+    rows = {}
+    for label, model in models.items():
+        print(f"counting {label} ...", flush=True)
+        rows[label] = count(model, frames)
+    print(f"timing {len(models)} models x {args.repeats} rounds ...", flush=True)
+    times, peaks = timed_rounds(models, frames, args.repeats)
+    for label, model in models.items():
+        rows[label].update(
+            best_s=min(times[label]), median_s=statistics.median(times[label]), times_s=times[label]
+        )
+        rows[label]["groups"] = op_groups(model, frames)
+    peak = max(peaks)
     print(
-        f"{torch.get_num_threads()} threads; fp32 matmul peak {peak:.1f} GFLOP/s (2048^3); "
-        f"{args.frames} frames of {args.size}x{args.size} LR through the streaming engine"
+        f"{torch.get_num_threads()} threads; fp32 matmul peak {peak:.1f} GFLOP/s (2048^3, best of {len(peaks)} samples, "
+        f"lowest {min(peaks):.1f}); {args.frames} frames of {args.size}x{args.size} LR through the streaming engine; "
+        f"best and median of {args.repeats} runs"
     )
-    print(f"{'method':<22} {'GFLOP':>8} {'s/MP-frame':>10} {'MFU':>7}  top op groups (share of the run)")
-    results = {"peak_gflops": peak, "threads": torch.get_num_threads(), "methods": {}}
+    print(
+        f"{'method':<22} {'GFLOP':>8} {'s/MP-frame':>10} {'MFU':>7} {'median':>10} {'MFU':>7}  top op groups (share of the run)"
+    )
+    results = {"peak_gflops": peak, "peak_samples": peaks, "threads": torch.get_num_threads(), "methods": {}}
     for name in args.methods:
-        row = measure(load(name, None), frames, args.repeats, peak)
-        results["methods"][name] = row
+        row = results["methods"][name] = add_mfu(rows[name], peak)
         print(report(name, row, args.top))
         if args.previous is not None:
-            old = measure(load(name, args.previous), frames, args.repeats, peak)
-            results["methods"][f"{name} (previous)"] = old
+            old = results["methods"][f"{name} (previous)"] = add_mfu(rows[f"{name} (previous)"], peak)
             print(report("  previous weights", old, args.top))
-            print(f"  time ratio now / previous: {row['seconds'] / old['seconds']:.2f}x")
+            print(f"  time ratio now / previous (best): {row['best_s'] / old['best_s']:.2f}x")
     out = Path(__file__).resolve().parents[1] / "results" / "speed.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
