@@ -21,7 +21,9 @@ runs) on the CPU, fp32, with the process's default threads. Measured side by sid
   the wall time no operator accounts for reported as Python/other overhead.
 
 ``--previous DIR`` repeats the measurement with the weights in ``DIR/<method>-tiny`` (e.g. a
-previous release's ``vsrzoo/weights``), so a change of speed shows beside its cause. Issue 29
+previous release's ``vsrzoo/weights``), so a change of speed shows beside its cause.
+``--latent-tile-batch N ...`` adds rows of the latent methods run with ``latent_tile_batch=N``
+(latent tiles denoised per call; same outputs), the setting a shipped config chooses. Issue 29
 asks for MFU >= 40 % per method at this size. Writes ``results/speed.json``.
 
     python benchmarks/speed.py [--methods liftvsr simplegvr] [--repeats 5] [--previous OLD/weights]
@@ -87,6 +89,9 @@ def cpu_attention_flop(query_shape, key_shape, value_shape, *args, out_shape=Non
 CPU_ATTENTION = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: cpu_attention_flop}
 
 
+LATENT = ("liftvsr", "litevsr")  # the methods with latent tiles (``latent_tile_batch``)
+
+
 def group_of(op: str) -> str:
     name = op.lower()
     for group, keys in GROUPS.items():
@@ -120,12 +125,12 @@ def clip(frames: int = 16, size: int = 64) -> list[np.ndarray]:
     ]
 
 
-def load(name: str, weights: Path | None):
+def load(name: str, weights: Path | None, **overrides):
     import vsrzoo
 
     pretrained = str(weights / f"{name}-tiny") if weights is not None else "builtin"
     # inference only; FlopCounterMode's module tracker cannot hook parameters that require grad
-    return vsrzoo.create_model(name, pretrained=pretrained).eval().requires_grad_(False)
+    return vsrzoo.create_model(name, pretrained=pretrained, **overrides).eval().requires_grad_(False)
 
 
 def run(model, frames: list[np.ndarray]) -> list[np.ndarray]:
@@ -201,12 +206,28 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--top", type=int, default=4, help="op groups printed per method")
     parser.add_argument("--previous", type=Path, help="folder with <method>-tiny weights to measure beside")
+    parser.add_argument(
+        "--latent-tile-batch",
+        type=int,
+        nargs="+",
+        default=[],
+        metavar="N",
+        help="also measure LiftVSR/LiteVSR with this many latent tiles per denoiser call",
+    )
     args = parser.parse_args()
 
     frames = clip(args.frames, args.size)
     models = {name: load(name, None) for name in args.methods}
     if args.previous is not None:
         models.update({f"{name} (previous)": load(name, args.previous) for name in args.methods})
+    for n in args.latent_tile_batch:
+        models.update(
+            {
+                f"{name} (tiles/call {n})": load(name, None, latent_tile_batch=n)
+                for name in args.methods
+                if name in LATENT
+            }
+        )
     rows = {}
     for label, model in models.items():
         print(f"counting {label} ...", flush=True)
@@ -231,6 +252,11 @@ def main() -> None:
     for name in args.methods:
         row = results["methods"][name] = add_mfu(rows[name], peak)
         print(report(name, row, args.top))
+        for n in args.latent_tile_batch if name in LATENT else []:
+            other = results["methods"][f"{name} (tiles/call {n})"] = add_mfu(
+                rows[f"{name} (tiles/call {n})"], peak
+            )
+            print(report(f"  {n} latent tiles/call", other, args.top))
         if args.previous is not None:
             old = results["methods"][f"{name} (previous)"] = add_mfu(rows[f"{name} (previous)"], peak)
             print(report("  previous weights", old, args.top))
