@@ -118,3 +118,39 @@ def test_memory_read_bypasses_the_ffn():
     read = memory.read(x, cache)
     delta = block(x, memory=memory, cache=cache) - block(x)
     torch.testing.assert_close(delta, read @ block.out_proj.weight.T, atol=1e-5, rtol=1e-5)
+
+
+def test_keys_values_are_the_key_and_value_projections_head_by_head():
+    """keys_values writes each head's keys then its values channels-first: the same numbers as
+    to_k / to_v applied channels-last (issue 29 moved the projection, not its values)."""
+    block = make_block(dim=16, heads=2)
+    x = torch.randn(2, 3, 4, 5, 16)
+    kv = block.keys_values(x)  # (B, T, h, 2d, H, W)
+    assert kv.shape == (2, 3, 2, 16, 4, 5)
+    k = block.to_k(x).unflatten(-1, (2, 8)).permute(0, 1, 4, 5, 2, 3)
+    v = block.to_v(x).unflatten(-1, (2, 8)).permute(0, 1, 4, 5, 2, 3)
+    torch.testing.assert_close(kv[:, :, :, :8], k, rtol=0, atol=1e-6)
+    torch.testing.assert_close(kv[:, :, :, 8:], v, rtol=0, atol=1e-6)
+
+
+def test_temporal_attention_equals_softmax_attention_per_token():
+    """The dot-product-and-weighted-sum form is softmax(q.k / sqrt(d)) v of SDPA, problem by problem."""
+    torch.manual_seed(1)
+    b, r, t, nh, d, h, w = 2, 3, 4, 2, 8, 5, 6
+    q = torch.randn(b, r, h, w, nh, d, requires_grad=True)
+    k = torch.randn(b, r, t, nh, d, h, w)
+    v = torch.randn(b, r, t, nh, d, h, w, requires_grad=True)
+    out = TokenFlowAttention.temporal_attention(q, k, v)  # (B, R, C, H, W)
+    keys, values = (z.permute(0, 1, 5, 6, 3, 2, 4).reshape(-1, 1, t, d) for z in (k, v))
+    reference = torch.nn.functional.scaled_dot_product_attention(q.reshape(-1, 1, 1, d), keys, values)
+    reference = reference.view(b, r, h, w, nh * d).permute(0, 1, 4, 2, 3)
+    torch.testing.assert_close(out, reference, rtol=0, atol=1e-5)
+    out.square().sum().backward()
+    assert q.grad.abs().sum() > 0 and v.grad.abs().sum() > 0
+
+
+def test_frames_at_copies_only_a_subset():
+    x = torch.randn(1, 3, 2, 2, 4)
+    assert TokenFlowAttention.frames_at(x, [0, 1, 2]) is x
+    sub = TokenFlowAttention.frames_at(x, [2, 0])
+    assert torch.equal(sub, x[:, [2, 0]]) and sub.data_ptr() != x.data_ptr()
