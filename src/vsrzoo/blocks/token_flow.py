@@ -217,9 +217,9 @@ class TokenFlowAttention(nn.Module):
         q (B, R, H, W, h, d); k, v (B, R, T, h, d, H, W) as the warp leaves them. Each problem is one
         query against T (a handful of) keys, so it is computed as T dot products and T weighted
         sums along the contiguous H*W axis: an SDPA call would first copy every key and value into
-        (problem, T, d) order; copy and SDPA together took 7x as long as this at the tiny LiftVSR's
-        streaming shape (``python benchmarks/blocks.py``, 2 CPU threads). Same softmax(q.k / sqrt(d)) v,
-        to float rounding.
+        (problem, T, d) order; copy and SDPA together took 4.9x (one run) to 7.2x (another) as long as
+        this at the tiny LiftVSR's streaming shape (``python benchmarks/blocks.py``, its "DTA attention"
+        row, 2 CPU threads). Same softmax(q.k / sqrt(d)) v, to float rounding.
         """
         t, d = k.shape[2], k.shape[4]
         q = (q * d**-0.5).permute(0, 1, 4, 5, 2, 3)  # (B, R, h, d, H, W), the keys' order
