@@ -207,8 +207,11 @@ class TokenFlowAttention(nn.Module):
         b, r, c, h, w = out.shape
         # reference tokens + attn_proj(out) in one batched product that reads out channels-first
         residual = self.frames_at(x, refs).reshape(b * r, h * w, c) + self.attn_proj.bias
-        residual.baddbmm_(out.view(b * r, c, h * w).mT, self.attn_proj.weight.t().expand(b * r, c, c))
-        return residual.view(b, r, h, w, c)
+        # out of place: torch's FlopCounterMode has no entry for the in-place baddbmm_ (speed.py's MFU)
+        projected = torch.baddbmm(
+            residual, out.view(b * r, c, h * w).mT, self.attn_proj.weight.t().expand(b * r, c, c)
+        )
+        return projected.view(b, r, h, w, c)
 
     @staticmethod
     def temporal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
