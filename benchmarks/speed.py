@@ -89,9 +89,6 @@ def cpu_attention_flop(query_shape, key_shape, value_shape, *args, out_shape=Non
 CPU_ATTENTION = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: cpu_attention_flop}
 
 
-LATENT = ("liftvsr", "litevsr")  # the methods with latent tiles (``latent_tile_batch``)
-
-
 def group_of(op: str) -> str:
     name = op.lower()
     for group, keys in GROUPS.items():
@@ -123,6 +120,11 @@ def clip(frames: int = 16, size: int = 64) -> list[np.ndarray]:
         ).astype(np.uint8)
         for t in range(frames)
     ]
+
+
+def takes_tile_batch(model) -> bool:
+    """Whether the method is built with ``latent_tile_batch`` (its constructor takes it), as LiftVSR and LiteVSR are."""
+    return "latent_tile_batch" in model.hparams
 
 
 def load(name: str, weights: Path | None, **overrides):
@@ -225,7 +227,7 @@ def main() -> None:
             {
                 f"{name} (tiles/call {n})": load(name, None, latent_tile_batch=n)
                 for name in args.methods
-                if name in LATENT
+                if takes_tile_batch(models[name])
             }
         )
     rows = {}
@@ -252,7 +254,7 @@ def main() -> None:
     for name in args.methods:
         row = results["methods"][name] = add_mfu(rows[name], peak)
         print(report(name, row, args.top))
-        for n in args.latent_tile_batch if name in LATENT else []:
+        for n in args.latent_tile_batch if takes_tile_batch(models[name]) else []:
             other = results["methods"][f"{name} (tiles/call {n})"] = add_mfu(
                 rows[f"{name} (tiles/call {n})"], peak
             )
