@@ -154,3 +154,19 @@ def test_frames_at_copies_only_a_subset():
     assert TokenFlowAttention.frames_at(x, [0, 1, 2]) is x
     sub = TokenFlowAttention.frames_at(x, [2, 0])
     assert torch.equal(sub, x[:, [2, 0]]) and sub.data_ptr() != x.data_ptr()
+
+
+def test_attend_head_by_head_equals_all_heads_at_once():
+    """attend aligns and attends one head at a time (bounded memory, issue 29): the same numbers as
+    the all-heads align path, and gradients still reach the flow network and the projections."""
+    block = make_block(dim=16, heads=2)
+    open_output(block)
+    x = torch.randn(2, 3, 5, 6, 16, requires_grad=True)
+    q, k, v, _ = block.align(x)
+    out = TokenFlowAttention.temporal_attention(q, k, v).permute(0, 1, 3, 4, 2)  # (B, R, H, W, C)
+    reference = x + block.attn_proj(out)
+    got = block.attend(x)
+    torch.testing.assert_close(got, reference, rtol=0, atol=1e-6)
+    got.square().sum().backward()
+    for layer in (block.flow_net[-1], block.to_k, block.to_v, block.to_q, block.attn_proj):
+        assert layer.weight.grad is not None and layer.weight.grad.abs().sum() > 0

@@ -74,6 +74,22 @@ def test_temporal_branch_mixes_frames_only_once_opened():
         assert not torch.allclose(net(x, lr, t)[0][:, 0], net(x2, lr, t)[0][:, 0])
 
 
+@pytest.mark.parametrize("chunk", [1, 2])
+def test_feed_forward_chunks_give_the_same_output(chunk):
+    """Chunking the spatial blocks' feed-forward by frames (issue 29: speed) changes no number."""
+    torch.manual_seed(0)
+    net = LiftVSRTransformer("tiny", pixart_overrides=PIXART, lora_rank=None, feed_forward_chunk=None).eval()
+    open_temporal_branch(net)
+    x, lr, t = torch.randn(1, 4, 12, 8, 8), torch.randn(1, 4, 12, 8, 8), torch.tensor([300])
+    with torch.no_grad():
+        whole = net(x, lr, t)[0]
+        for block in net.pixart.transformer_blocks:
+            block.set_chunk_feed_forward(chunk, dim=0)
+        chunked = net(x, lr, t)[0]
+    assert net.pixart.transformer_blocks[0]._chunk_size == chunk
+    torch.testing.assert_close(chunked, whole, rtol=0, atol=1e-6)
+
+
 def test_lora_freezes_prior_and_trains_adapters():
     net = LiftVSRTransformer("tiny", pixart_overrides=PIXART, lora_rank=4)
     trainable = {n for n, p in net.named_parameters() if p.requires_grad}

@@ -174,36 +174,53 @@ class TokenFlowAttention(nn.Module):
             )
         return flow
 
-    def align(
-        self, x: torch.Tensor, ref_index: int | Sequence[int] | None = None, flow: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Reference queries and aligned keys/values of every frame.
-
-        Returns q (B, R, H, W, h, d), k and v aligned (B, R, T, h, d, H, W), and the flow used.
-        """
+    def inputs(
+        self, x: torch.Tensor, refs: list[int], flow: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """What the warp and the attention read: reference queries (B, R, H, W, h, d), every frame's
+        keys and values before alignment (B, T, h, 2d, H, W) and the flow (B, R, T, h, 2, H, W)."""
         if x.dim() != 5:
             raise UserError(f"TokenFlowAttention expects tokens (B, T, H, W, C), got {tuple(x.shape)}")
         b, t, h, w, _ = x.shape
-        refs = self.reference_indices(ref_index, t)
         normed = self.norm1(x)
         q = self._split(self.to_q(self.frames_at(normed, refs)))
-        kv = self.keys_values(normed)  # (B, T, h, 2d, H, W): keys and values warped in one call
+        kv = self.keys_values(normed)
         if flow is None:
             flow = self.predict_flow(q, kv[:, :, :, : self.head_dim].permute(0, 1, 4, 5, 2, 3))
         else:
             flow = self._expand_flow(flow, (b, len(refs), t, h, w))
+        return q, kv, flow
+
+    def align(
+        self, x: torch.Tensor, ref_index: int | Sequence[int] | None = None, flow: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Reference queries and aligned keys/values of every frame, all heads at once.
+
+        Returns q (B, R, H, W, h, d), k and v aligned (B, R, T, h, d, H, W), and the flow used.
+        """
+        q, kv, flow = self.inputs(x, self.reference_indices(ref_index, x.shape[1]), flow)
         k, v = self.warp_tokens(kv, flow).chunk(2, dim=4)
         return q, k, v, flow
 
     def attend(
         self, x: torch.Tensor, ref_index: int | Sequence[int] | None = None, flow: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """Reference tokens plus flow-aligned temporal attention, (B, R, H, W, C)."""
+        """Reference tokens plus flow-aligned temporal attention, (B, R, H, W, C).
+
+        Aligned head by head: the aligned keys and values of every head together are R times the
+        size of the segment's keys and values (37.7 MB at the tiny LiftVSR's streaming shape, over
+        the allocator's 32 MB reuse limit, so every call faulted in fresh pages; 2.4 GB per 8-frame
+        segment at PixArt-XL's width), one head's are 1/h of that.
+        """
         refs = self.reference_indices(ref_index, x.shape[1])
         if not self.attention:
             return self.frames_at(x, refs)
-        q, k, v, _ = self.align(x, refs, flow)
-        out = self.temporal_attention(q, k, v)  # (B, R, C, H, W)
+        q, kv, flow = self.inputs(x, refs, flow)
+        heads = []
+        for i in range(self.num_heads):
+            k, v = self.warp_tokens(kv[:, :, i : i + 1], flow[:, :, :, i : i + 1]).chunk(2, dim=4)
+            heads.append(self.temporal_attention(q[:, :, :, :, i : i + 1], k, v))
+        out = torch.cat(heads, dim=2)  # (B, R, C, H, W)
         b, r, c, h, w = out.shape
         # reference tokens + attn_proj(out) in one batched product that reads out channels-first
         residual = self.frames_at(x, refs).reshape(b * r, h * w, c) + self.attn_proj.bias
