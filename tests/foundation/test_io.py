@@ -126,6 +126,16 @@ def test_imresize_matches_matlab_properties():
     assert u8.dtype == torch.uint8 and int(u8.min()) == 255
 
 
+def test_imresize_work_dtype():
+    """float64 on CPU by default (MATLAB's uint8 results); float32 on request differs by rounding only."""
+    x = torch.rand(2, 3, 16, 12, generator=torch.Generator().manual_seed(0))
+    exact = imresize(x.double(), scale=4)
+    fast = imresize(x, scale=4, work_dtype=torch.float32)
+    assert imresize(x, scale=4).dtype == torch.float32 and fast.dtype == torch.float32
+    torch.testing.assert_close(imresize(x, scale=4), exact.float(), rtol=0, atol=1e-7)
+    assert 0 < (fast.double() - exact).abs().max() < 1e-5
+
+
 def test_bi_reproduces_vid4(shared_data):
     gt = read_image(shared_data / "Vid4/GT/calendar/00000000.png")
     lr = read_image(shared_data / "Vid4/BIx4/calendar/00000000.png")

@@ -57,11 +57,14 @@ def imresize(
     scale: float | None = None,
     size: tuple[int, int] | None = None,
     antialias: bool = True,
+    work_dtype: torch.dtype | None = None,
 ) -> torch.Tensor:
     """Resize the last two dims of ``x`` (float, any leading shape) like MATLAB ``imresize``.
 
     Give ``scale`` (e.g. 1/4 or 4) or ``size=(H, W)``. The result is not rounded or clipped;
-    callers that need MATLAB's uint8 output round and clamp. Computed in float64 on CPU.
+    callers that need MATLAB's uint8 output round and clamp. Computed in ``work_dtype``: by default
+    float64 on CPU (MATLAB's uint8 results exactly) and float32 elsewhere; a model's internal
+    bicubic in float32 differs by float32 rounding only.
     """
     if (scale is None) == (size is None):
         raise ValueError("give exactly one of scale or size")
@@ -72,7 +75,7 @@ def imresize(
     else:
         out_h, out_w = size
         sh, sw = out_h / in_h, out_w / in_w
-    work = torch.float64 if x.device.type == "cpu" else torch.float32
+    work = work_dtype or (torch.float64 if x.device.type == "cpu" else torch.float32)
     mh = resize_matrix(in_h, out_h, sh, antialias, work, x.device)
     mw = resize_matrix(in_w, out_w, sw, antialias, work, x.device)
     out = mh @ x.to(work) @ mw.T
