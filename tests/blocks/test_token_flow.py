@@ -120,10 +120,16 @@ def test_memory_read_bypasses_the_ffn():
     torch.testing.assert_close(delta, read @ block.out_proj.weight.T, atol=1e-5, rtol=1e-5)
 
 
-def test_keys_values_are_the_key_and_value_projections_head_by_head():
+@pytest.mark.parametrize("bias", [True, False])
+def test_keys_values_are_the_key_and_value_projections_head_by_head(bias):
     """keys_values writes each head's keys then its values channels-first: the same numbers as
     to_k / to_v applied channels-last (issue 29 moved the projection, not its values)."""
-    block = make_block(dim=16, heads=2)
+    torch.manual_seed(0)
+    block = TokenFlowAttention(16, 2, flow_hidden=8, qkv_bias=bias)
+    if bias:
+        with torch.no_grad():
+            block.to_k.bias.normal_()
+            block.to_v.bias.normal_()
     x = torch.randn(2, 3, 4, 5, 16)
     kv = block.keys_values(x)  # (B, T, h, 2d, H, W)
     assert kv.shape == (2, 3, 2, 16, 4, 5)
