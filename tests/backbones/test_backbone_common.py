@@ -12,6 +12,7 @@ from torch import nn
 from vsrzoo.backbones import (
     LoRALinear,
     add_lora,
+    chunk_feed_forward,
     enable_gradient_checkpointing,
     freeze,
     get_blocks,
@@ -366,3 +367,46 @@ def test_widen_input_keeps_output_and_round_trips(builder, tmp_path, monkeypatch
     loaded = builder(pretrained=str(tmp_path)).eval()
     torch.testing.assert_close(run(loaded, wide), base, rtol=0, atol=0)
     assert loaded.config.out_channels == model.config.out_channels
+
+
+def _grads(model, inputs):
+    model.zero_grad()
+    out = _out(model, inputs)
+    out.square().mean().backward()
+    return out.detach(), [p.grad.clone() for p in model.parameters() if p.grad is not None]
+
+
+@pytest.mark.parametrize("builder", ["pixart", "wan"])
+def test_chunk_feed_forward_same_values_and_grads(builder, request):
+    """Chunked feed-forwards (remainders included) give the outputs and gradients of the whole batch;
+    chunking again replaces the chunk size, None restores the original forward."""
+    model = copy.deepcopy(request.getfixturevalue(builder))
+    inputs = (_pixart_inputs if builder == "pixart" else _wan_inputs)(model, batch=3)
+    block = get_blocks(model)[0]
+    ff = block.ff if builder == "pixart" else block.ffn
+    reference, reference_grads = _grads(model, inputs)
+    seen = []
+    ff.net[0].register_forward_pre_hook(lambda m, args: seen.append(args[0].shape[0]))
+    chunk_feed_forward(model, 1)
+    chunk_feed_forward(model, 2)
+    out, grads = _grads(model, inputs)
+    assert seen == [2, 1]  # one call per chunk of 2 samples: the chunk size was replaced, not stacked
+    torch.testing.assert_close(out, reference, rtol=0, atol=1e-6)
+    assert len(grads) == len(reference_grads) > 0
+    for got, want in zip(grads, reference_grads):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-7)
+    chunk_feed_forward(model, None)
+    assert "forward" not in ff.__dict__
+    seen.clear()
+    torch.testing.assert_close(_out(model, inputs), reference, rtol=0, atol=1e-6)
+    assert seen == [3]
+
+
+def test_chunk_feed_forward_names_a_block_without_one():
+    class Plain(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.blocks = nn.ModuleList([nn.Linear(2, 2)])
+
+    with pytest.raises(ValueError, match="no feed-forward named ff or ffn"):
+        chunk_feed_forward(Plain(), 1)

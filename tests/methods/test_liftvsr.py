@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import vsrzoo
+from vsrzoo.backbones.common import chunk_feed_forward
 from vsrzoo.backbones.pixart import build_pixart
 from vsrzoo.errors import UserError
 from vsrzoo.inference.tiling import tile_spans
@@ -74,19 +75,23 @@ def test_temporal_branch_mixes_frames_only_once_opened():
         assert not torch.allclose(net(x, lr, t)[0][:, 0], net(x2, lr, t)[0][:, 0])
 
 
-@pytest.mark.parametrize("chunk", [1, 2])
-def test_feed_forward_chunks_give_the_same_output(chunk):
-    """Chunking the spatial blocks' feed-forward by frames (issue 29: speed) changes no number."""
+def test_spatial_feed_forward_runs_a_frame_at_a_time_by_default():
+    """The PixArt blocks' feed-forward is chunked by frame (issue 29: speed); all frames at once gives
+    the same numbers."""
     torch.manual_seed(0)
-    net = LiftVSRTransformer("tiny", pixart_overrides=PIXART, lora_rank=None, feed_forward_chunk=None).eval()
+    net = LiftVSRTransformer("tiny", pixart_overrides=PIXART, lora_rank=None).eval()
     open_temporal_branch(net)
+    calls = []
+    net.pixart.transformer_blocks[0].ff.net[0].register_forward_pre_hook(
+        lambda m, args: calls.append(args[0].shape[0])
+    )
     x, lr, t = torch.randn(1, 4, 12, 8, 8), torch.randn(1, 4, 12, 8, 8), torch.tensor([300])
     with torch.no_grad():
-        whole = net(x, lr, t)[0]
-        for block in net.pixart.transformer_blocks:
-            block.set_chunk_feed_forward(chunk, dim=0)
         chunked = net(x, lr, t)[0]
-    assert net.pixart.transformer_blocks[0]._chunk_size == chunk
+        assert calls == [1, 1, 1, 1]  # frame by frame
+        chunk_feed_forward(net.pixart, None)
+        whole = net(x, lr, t)[0]
+    assert calls[4:] == [4]
     torch.testing.assert_close(chunked, whole, rtol=0, atol=1e-6)
 
 

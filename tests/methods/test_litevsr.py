@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import vsrzoo
+from vsrzoo.backbones.common import chunk_feed_forward
 from vsrzoo.data.resize import imresize
 from vsrzoo.errors import UserError
 from vsrzoo.inference.tiling import tile_spans
@@ -77,6 +78,26 @@ def test_zero_init_equals_frozen_prior_and_prior_equals_diffusers():
         torch.testing.assert_close(model.net(noise, t, lr_latent, lr_latent), prior, rtol=0, atol=1e-6)
         torch.nn.init.normal_(model.net.adapter.injections[0].weight, std=0.1)
         assert (model.net(noise, t, lr_latent, lr_latent) - prior).abs().max() > 1e-3
+
+
+def test_backbone_feed_forward_runs_a_sample_at_a_time_with_the_same_numbers():
+    """Issue 29 (speed): each Wan block's feed-forward is chunked by sample by default; the whole
+    two-branch batch at once gives the same velocity."""
+    model = tiny().eval()
+    _, lr_latent, noise = latents(model)
+    t = torch.tensor([0.6])
+    calls = []
+    model.net.backbone.blocks[0].ffn.net[0].register_forward_pre_hook(
+        lambda m, a: calls.append(a[0].shape[0])
+    )
+    with torch.no_grad():
+        torch.nn.init.normal_(model.net.adapter.injections[0].weight, std=0.1)
+        chunked = model.net(noise, t, lr_latent, lr_latent)
+        assert calls == [1, 1]  # the main and the adapter branch, one at a time
+        chunk_feed_forward(model.net.backbone, None)
+        whole = model.net(noise, t, lr_latent, lr_latent)
+    assert calls[2:] == [2]
+    torch.testing.assert_close(chunked, whole, rtol=0, atol=1e-6)
 
 
 def test_only_adapter_trains_and_injection_gets_gradient():

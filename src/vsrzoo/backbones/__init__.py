@@ -22,6 +22,7 @@ from torch import nn
 from vsrzoo.backbones.common import (
     LoRALinear,
     add_lora,
+    chunk_feed_forward,
     enable_gradient_checkpointing,
     freeze,
     get_blocks,
@@ -122,6 +123,7 @@ __all__ = [
     "WanCodec",
     "add_lora",
     "create_backbone",
+    "chunk_feed_forward",
     "describe",
     "enable_gradient_checkpointing",
     "freeze",

@@ -7,7 +7,8 @@
   parameters: :func:`insert_after` runs a module on block ``i``'s output (LiftVSR's temporal branch
   after each PixArt block, LiteVSR's zero-initialised injection after each Wan block);
   :func:`wrap_block` replaces a block's call; :func:`set_attention_processor` swaps the attention of
-  chosen blocks (SimpleGVR's sparse attention). Blocks that return tuples are handled: the hook
+  chosen blocks (SimpleGVR's sparse attention); :func:`chunk_feed_forward` runs each block's
+  feed-forward a few samples at a time. Blocks that return tuples are handled: the hook
   sees the first element and the rest is passed through. Hooks are objects (not closures), so
   ``copy.deepcopy`` of a model that also owns the inserted modules stays consistent (EMA copies).
 * :func:`widen_input_channels` adds zero-initialised input channels to a patch embedding or
@@ -17,6 +18,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 from collections.abc import Callable, Iterable
@@ -263,6 +265,41 @@ def wrap_block(model: nn.Module, index: int, wrapper: Callable, blocks_attr: str
     wrapped = _WrappedForward(block, wrapper, block.__dict__.get("forward"))
     block.forward = wrapped
     return WrapHandle(block, wrapped)
+
+
+FEED_FORWARDS = ("ff", "ffn")  # the feed-forward of PixArt's BasicTransformerBlock, of Wan's block
+
+
+def _in_chunks(forward: Callable, x: torch.Tensor, *args, chunk: int, **kwargs) -> torch.Tensor:
+    if x.shape[0] <= chunk:
+        return forward(x, *args, **kwargs)
+    return torch.cat([forward(part, *args, **kwargs) for part in x.split(chunk)])
+
+
+def chunk_feed_forward(model: nn.Module, chunk: int | None, blocks_attr: str | None = None) -> None:
+    """Run each block's feed-forward on ``chunk`` samples of the batch at a time (None: all at once).
+
+    The same numbers, as the feed-forward is per token; only ``chunk`` samples' wide hidden
+    activation exists at once, so it can stay in cache (and takes ``chunk / batch`` of the memory).
+    diffusers' ``set_chunk_feed_forward`` does this for PixArt's blocks but not for Wan's, and only
+    for chunk sizes that divide the batch; this wraps the ``ff``/``ffn`` module of any block instead.
+    """
+    for block in get_blocks(model, blocks_attr):
+        ff = next(
+            (getattr(block, n) for n in FEED_FORWARDS if isinstance(getattr(block, n, None), nn.Module)), None
+        )
+        if ff is None:
+            raise ValueError(f"{type(block).__name__} has no feed-forward named {' or '.join(FEED_FORWARDS)}")
+        previous = ff.__dict__.get("forward")
+        if isinstance(previous, _WrappedForward) and isinstance(previous.wrapper, functools.partial):
+            if previous.wrapper.func is _in_chunks:  # re-chunking replaces our own wrapper
+                previous = previous.previous
+        if chunk is not None:
+            ff.forward = _WrappedForward(ff, functools.partial(_in_chunks, chunk=chunk), previous)
+        elif previous is None:
+            ff.__dict__.pop("forward", None)
+        else:
+            ff.forward = previous
 
 
 def set_attention_processor(

@@ -31,6 +31,7 @@ from torch.utils.checkpoint import checkpoint
 
 from vsrzoo.backbones.common import (
     add_lora,
+    chunk_feed_forward,
     freeze,
     get_blocks,
     insert_after,
@@ -128,9 +129,9 @@ class LiftVSRTransformer(nn.Module):
             T5 embeddings of the empty prompt instead (:func:`vsrzoo.backbones.text.save_prompt_embeddings`).
         vae_scale_factor: pixels per latent, for the resolution and aspect-ratio embeddings of
             PixArt-alpha 1024 checkpoints (``use_additional_conditions``; the 512 ones have none).
-        feed_forward_chunk: frames per call of each spatial block's feed-forward (diffusers'
-            ``set_chunk_feed_forward`` along the batch of frames; None: all frames in one call).
-            The same numbers either way; one frame's 4x-wide hidden activations stay in cache where
+        feed_forward_chunk: frames per call of each spatial block's feed-forward
+            (:func:`~vsrzoo.backbones.common.chunk_feed_forward`; None: all frames in one call).
+            The same numbers either way; one frame's 4x-wide hidden activation stays in cache where
             a tile batch's (18.9 MB at the tiny model's 12 frames of 32x32 tokens) would not.
 
     ``forward(x, lr_latent, timestep, caches=None, write_cache=False)``: noisy latent and LR
@@ -174,8 +175,7 @@ class LiftVSRTransformer(nn.Module):
         unfreeze(self.pixart.pos_embed.proj)
         heads = temporal_heads or cfg.num_attention_heads
         blocks = get_blocks(self.pixart)
-        for block in blocks:
-            block.set_chunk_feed_forward(feed_forward_chunk, dim=0)
+        chunk_feed_forward(self.pixart, feed_forward_chunk)
         self.temporal = nn.ModuleList(
             TemporalLayer(
                 dim,

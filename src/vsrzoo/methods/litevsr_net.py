@@ -19,6 +19,7 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from vsrzoo.backbones.common import chunk_feed_forward
 from vsrzoo.backbones.text import CaptionEmbedding
 from vsrzoo.blocks import FlowMatchingAdapter
 
@@ -32,6 +33,9 @@ class LiteVSRTransformer(nn.Module):
     ``(B, C, T, H, W)`` with ``H, W`` multiples of the patch, ``t`` (B,) in [0, 1] (1 = pure
     noise), ``origin`` the latent (row, col) of each sample when it is a tile of a larger frame.
     ``prior(z_t, t)`` is the frozen backbone alone (what the model equals at initialisation).
+    ``feed_forward_chunk``: samples per call of each block's feed-forward
+    (:func:`~vsrzoo.backbones.common.chunk_feed_forward`; None: the whole two-branch batch at once);
+    the same numbers either way.
     """
 
     def __init__(
@@ -40,8 +44,10 @@ class LiteVSRTransformer(nn.Module):
         adapter: FlowMatchingAdapter,
         caption: CaptionEmbedding,
         timestep_scale: float = 1000.0,
+        feed_forward_chunk: int | None = 1,
     ):
         super().__init__()
+        chunk_feed_forward(backbone, feed_forward_chunk)
         self.backbone = backbone
         self.adapter = adapter
         self.caption = caption
