@@ -211,9 +211,10 @@ class TokenFlowAttention(nn.Module):
         """Reference tokens plus flow-aligned temporal attention, (B, R, H, W, C).
 
         Aligned head by head: the aligned keys and values of every head together are R times the
-        size of the segment's keys and values (37.7 MB at the tiny LiftVSR's streaming shape, over
-        the allocator's 32 MB reuse limit, so every call faulted in fresh pages; 2.4 GB per 8-frame
-        segment at PixArt-XL's width), one head's are 1/h of that.
+        size of the segment's keys and values (37.7 MB for the tiny LiftVSR's 3 tiles of 4 frames of
+        32x32 tokens: above the 32 MB cap of glibc's mmap threshold, so every call mapped and
+        faulted in fresh pages; 604 MB for 8 frames of 32x32 tokens at PixArt-XL's width), one
+        head's are 1/h of that.
         """
         refs = self.reference_indices(ref_index, x.shape[1])
         if not self.attention:

@@ -45,9 +45,9 @@ __all__ = [
 def bicubic_upsample(lr: torch.Tensor, scale: int) -> torch.Tensor:
     """MATLAB-bicubic upsample of (N, 3, h, w) frames, in the input's dtype (no gradient needed).
 
-    Computed in float32, as the network runs: float64 (``imresize``'s CPU default, exact uint8
-    results for the bicubic baseline) made 3 resizes per frame about 5 % of InstaVSR's inference
-    (issue 29), and changes its float output by float32 rounding only."""
+    Computed in float32, as the network runs: ``imresize``'s float64 CPU default exists for the
+    bicubic baseline's exact uint8 results; here it only costs time (three resizes per frame) and
+    float32 changes the output by float32 rounding."""
     return imresize(lr.detach().float(), scale=scale, work_dtype=torch.float32).to(lr.dtype)
 
 
@@ -103,8 +103,8 @@ class InstaVSRGenerator(nn.Module):
                 f"reads {decoder.latent_channels}"
             )
         # channels-last (NHWC) weights and activations: oneDNN then runs every convolution of a
-        # batch-1 frame without reordering to and from its blocked layout (issue 29: 0.346 vs 0.391 s
-        # best per run of speed.py's clip, interleaved A/B in one process; values move by 4e-7)
+        # batch-1 frame without reordering to and from its blocked layout (issue 29: faster on CPU,
+        # same values to float rounding)
         self.unet = unet.to(memory_format=torch.channels_last)
         self.decoder = decoder.to(memory_format=torch.channels_last)
         self.scale, self.latent_factor, self.lr_factor = scale, factor, factor // scale

@@ -131,8 +131,8 @@ class LiftVSRTransformer(nn.Module):
             PixArt-alpha 1024 checkpoints (``use_additional_conditions``; the 512 ones have none).
         feed_forward_chunk: frames per call of each spatial block's feed-forward
             (:func:`~vsrzoo.backbones.common.chunk_feed_forward`; None: all frames in one call).
-            The same numbers either way; one frame's 4x-wide hidden activation stays in cache where
-            a tile batch's (18.9 MB at the tiny model's 12 frames of 32x32 tokens) would not.
+            The same numbers either way; one frame's 4x-wide hidden activation (1.6 MB at the tiny
+            model's 32x32 tokens) fits in cache, a tile batch's (18.9 MB for 12 frames) does not.
 
     ``forward(x, lr_latent, timestep, caches=None, write_cache=False)``: noisy latent and LR
     latent (B, T, C, H, W), timestep (B,), the caches of earlier segments (None: none yet) ->
