@@ -102,17 +102,27 @@ class InstaVSRGenerator(nn.Module):
                 f"instavsr: the UNet makes {unet.config.out_channels} latent channels but the decoder "
                 f"reads {decoder.latent_channels}"
             )
-        # channels-last (NHWC) weights and activations: oneDNN then runs every convolution of a
-        # batch-1 frame without reordering to and from its blocked layout (issue 29: faster on CPU,
-        # same values to float rounding)
-        self.unet = unet.to(memory_format=torch.channels_last)
-        self.decoder = decoder.to(memory_format=torch.channels_last)
+        self.unet, self.decoder = unet, decoder
         self.scale, self.latent_factor, self.lr_factor = scale, factor, factor // scale
         self.recurrent, self.residual = recurrent, residual
         if residual:
             last = decoder.decoder.conv_out if isinstance(decoder, PrunedVAEDecoder) else unet.conv_out
             nn.init.zeros_(last.weight)
             nn.init.zeros_(last.bias)
+
+    def train(self, mode: bool = True) -> InstaVSRGenerator:
+        """Switch modes; out of training the convolutions run channels-last.
+
+        Channels-last (NHWC) weights and activations let oneDNN run each convolution of a batch-1
+        frame without reordering to and from its blocked layout (issue 29: faster on CPU, the same
+        values to float rounding). Training keeps the standard layout: on CPU channels-last saves
+        other tensors for backward than the meta-device trace of the memory planner predicts.
+        """
+        super().train(mode)
+        layout = torch.contiguous_format if mode else torch.channels_last
+        self.unet.to(memory_format=layout)
+        self.decoder.to(memory_format=layout)
+        return self
 
     @property
     def size_multiple(self) -> int:
@@ -142,7 +152,8 @@ class InstaVSRGenerator(nn.Module):
             raise UserError(
                 f"instavsr: LR size {w}x{h} must be a multiple of {self.lr_factor} (pad the frame)"
             )
-        latent = self.unet(self.inputs(lr, previous).contiguous(memory_format=torch.channels_last))
+        x = self.inputs(lr, previous)
+        latent = self.unet(x if self.training else x.contiguous(memory_format=torch.channels_last))
         out = self.decoder.decode(latent)
         if self.residual:
             return bicubic_upsample(lr, self.scale).to(out.dtype) + out / 2, latent
