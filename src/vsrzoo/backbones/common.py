@@ -291,9 +291,8 @@ def chunk_feed_forward(model: nn.Module, chunk: int | None, blocks_attr: str | N
         if ff is None:
             raise ValueError(f"{type(block).__name__} has no feed-forward named {' or '.join(FEED_FORWARDS)}")
         previous = ff.__dict__.get("forward")
-        if isinstance(previous, _WrappedForward) and isinstance(previous.wrapper, functools.partial):
-            if previous.wrapper.func is _in_chunks:  # re-chunking replaces our own wrapper
-                previous = previous.previous
+        if isinstance(previous, _WrappedForward) and getattr(previous.wrapper, "func", None) is _in_chunks:
+            previous = previous.previous  # re-chunking replaces our own wrapper, never stacks on it
         if chunk is not None:
             ff.forward = _WrappedForward(ff, functools.partial(_in_chunks, chunk=chunk), previous)
         elif previous is None:

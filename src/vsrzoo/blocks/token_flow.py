@@ -150,10 +150,10 @@ class TokenFlowAttention(nn.Module):
         weight = weight.view(1, 2 * c, c).expand(b * t, -1, -1)
         tokens = normed.reshape(b * t, h * w, c).transpose(1, 2)
         if self.to_k.bias is None:
-            return torch.bmm(weight, tokens).view(b, t, nh, 2 * d, h, w)
-        bias = torch.stack([self.to_k.bias.view(nh, d), self.to_v.bias.view(nh, d)], dim=1)
-        # the bias as baddbmm's input: written once under the product, not added in a second pass
-        kv = torch.baddbmm(bias.view(1, 2 * c, 1).expand(b * t, -1, h * w), weight, tokens)
+            kv = torch.bmm(weight, tokens)
+        else:  # the bias as baddbmm's input: written once under the product, not added in a second pass
+            bias = torch.stack([self.to_k.bias.view(nh, d), self.to_v.bias.view(nh, d)], dim=1)
+            kv = torch.baddbmm(bias.view(1, 2 * c, 1).expand(b * t, -1, h * w), weight, tokens)
         return kv.view(b, t, nh, 2 * d, h, w)
 
     def warp_tokens(self, frames: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
